@@ -1,0 +1,485 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cohmem-bench: what one "sync" cycle costs — a writer dirties a fraction of a
+ * region's pages, then the device side brings its copy up to date — for each
+ * libcohmem backend, for a raw PAGEMAP_SCAN loop without the library, for a
+ * memcmp against the device copy, and for a full copy. All strategies see the
+ * same pages written in the same order, in one run; the report is medians per
+ * cycle and ratios. A benchmark, not a test: it measures and prints, and says
+ * whether the project's targets were met.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cohmem.h"
+#include "kabi.h"
+
+#define MAX_CYCLES 64
+#define LONG_BITS (8 * sizeof(unsigned long))
+
+static size_t ps;
+
+struct times {
+	double writer, clean, copy;	/* ms */
+};
+
+static double total(const struct times *t)
+{
+	return t->writer + t->clean + t->copy;
+}
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static void die(const char *what, long err)
+{
+	fprintf(stderr, "cohmem-bench: %s: %s\n", what, strerror((int)(err < 0 ? -err : err)));
+	exit(1);
+}
+
+/* ---- the workload ------------------------------------------------------ */
+
+struct workload {
+	size_t pages;		/* region size */
+	size_t dirty;		/* pages written per cycle */
+	unsigned cycles;
+	size_t *order;		/* cycles * dirty page indexes */
+};
+
+/* The same pseudo-random pages for every strategy: a fresh partial shuffle per cycle. */
+static void workload_init(struct workload *w, size_t pages, double fraction, unsigned cycles)
+{
+	size_t *perm = malloc(pages * sizeof(*perm));
+	unsigned seed = 12345;
+
+	w->pages = pages;
+	w->dirty = (size_t)(pages * fraction) ? (size_t)(pages * fraction) : 1;
+	w->cycles = cycles;
+	w->order = malloc((size_t)cycles * w->dirty * sizeof(*w->order));
+	if (!perm || !w->order)
+		die("malloc", ENOMEM);
+	for (size_t i = 0; i < pages; i++)
+		perm[i] = i;
+	for (unsigned c = 0; c < cycles; c++) {
+		for (size_t i = 0; i < w->dirty; i++) {
+			size_t j = i + ((size_t)rand_r(&seed) << 16 ^ (size_t)rand_r(&seed)) % (pages - i);
+			size_t tmp = perm[i];
+
+			perm[i] = perm[j];
+			perm[j] = tmp;
+			w->order[(size_t)c * w->dirty + i] = perm[i];
+		}
+	}
+	free(perm);
+}
+
+/* The writer: 8 bytes into each page of this cycle, timed. */
+static double write_cycle(const struct workload *w, unsigned cycle, char *mem)
+{
+	const size_t *pg = w->order + (size_t)cycle * w->dirty;
+	double t0 = now_ms();
+
+	for (size_t i = 0; i < w->dirty; i++)
+		*(volatile uint64_t *)(mem + pg[i] * ps + (i % 64) * 8) = cycle * 131 + i;
+	return now_ms() - t0;
+}
+
+static char *map_region(size_t pages)
+{
+	char *p = mmap(NULL, pages * ps, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	if (p == MAP_FAILED)
+		die("mmap", errno);
+	madvise(p, pages * ps, MADV_NOHUGEPAGE);
+	memset(p, 0, pages * ps);	/* populated: cycles measure tracking, not allocation */
+	return p;
+}
+
+static void check_copy(const char *what, const char *mem, const char *dev, size_t len)
+{
+	if (memcmp(mem, dev, len)) {
+		fprintf(stderr, "cohmem-bench: %s: the device copy differs from memory\n", what);
+		exit(1);
+	}
+}
+
+/* ---- strategies ---------------------------------------------------------- */
+
+/*
+ * A strategy keeps its own memory and device copy. run_workload() takes turns
+ * between strategies every BLOCK cycles, rotating who goes first, so that
+ * drift in a noisy machine hits every strategy alike, while each strategy
+ * still runs a few cycles back to back, warm, as an application would.
+ */
+#define BLOCK 5
+struct runner {
+	const struct strategy *s;
+	const struct workload *w;
+	char *mem, *dev;
+	bool available;
+	struct times t[MAX_CYCLES];
+	/* strategy state */
+	cohmem_tracker *tracker;
+	cohmem_region *region;
+	unsigned long *bitmap;
+	int uffd, pagemap;
+};
+
+struct strategy {
+	const char *name;
+	enum cohmem_backend backend;	/* library strategies only */
+	bool (*setup)(struct runner *r);	/* false: unavailable here */
+	void (*sync)(struct runner *r, struct times *t);	/* fills clean and copy */
+	void (*teardown)(struct runner *r);
+};
+
+static void copy_bitmap_pages(unsigned long *bm, size_t pages, char *dev, const char *mem)
+{
+	for (size_t word = 0; word < pages / LONG_BITS + 1; word++) {
+		while (bm[word]) {
+			size_t pg = word * LONG_BITS + (size_t)__builtin_ctzl(bm[word]);
+
+			memcpy(dev + pg * ps, mem + pg * ps, ps);
+			bm[word] &= bm[word] - 1;
+		}
+	}
+}
+
+static bool library_setup(struct runner *r)
+{
+	long err;
+
+	if (cohmem_backend_supported(r->s->backend))
+		return false;
+	r->bitmap = calloc(r->w->pages / LONG_BITS + 1, sizeof(*r->bitmap));
+	if (!r->bitmap)
+		die("calloc", ENOMEM);
+	if ((err = cohmem_tracker_new(r->s->backend, 0, &r->tracker)))
+		die("cohmem_tracker_new", err);
+	if ((err = cohmem_region_add(r->tracker, r->mem, r->w->pages * ps, 0, &r->region)))
+		die("cohmem_region_add", err);
+	return true;
+}
+
+static void library_sync(struct runner *r, struct times *t)
+{
+	double t0 = now_ms(), t1;
+	long n = cohmem_clean(r->region, 0, r->w->pages, 0, r->bitmap, NULL, NULL);
+
+	t1 = now_ms();
+	if (n != (long)r->w->dirty)
+		die("cohmem_clean reported a wrong count", n < 0 ? n : EIO);
+	copy_bitmap_pages(r->bitmap, r->w->pages, r->dev, r->mem);
+	t->clean = t1 - t0;
+	t->copy = now_ms() - t1;
+}
+
+static void library_teardown(struct runner *r)
+{
+	cohmem_tracker_free(r->tracker);
+	free(r->bitmap);
+}
+
+/* The kernel interface by hand: what the library's clean is measured against. */
+static bool raw_setup(struct runner *r)
+{
+	size_t len = r->w->pages * ps;
+	struct uffdio_api api = { .api = UFFD_API,
+				  .features = UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED };
+	struct uffdio_register reg = { .range = { (uintptr_t)r->mem, len }, .mode = UFFDIO_REGISTER_MODE_WP };
+	struct uffdio_writeprotect wp = { .range = { (uintptr_t)r->mem, len }, .mode = UFFDIO_WRITEPROTECT_MODE_WP };
+
+	if (cohmem_backend_supported(COHMEM_BACKEND_UFFD_ASYNC))
+		return false;
+	r->uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (r->uffd < 0)
+		r->uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
+	r->pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (r->uffd < 0 || r->pagemap < 0 || ioctl(r->uffd, UFFDIO_API, &api) ||
+	    ioctl(r->uffd, UFFDIO_REGISTER, &reg) || ioctl(r->uffd, UFFDIO_WRITEPROTECT, &wp))
+		die("raw userfaultfd setup", errno);
+	return true;
+}
+
+static void raw_sync(struct runner *r, struct times *t)
+{
+	static struct page_region vec[256];
+	struct pm_scan_arg arg = {
+		.size = sizeof(arg), .flags = PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC,
+		.start = (uintptr_t)r->mem, .end = (uintptr_t)r->mem + r->w->pages * ps,
+		.vec = (uintptr_t)vec, .vec_len = 256,
+		.category_mask = PAGE_IS_WRITTEN, .return_mask = PAGE_IS_WRITTEN,
+	};
+
+	t->clean = t->copy = 0;
+	while (arg.start < arg.end) {
+		double t0 = now_ms();
+		long n = ioctl(r->pagemap, PAGEMAP_SCAN, &arg);
+
+		t->clean += now_ms() - t0;
+		if (n < 0)
+			die("PAGEMAP_SCAN", errno);
+		t0 = now_ms();
+		for (long i = 0; i < n; i++)
+			memcpy(r->dev + (vec[i].start - (uintptr_t)r->mem), (void *)(uintptr_t)vec[i].start,
+			       vec[i].end - vec[i].start);
+		t->copy += now_ms() - t0;
+		arg.start = arg.walk_end;
+	}
+}
+
+static void raw_teardown(struct runner *r)
+{
+	close(r->uffd);
+	close(r->pagemap);
+}
+
+static bool plain_setup(struct runner *r)
+{
+	return true;
+}
+
+static void plain_teardown(struct runner *r)
+{
+}
+
+/* Compare and copy are one pass: all of it counts as copy. */
+static void memcmp_sync(struct runner *r, struct times *t)
+{
+	double t0 = now_ms();
+
+	for (size_t pg = 0; pg < r->w->pages; pg++)
+		if (memcmp(r->dev + pg * ps, r->mem + pg * ps, ps))
+			memcpy(r->dev + pg * ps, r->mem + pg * ps, ps);
+	t->clean = 0;
+	t->copy = now_ms() - t0;
+}
+
+static void full_copy_sync(struct runner *r, struct times *t)
+{
+	double t0 = now_ms();
+
+	memcpy(r->dev, r->mem, r->w->pages * ps);
+	t->clean = 0;
+	t->copy = now_ms() - t0;
+}
+
+static const struct strategy strategies[] = {
+	{ "uffd-async", COHMEM_BACKEND_UFFD_ASYNC, library_setup, library_sync, library_teardown },
+	{ "uffd-sync", COHMEM_BACKEND_UFFD_SYNC, library_setup, library_sync, library_teardown },
+	{ "raw-scan", 0, raw_setup, raw_sync, raw_teardown },
+	{ "memcmp-shadow", 0, plain_setup, memcmp_sync, plain_teardown },
+	{ "full-copy", 0, plain_setup, full_copy_sync, plain_teardown },
+};
+#define NSTRATEGIES (sizeof(strategies) / sizeof(strategies[0]))
+enum { ASYNC, SYNC, RAW, MEMCMP, FULL };
+
+/* Run every available strategy through every cycle of w, taking turns. */
+static void run_workload(struct runner *runners, const struct workload *w)
+{
+	for (size_t s = 0; s < NSTRATEGIES; s++) {
+		struct runner *r = &runners[s];
+
+		*r = (struct runner){ .s = &strategies[s], .w = w };
+		r->mem = map_region(w->pages);
+		r->available = r->s->setup(r);
+		if (!r->available)
+			continue;
+		r->dev = map_region(w->pages);
+	}
+	for (unsigned block = 0; block * BLOCK < w->cycles; block++) {
+		for (size_t k = 0; k < NSTRATEGIES; k++) {
+			struct runner *r = &runners[(block + k) % NSTRATEGIES];
+
+			for (unsigned c = block * BLOCK; r->available && c < w->cycles &&
+							 c < (block + 1) * BLOCK; c++) {
+				r->t[c].writer = write_cycle(w, c, r->mem);
+				r->s->sync(r, &r->t[c]);
+			}
+		}
+	}
+	for (size_t s = 0; s < NSTRATEGIES; s++) {
+		struct runner *r = &runners[s];
+
+		if (r->available) {
+			check_copy(r->s->name, r->mem, r->dev, w->pages * ps);
+			r->s->teardown(r);
+			munmap(r->dev, w->pages * ps);
+		}
+		munmap(r->mem, w->pages * ps);
+	}
+}
+
+/* ---- report -------------------------------------------------------------- */
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+static double median(double *v, unsigned n)
+{
+	qsort(v, n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* Medians of each column over the cycles. */
+static struct times summarize(const struct times *t, unsigned n)
+{
+	double col[3][MAX_CYCLES];
+	struct times m;
+
+	for (unsigned c = 0; c < n; c++) {
+		col[0][c] = t[c].writer;
+		col[1][c] = t[c].clean;
+		col[2][c] = t[c].copy;
+	}
+	m.writer = median(col[0], n);
+	m.clean = median(col[1], n);
+	m.copy = median(col[2], n);
+	return m;
+}
+
+static int targets_missed;
+
+static void target(const char *what, double ratio, double limit, bool at_most)
+{
+	bool met = at_most ? ratio <= limit : ratio >= limit;
+
+	printf("    %-44s %7.2fx  (target %s %.2fx) %s\n", what, ratio, at_most ? "<=" : ">=", limit,
+	       met ? "met" : "MISSED");
+	targets_missed += !met;
+}
+
+static void bench_size(size_t pages, unsigned cycles, const double *fractions, size_t nfractions)
+{
+	printf("\n== %zu MiB region (%zu pages), median per cycle over %u cycles, ms\n",
+	       pages * ps >> 20, pages, cycles);
+	printf("%-7s %-14s %10s %10s %10s %10s %8s\n", "dirty", "strategy", "writer", "clean", "copy",
+	       "total", "vs best");
+	for (size_t f = 0; f < nfractions; f++) {
+		struct runner runners[NSTRATEGIES];
+		struct times m[NSTRATEGIES];
+		struct workload w;
+		double best = 1e300;
+		char pct[16];
+
+		workload_init(&w, pages, fractions[f], cycles);
+		run_workload(runners, &w);
+		for (size_t s = 0; s < NSTRATEGIES; s++) {
+			if (!runners[s].available)
+				continue;
+			m[s] = summarize(runners[s].t, cycles);
+			if (total(&m[s]) < best)
+				best = total(&m[s]);
+		}
+		snprintf(pct, sizeof(pct), "%.1f%%", fractions[f] * 100);
+		for (size_t s = 0; s < NSTRATEGIES; s++) {
+			printf("%-7s %-14s ", s ? "" : pct, strategies[s].name);
+			if (!runners[s].available) {
+				printf("%10s\n", "unavailable");
+				continue;
+			}
+			printf("%10.3f %10.3f %10.3f %10.3f %7.2fx\n", m[s].writer, m[s].clean, m[s].copy,
+			       total(&m[s]), total(&m[s]) / best);
+		}
+		if (runners[ASYNC].available && runners[RAW].available)
+			target("library clean / raw PAGEMAP_SCAN clean", m[ASYNC].clean / m[RAW].clean,
+			       1.15, true);
+		if (runners[ASYNC].available && fractions[f] <= 0.001) {
+			target("memcmp-shadow cycle / tracked cycle", total(&m[MEMCMP]) / total(&m[ASYNC]),
+			       5, false);
+			target("full-copy cycle / tracked cycle", total(&m[FULL]) / total(&m[ASYNC]), 5,
+			       false);
+		}
+		free(w.order);
+	}
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: cohmem-bench [--quick] [--size MIB]... [--cycles N]\n"
+		"Measures one writer + sync cycle per strategy at 0.1%%, 1%%, 10%% and 100%% of\n"
+		"pages dirty per cycle, and prints medians and ratios.\n"
+		"  --size MIB   region size (repeatable; default 64 and 1024)\n"
+		"  --cycles N   cycles per measurement (default 15 for 64 MiB, 5 for larger)\n"
+		"  --quick      64 MiB, 5 cycles: a smoke run\n");
+}
+
+int main(int argc, char *argv[])
+{
+	static const struct option opts[] = {
+		{ "quick", no_argument, NULL, 'q' },
+		{ "size", required_argument, NULL, 's' },
+		{ "cycles", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	static const double fractions[] = { 0.001, 0.01, 0.10, 1.0 };
+	size_t sizes[8] = { 64, 1024 }, nsizes = 0;
+	unsigned cycles = 0;
+	int opt;
+
+	ps = (size_t)sysconf(_SC_PAGESIZE);
+	while ((opt = getopt_long(argc, argv, "qs:c:h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'q':
+			sizes[0] = 64;
+			nsizes = 1;
+			cycles = 5;
+			break;
+		case 's':
+			if (nsizes < 8)
+				sizes[nsizes++] = strtoul(optarg, NULL, 0);
+			break;
+		case 'c':
+			cycles = (unsigned)strtoul(optarg, NULL, 0);
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (!nsizes)
+		nsizes = 2;
+	if (cycles > MAX_CYCLES) {
+		fprintf(stderr, "cohmem-bench: at most %d cycles\n", MAX_CYCLES);
+		return 2;
+	}
+	printf("cohmem-bench: writer = time to dirty the pages (fault cost included); clean = find\n"
+	       "what changed; copy = bring the device copy up to date. uffd-* go through libcohmem.\n");
+	for (size_t i = 0; i < nsizes; i++) {
+		if (!sizes[i]) {
+			usage(stderr);
+			return 2;
+		}
+		bench_size((sizes[i] << 20) / ps, cycles ? cycles : sizes[i] <= 64 ? 15 : 5, fractions,
+			   sizeof(fractions) / sizeof(fractions[0]));
+	}
+	printf("\n%s\n", targets_missed ? "some targets were missed" : "all targets met");
+	return 0;
+}

@@ -1,0 +1,267 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cohmem — coherent shared memory emulation in user space.
+ *
+ * libcohmem tells a caller which pages of a memory region were written since
+ * the last time it asked, with the contract of the kernel's
+ * clean_record_shared_mapping_range() (born as apply_as_clean()) and
+ * wp_shared_mapping_range() from mm/mapping_dirty_helpers.c.
+ *
+ * Conventions, for every function below unless it says otherwise:
+ *  - Success is 0 or a count (>= 0); failure is a negative errno value. The
+ *    library never uses errno as its interface and never prints.
+ *  - Bad input returns an error and changes nothing.
+ *  - A "page" is the system page size (sysconf(_SC_PAGESIZE)); page indexes
+ *    count from the start of a region.
+ *  - Bitmaps are arrays of unsigned long with the kernel's bit order: bit n
+ *    is bit (n % LONG_BIT) of word n / LONG_BIT.
+ *
+ * Threads: a tracker may be used from any thread. cohmem_clean() and
+ * cohmem_wrprotect() on one region are serialized internally; calls on
+ * different regions run in parallel. cohmem_region_add() and
+ * cohmem_region_remove() may run concurrently with each other and with calls
+ * on other regions, but a region must not be removed while another thread
+ * still uses it, and cohmem_tracker_free() must not race any other call on
+ * that tracker or its regions.
+ *
+ * fork(): the child inherits plain, untracked memory and must not call
+ * libcohmem on trackers it inherited (not even to free them). The parent keeps
+ * tracking as before.
+ */
+#ifndef COHMEM_H
+#define COHMEM_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define COHMEM_VERSION_MAJOR 0
+#define COHMEM_VERSION_MINOR 1
+#define COHMEM_VERSION_MICRO 0
+
+/** A set of regions tracked with one backend configuration. Opaque. */
+typedef struct cohmem_tracker cohmem_tracker;
+/** One tracked range of the caller's address space. Opaque. */
+typedef struct cohmem_region cohmem_region;
+
+/**
+ * How writes are detected. Every backend keeps the "no write is ever lost"
+ * guarantee described at cohmem_clean(); they differ in the memory they can
+ * track and in what they cost.
+ *
+ * | backend    | kernel                       | memory                       |
+ * |------------|------------------------------|------------------------------|
+ * | UFFD_ASYNC | >= 6.7 (WP_ASYNC, PAGEMAP_SCAN) | any mapping, kernel writes included |
+ * | UFFD_SYNC  | >= 5.7 anon, >= 5.19 shmem   | anonymous and shmem/memfd    |
+ */
+enum cohmem_backend {
+	COHMEM_BACKEND_AUTO = 0,     /* best available for each region's memory type */
+	COHMEM_BACKEND_UFFD_ASYNC,   /* UFFD_FEATURE_WP_ASYNC + PAGEMAP_SCAN (Linux >= 6.7) */
+	COHMEM_BACKEND_UFFD_SYNC,    /* userfaultfd WP + fault thread: the "mkwrite" method */
+	COHMEM_BACKEND_SOFT_DIRTY,   /* clear_refs + pagemap bit 55 */
+	COHMEM_BACKEND_MPROTECT,     /* mprotect + SIGSEGV */
+	COHMEM_BACKEND_PFN,          /* kernel module for VM_IO pfnmap buffers */
+};
+
+/**
+ * cohmem_region_add() flag: do not apply MADV_NOHUGEPAGE to the region.
+ *
+ * By default a region is advised MADV_NOHUGEPAGE so that khugepaged cannot
+ * fold written pages into a 2 MiB page, which the kernel then reports and
+ * protects whole (pages that were not written would be reported). With this
+ * flag the caller keeps transparent huge pages and accepts such coarser
+ * reports. cohmem_region_remove() does not undo MADV_NOHUGEPAGE: Linux has no
+ * advice that returns a range to the system default.
+ */
+#define COHMEM_REGION_ALLOW_HUGEPAGES (1u << 0)
+
+/**
+ * cohmem_tracker_new() - create a tracker.
+ * @backend: the backend to use for every region, or COHMEM_BACKEND_AUTO to
+ *           choose per region: UFFD_ASYNC where the kernel supports it, else
+ *           UFFD_SYNC for anonymous and shmem memory.
+ * @flags:   must be 0 (reserved).
+ * @ret:     receives the tracker.
+ *
+ * An explicit backend is set up at once (for UFFD_SYNC this starts the
+ * tracker's fault thread), so an unusable backend is reported here. AUTO sets
+ * backends up on first use.
+ *
+ * Return: 0; -EINVAL for a NULL @ret, unknown @backend or flags;
+ * -EOPNOTSUPP if @backend cannot work on this kernel or with these privileges
+ * (cohmem_backend_supported() says the same without creating anything);
+ * -ENOMEM, -EMFILE and other errors from the system.
+ * Thread-safety: may be called from any thread.
+ */
+int cohmem_tracker_new(enum cohmem_backend backend, unsigned flags, cohmem_tracker **ret);
+
+/**
+ * cohmem_tracker_free() - remove every region of @t, as
+ * cohmem_region_remove() does, stop its threads and free it.
+ * @t: the tracker; NULL is fine and does nothing.
+ *
+ * Every cohmem_region of @t is invalid afterwards.
+ * Thread-safety: no other call on @t or its regions may run concurrently.
+ */
+void cohmem_tracker_free(cohmem_tracker *t);
+
+/**
+ * cohmem_tracker_backend() - the backend @t was created with (AUTO stays
+ * AUTO; cohmem_region_backend() tells what a region got).
+ * Return: the backend, or COHMEM_BACKEND_AUTO for a NULL @t.
+ * Thread-safety: any thread.
+ */
+enum cohmem_backend cohmem_tracker_backend(const cohmem_tracker *t);
+
+/**
+ * cohmem_backend_name() - a stable lower-case name for @b: "auto",
+ * "uffd-async", "uffd-sync", "soft-dirty", "mprotect" or "pfn".
+ * Return: a static string, or NULL for a value outside the enum.
+ * Thread-safety: any thread.
+ */
+const char *cohmem_backend_name(enum cohmem_backend b);
+
+/**
+ * cohmem_backend_supported() - whether @b can track memory in this process
+ * on this kernel, with these privileges. The answer is probed once per
+ * process and then cached.
+ *
+ * Return: 0 if it can (for AUTO: if any backend can); -EOPNOTSUPP if it
+ * cannot; -EINVAL for a value outside the enum.
+ * Thread-safety: any thread.
+ */
+int cohmem_backend_supported(enum cohmem_backend b);
+
+/* Capabilities of a backend in this process, from cohmem_backend_capabilities(). */
+#define COHMEM_CAP_EXACT_CONCURRENT (1u << 0) /* exact and lossless while writers run during a clean */
+#define COHMEM_CAP_KERNEL_WRITES    (1u << 1) /* kernel-mode writes (read(2) into a region) succeed and are reported */
+#define COHMEM_CAP_SPARSE           (1u << 2) /* adding a region does not populate pages never touched */
+#define COHMEM_CAP_ANON             (1u << 3) /* private anonymous memory */
+#define COHMEM_CAP_SHMEM            (1u << 4) /* shmem: memfd, MAP_SHARED|MAP_ANONYMOUS, /dev/shm */
+#define COHMEM_CAP_FILE             (1u << 5) /* shared mappings of other files (ext4, FUSE, ...) */
+
+/**
+ * cohmem_backend_capabilities() - what @b can do in this process on this
+ * kernel, as COHMEM_CAP_* bits. Probed once per process, then cached.
+ * @b:    a backend other than AUTO.
+ * @caps: receives the bits.
+ *
+ * Return: 0; -EINVAL for AUTO, a value outside the enum or a NULL @caps;
+ * -EOPNOTSUPP if @b cannot work here at all (then *@caps is 0).
+ * Thread-safety: any thread.
+ */
+int cohmem_backend_capabilities(enum cohmem_backend b, unsigned *caps);
+
+/**
+ * cohmem_region_add() - start tracking [@addr, @addr + @len).
+ * @t:     the tracker.
+ * @addr:  page-aligned start of an existing mapping.
+ * @len:   page-aligned length, > 0. The range may span several mappings.
+ * @flags: 0 or COHMEM_REGION_ALLOW_HUGEPAGES.
+ * @ret:   receives the region.
+ *
+ * The region starts clean: nothing is reported until it is written. The
+ * memory stays readable and writable by every thread, and by the kernel
+ * (read(2) into it, for example) — see the backend notes at cohmem_clean().
+ *
+ * Return: 0;
+ * -EINVAL: NULL @t or @ret, unaligned @addr or @len, @len == 0, the range
+ *          wraps, or unknown flags;
+ * -ENOMEM: part of the range is not mapped (or no memory);
+ * -EEXIST: the range overlaps a region of @t;
+ * -EBUSY:  the memory is already tracked by another tracker (or another
+ *          userfaultfd user);
+ * -EPERM:  the mapping can never be written (a shared mapping of a file
+ *          opened read-only);
+ * -EOPNOTSUPP: the tracker's backend cannot track this memory type here.
+ * On error nothing is tracked and the memory is as it was.
+ * Thread-safety: any thread; serialized with other adds and removes on @t.
+ */
+int cohmem_region_add(cohmem_tracker *t, void *addr, size_t len, unsigned flags,
+		      cohmem_region **ret);
+
+/**
+ * cohmem_region_remove() - stop tracking @r, restore plain memory (no
+ * write-protection is left behind; see COHMEM_REGION_ALLOW_HUGEPAGES for the
+ * one advice that stays) and free @r.
+ * @r: the region; NULL is fine and does nothing.
+ *
+ * The memory may have been unmapped already; that is not an error.
+ * Return: 0 (also for NULL); a negative errno if the kernel refused to drop
+ * the registration, in which case @r is freed anyway.
+ * Thread-safety: no other call on @r may run concurrently.
+ */
+int cohmem_region_remove(cohmem_region *r);
+
+/**
+ * cohmem_region_backend() - the backend that tracks @r (never AUTO).
+ * Return: the backend, or COHMEM_BACKEND_AUTO for a NULL @r.
+ * Thread-safety: any thread.
+ */
+enum cohmem_backend cohmem_region_backend(const cohmem_region *r);
+
+/**
+ * cohmem_wrprotect() - mirror of wp_shared_mapping_range(): forget any dirty
+ * state of pages [@first_index, @first_index + @nr) of @r and track them
+ * afresh, so that only later writes are reported.
+ *
+ * Return: how many of those pages were writable (written since they were last
+ * cleaned or protected) and are protected now; -EINVAL for a NULL @r or a
+ * range past the region's end or overflowing; another negative errno if the
+ * kernel failed (for example -EPERM or -ENOMEM when the memory was unmapped
+ * or replaced behind the library's back).
+ * Thread-safety: any thread; serialized with cohmem_clean() on @r.
+ */
+long cohmem_wrprotect(cohmem_region *r, size_t first_index, size_t nr);
+
+/**
+ * cohmem_clean() - mirror of clean_record_shared_mapping_range(): report and
+ * clean the pages of @r written since they were last cleaned or protected.
+ * @r:            the region.
+ * @first_index:  first page of @r to look at.
+ * @nr:           number of pages to look at (0 does nothing and returns 0).
+ * @bitmap_pgoff: page index that bit 0 of @bitmap stands for; must be
+ *                <= @first_index.
+ * @bitmap:       for each reported page pg, bit (pg - @bitmap_pgoff) is set;
+ *                other bits are left as they are.
+ * @start, @end:  bound the set bits, relative to @bitmap_pgoff: on return
+ *                [*start, *end) covers every bit this call set. On input
+ *                *start >= *end means "none set yet"; otherwise the call only
+ *                widens the pair. Either may be NULL (then the other is only
+ *                lowered (start) or raised (end) as needed).
+ *
+ * Every reported page is clean again when the call returns: it is reported
+ * again only after a later write.
+ *
+ * No write is ever lost: a write that completes before cohmem_clean() returns
+ * is reported by that call or by a later one. Read the contents of a reported
+ * page after the call returns. In this default mode there are no extra
+ * reports: an unwritten page is never reported.
+ *
+ * Backend notes:
+ *  - UFFD_ASYNC: the kernel resolves write faults itself; kernel-mode writes
+ *    (read(2) into the region) are tracked.
+ *  - UFFD_SYNC: the tracker's fault thread resolves write faults. Kernel-mode
+ *    writes are tracked too, except when the process could only open a
+ *    user-mode-only userfaultfd (unprivileged, vm.unprivileged_userfaultfd=0
+ *    and no access to /dev/userfaultfd): then they fail with EFAULT. A signal
+ *    handler that interrupts cohmem_clean() must not write into the region.
+ *
+ * Return: the number of pages reported (bits set);
+ * -EINVAL: NULL @r or @bitmap, a range past the region's end or overflowing,
+ *          or @bitmap_pgoff > @first_index;
+ * another negative errno if the kernel failed (for example -EPERM when the
+ * memory was unmapped or replaced behind the library's back). On an error
+ * from the kernel, pages already reported stay set in @bitmap.
+ * Thread-safety: any thread; calls on one region are serialized.
+ */
+long cohmem_clean(cohmem_region *r, size_t first_index, size_t nr,
+		  size_t bitmap_pgoff, unsigned long *bitmap, size_t *start, size_t *end);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* COHMEM_H */

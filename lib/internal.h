@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef COHMEM_INTERNAL_H
+#define COHMEM_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cohmem.h"
+
+/* Marks a definition as part of the ABI (the build hides everything else). */
+#define _public_ __attribute__((visibility("default")))
+
+#define COHMEM_BACKEND_COUNT (COHMEM_BACKEND_PFN + 1)
+
+size_t page_size(void);
+
+/*
+ * Where a backend's walk puts what it found. Backends only find dirty runs;
+ * turning them into the caller's bitmap and [start, end) span happens here,
+ * in one place, the way mapping_dirty_helpers.c separates its walkers from
+ * the callbacks that act on entries. A sink without a bitmap only counts.
+ */
+struct dirty_sink {
+	unsigned long *bitmap;	/* NULL: count only */
+	size_t bitmap_pgoff;
+	size_t lo, hi;		/* bits set, relative to bitmap_pgoff; lo >= hi: none */
+	long count;		/* pages recorded */
+};
+
+void dirty_sink_init(struct dirty_sink *s, unsigned long *bitmap, size_t bitmap_pgoff);
+/* Record pages [first, first + n) of the region as dirty. */
+void dirty_sink_record(struct dirty_sink *s, size_t first, size_t n);
+
+struct backend_ctx;	/* a backend's per-tracker state (a userfaultfd, a thread) */
+
+/*
+ * One backend. region_add() sets up r->priv and makes the region start clean
+ * (undoing everything on failure). clean() finds the pages of
+ * [first, first + nr) written since they were last cleaned, makes them clean
+ * and records them in the sink; wrprotect() makes the whole range clean and
+ * records (in a sink that only counts) the pages that were dirty. Both are
+ * serialized per region by the caller and return 0 or -errno. A
+ * clean that records pages and then fails must leave every page it did not
+ * record dirty: the caller reports what was recorded and lets the next call
+ * return the error.
+ *
+ * Removal is two steps so that fault handlers never see a freed region:
+ * region_remove() gives the memory back while the region is still in the
+ * tracker's index; region_free() runs after it has left the index.
+ */
+struct backend_ops {
+	enum cohmem_backend id;
+	/* 0 if this backend works in this process, else -EOPNOTSUPP. */
+	int (*supported)(void);
+	/* COHMEM_CAP_* bits, when supported. */
+	unsigned (*capabilities)(void);
+	int (*ctx_new)(cohmem_tracker *t, struct backend_ctx **ret);
+	void (*ctx_free)(struct backend_ctx *ctx);
+	/* -EOPNOTSUPP: this memory type is not for this backend. */
+	int (*region_add)(cohmem_region *r);
+	int (*region_remove)(cohmem_region *r);
+	void (*region_free)(cohmem_region *r);
+	int (*clean)(cohmem_region *r, size_t first, size_t nr, struct dirty_sink *sink);
+	int (*wrprotect)(cohmem_region *r, size_t first, size_t nr, struct dirty_sink *count);
+};
+
+extern const struct backend_ops uffd_async_ops;
+extern const struct backend_ops uffd_sync_ops;
+
+/* NULL for AUTO, for values outside the enum and for backends not built yet. */
+const struct backend_ops *backend_ops_get(enum cohmem_backend b);
+
+struct cohmem_tracker {
+	enum cohmem_backend backend;	/* as requested: may be AUTO */
+	/*
+	 * Protects regions[] and ctx[]. Writers: region add and remove. Readers:
+	 * fault threads mapping a fault address to its region; holding the read
+	 * lock keeps that region alive while they use it.
+	 */
+	pthread_rwlock_t lock;
+	cohmem_region **regions;	/* sorted by start, never overlapping */
+	size_t nregions, capacity;
+	struct backend_ctx *ctx[COHMEM_BACKEND_COUNT];
+};
+
+struct cohmem_region {
+	cohmem_tracker *tracker;
+	const struct backend_ops *ops;
+	struct backend_ctx *ctx;	/* tracker->ctx[ops->id] */
+	uintptr_t start;
+	size_t npages;
+	unsigned flags;
+	pthread_mutex_t lock;		/* serializes clean and wrprotect */
+	void *priv;			/* the backend's per-region state */
+};
+
+static inline uintptr_t region_addr(const cohmem_region *r, size_t index)
+{
+	return r->start + index * page_size();
+}
+
+/* The region index. Callers hold t->lock: for reading to look up, for writing to change. */
+cohmem_region *tracker_region_at(cohmem_tracker *t, uintptr_t addr);	/* or NULL */
+bool tracker_overlaps(const cohmem_tracker *t, uintptr_t start, uintptr_t end);
+int tracker_insert(cohmem_tracker *t, cohmem_region *r);
+void tracker_unlink(cohmem_tracker *t, cohmem_region *r);
+int tracker_ctx(cohmem_tracker *t, const struct backend_ops *ops, struct backend_ctx **ret);
+
+#endif /* COHMEM_INTERNAL_H */

@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The kernel ABI libcohmem uses, for building against older UAPI headers
+ * (Debian 12 ships 6.1 headers: no PAGEMAP_SCAN, no UFFD_FEATURE_WP_ASYNC).
+ * Values are the upstream ones; each is defined only where the headers lack it.
+ */
+#ifndef COHMEM_KABI_H
+#define COHMEM_KABI_H
+
+#include <linux/types.h>
+#include <linux/ioctl.h>
+#include <linux/fs.h>
+#include <linux/userfaultfd.h>
+#include <sys/mman.h>
+
+/* userfaultfd features (include/uapi/linux/userfaultfd.h) */
+#ifndef UFFD_FEATURE_WP_HUGETLBFS_SHMEM
+#define UFFD_FEATURE_WP_HUGETLBFS_SHMEM (1 << 12)	/* 5.19 */
+#endif
+#ifndef UFFD_FEATURE_WP_UNPOPULATED
+#define UFFD_FEATURE_WP_UNPOPULATED (1 << 13)		/* 6.4 */
+#endif
+#ifndef UFFD_FEATURE_WP_ASYNC
+#define UFFD_FEATURE_WP_ASYNC (1 << 15)			/* 6.7 */
+#endif
+#ifndef UFFD_USER_MODE_ONLY
+#define UFFD_USER_MODE_ONLY 1				/* 5.11 */
+#endif
+#ifndef USERFAULTFD_IOC_NEW
+#define USERFAULTFD_IOC 0xAA
+#define USERFAULTFD_IOC_NEW _IO(USERFAULTFD_IOC, 0x00)	/* 6.1 */
+#endif
+
+/* PAGEMAP_SCAN (include/uapi/linux/fs.h, 6.7) */
+#ifndef PAGEMAP_SCAN
+#define PAGE_IS_WPALLOWED	(1 << 0)
+#define PAGE_IS_WRITTEN		(1 << 1)
+#define PAGE_IS_FILE		(1 << 2)
+#define PAGE_IS_PRESENT		(1 << 3)
+#define PAGE_IS_SWAPPED		(1 << 4)
+#define PAGE_IS_PFNZERO		(1 << 5)
+#define PAGE_IS_HUGE		(1 << 6)
+
+struct page_region {
+	__u64 start;
+	__u64 end;
+	__u64 categories;
+};
+
+#define PM_SCAN_WP_MATCHING	(1 << 0)
+#define PM_SCAN_CHECK_WPASYNC	(1 << 1)
+
+struct pm_scan_arg {
+	__u64 size;
+	__u64 flags;
+	__u64 start;
+	__u64 end;
+	__u64 walk_end;
+	__u64 vec;
+	__u64 vec_len;
+	__u64 max_pages;
+	__u64 category_inverted;
+	__u64 category_mask;
+	__u64 category_anyof_mask;
+	__u64 return_mask;
+};
+
+#define PAGEMAP_SCAN _IOWR('f', 16, struct pm_scan_arg)
+#endif /* PAGEMAP_SCAN */
+
+/* madvise (include/uapi/asm-generic/mman-common.h) */
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23				/* 5.14 */
+#endif
+
+#endif /* COHMEM_KABI_H */

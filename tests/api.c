@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: MIT */
+/* Backend names, probing and tracker arguments. */
+#include <errno.h>
+
+#include "test.h"
+
+TestSuite(api, .timeout = 60);
+
+Test(api, backend_names)
+{
+	cr_assert_str_eq(cohmem_backend_name(COHMEM_BACKEND_AUTO), "auto");
+	cr_assert_str_eq(cohmem_backend_name(COHMEM_BACKEND_UFFD_ASYNC), "uffd-async");
+	cr_assert_str_eq(cohmem_backend_name(COHMEM_BACKEND_UFFD_SYNC), "uffd-sync");
+	cr_assert_str_eq(cohmem_backend_name(COHMEM_BACKEND_SOFT_DIRTY), "soft-dirty");
+	cr_assert_str_eq(cohmem_backend_name(COHMEM_BACKEND_MPROTECT), "mprotect");
+	cr_assert_str_eq(cohmem_backend_name(COHMEM_BACKEND_PFN), "pfn");
+	cr_assert_null(cohmem_backend_name(COHMEM_BACKEND_PFN + 1));
+	cr_assert_null(cohmem_backend_name((enum cohmem_backend)-1));
+}
+
+Test(api, probing_rejects_values_outside_the_enum)
+{
+	unsigned caps = 1;
+
+	cr_assert_eq(cohmem_backend_supported(COHMEM_BACKEND_PFN + 1), -EINVAL);
+	cr_assert_eq(cohmem_backend_capabilities(COHMEM_BACKEND_PFN + 1, &caps), -EINVAL);
+	cr_assert_eq(cohmem_backend_capabilities(COHMEM_BACKEND_AUTO, &caps), -EINVAL);
+	cr_assert_eq(cohmem_backend_capabilities(COHMEM_BACKEND_UFFD_ASYNC, NULL), -EINVAL);
+}
+
+Test(api, tracker_new_agrees_with_the_probe)
+{
+	for (int b = COHMEM_BACKEND_AUTO; cohmem_backend_name(b); b++) {
+		cohmem_tracker *t = NULL;
+		int supported = cohmem_backend_supported(b);
+		int err = cohmem_tracker_new(b, 0, &t);
+
+		cr_assert(supported == 0 || supported == -EOPNOTSUPP);
+		cr_assert_eq(err, supported, "%s: new %d, probe %d", cohmem_backend_name(b), err, supported);
+		if (!err) {
+			cr_assert_eq(cohmem_tracker_backend(t), b);
+			cohmem_tracker_free(t);
+		} else {
+			cr_assert_null(t, "nothing is returned on failure");
+		}
+	}
+}
+
+Test(api, capabilities_agree_with_the_probe)
+{
+	for (int b = COHMEM_BACKEND_AUTO + 1; cohmem_backend_name(b); b++) {
+		unsigned caps = ~0u;
+		int err = cohmem_backend_capabilities(b, &caps);
+
+		cr_assert_eq(err, cohmem_backend_supported(b));
+		if (err)
+			cr_assert_eq(caps, 0);
+		else
+			cr_assert_neq(caps & (COHMEM_CAP_ANON | COHMEM_CAP_SHMEM | COHMEM_CAP_FILE), 0,
+				      "%s tracks some memory", cohmem_backend_name(b));
+	}
+}
+
+Test(api, tracker_new_bad_arguments)
+{
+	cohmem_tracker *t = NULL;
+
+	cr_assert_eq(cohmem_tracker_new(COHMEM_BACKEND_AUTO, 0, NULL), -EINVAL);
+	cr_assert_eq(cohmem_tracker_new(COHMEM_BACKEND_AUTO, 1, &t), -EINVAL);
+	cr_assert_eq(cohmem_tracker_new(COHMEM_BACKEND_PFN + 1, 0, &t), -EINVAL);
+	cr_assert_null(t);
+}
+
+Test(api, null_objects)
+{
+	cohmem_tracker_free(NULL);
+	cr_assert_eq(cohmem_region_remove(NULL), 0);
+	cr_assert_eq(cohmem_tracker_backend(NULL), COHMEM_BACKEND_AUTO);
+	cr_assert_eq(cohmem_region_backend(NULL), COHMEM_BACKEND_AUTO);
+}

@@ -1,0 +1,178 @@
+/* SPDX-License-Identifier: MIT */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "test.h"
+
+#define LONG_BITS (CHAR_BIT * sizeof(unsigned long))
+
+size_t test_page_size(void)
+{
+	return (size_t)sysconf(_SC_PAGESIZE);
+}
+
+enum cohmem_backend test_backend(void)
+{
+	const char *name = getenv("COHMEM_TEST_BACKEND");
+
+	if (!name || !*name)
+		return COHMEM_BACKEND_AUTO;
+	for (int b = COHMEM_BACKEND_AUTO; cohmem_backend_name(b); b++)
+		if (!strcmp(cohmem_backend_name(b), name))
+			return b;
+	fprintf(stderr, "COHMEM_TEST_BACKEND=%s names no backend\n", name);
+	exit(2);
+}
+
+bool test_backend_has(unsigned cap)
+{
+	enum cohmem_backend b = test_backend();
+	unsigned caps = 0, any = 0;
+
+	if (b != COHMEM_BACKEND_AUTO) {
+		cohmem_backend_capabilities(b, &caps);
+		return caps & cap;
+	}
+	/* AUTO falls back along its list: some exact backend will do. */
+	for (int i = COHMEM_BACKEND_AUTO + 1; cohmem_backend_name(i); i++) {
+		if (i == COHMEM_BACKEND_SOFT_DIRTY)
+			continue;
+		if (!cohmem_backend_capabilities(i, &caps))
+			any |= caps;
+	}
+	return any & cap;
+}
+
+bool region_has(const cohmem_region *r, unsigned cap)
+{
+	unsigned caps = 0;
+
+	cohmem_backend_capabilities(cohmem_region_backend(r), &caps);
+	return caps & cap;
+}
+
+cohmem_tracker *test_tracker(void)
+{
+	cohmem_tracker *t = NULL;
+	int err = cohmem_tracker_new(test_backend(), 0, &t);
+
+	cr_assert_eq(err, 0, "cohmem_tracker_new(%s): %s", cohmem_backend_name(test_backend()),
+		     strerror(-err));
+	return t;
+}
+
+cohmem_region *test_region(cohmem_tracker *t, void *addr, size_t pages)
+{
+	cohmem_region *r = NULL;
+	int err = cohmem_region_add(t, addr, pages * PS, 0, &r);
+
+	cr_assert_eq(err, 0, "cohmem_region_add: %s", strerror(-err));
+	cr_assert_not_null(r);
+	return r;
+}
+
+char *map_anon(size_t pages)
+{
+	char *p = mmap(NULL, pages * PS, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	cr_assert_neq(p, MAP_FAILED, "mmap: %s", strerror(errno));
+	return p;
+}
+
+static char *map_fd(int fd, size_t pages, int *fdp)
+{
+	char *p;
+
+	cr_assert_geq(fd, 0, "open: %s", strerror(errno));
+	cr_assert_eq(ftruncate(fd, (off_t)(pages * PS)), 0);
+	p = mmap(NULL, pages * PS, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	cr_assert_neq(p, MAP_FAILED, "mmap: %s", strerror(errno));
+	if (fdp)
+		*fdp = fd;
+	else
+		close(fd);
+	return p;
+}
+
+char *map_memfd(size_t pages, int *fd)
+{
+	return map_fd(memfd_create("cohmem-test", MFD_CLOEXEC), pages, fd);
+}
+
+char *map_file(size_t pages, int *fd)
+{
+	return map_fd(open(".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600), pages, fd);
+}
+
+unsigned long *bitmap_new(size_t pages)
+{
+	unsigned long *bm = calloc(pages / LONG_BITS + 1, sizeof(unsigned long));
+
+	cr_assert_not_null(bm);
+	return bm;
+}
+
+bool bit_is_set(const unsigned long *bm, size_t bit)
+{
+	return bm[bit / LONG_BITS] >> (bit % LONG_BITS) & 1;
+}
+
+size_t bits_set(const unsigned long *bm, size_t pages)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < pages; i++)
+		n += bit_is_set(bm, i);
+	return n;
+}
+
+long clean_all(cohmem_region *r, size_t pages, unsigned long **bm)
+{
+	*bm = bitmap_new(pages);
+	return cohmem_clean(r, 0, pages, 0, *bm, NULL, NULL);
+}
+
+void assert_bits(const unsigned long *bm, size_t pages, const size_t *expect)
+{
+	size_t n = 0;
+
+	for (; expect[n] != END; n++)
+		cr_assert(bit_is_set(bm, expect[n]), "page %zu should be reported", expect[n]);
+	cr_assert_eq(bits_set(bm, pages), n, "%zu pages reported, expected %zu", bits_set(bm, pages), n);
+}
+
+size_t rss_bytes(void)
+{
+	FILE *f = fopen("/proc/self/statm", "r");
+	unsigned long size = 0, rss = 0;
+
+	cr_assert_not_null(f);
+	cr_assert_eq(fscanf(f, "%lu %lu", &size, &rss), 2);
+	fclose(f);
+	return rss * PS;
+}
+
+int main(int argc, char *argv[])
+{
+	enum cohmem_backend b = test_backend();
+	struct criterion_test_set *tests;
+	int err = cohmem_backend_supported(b), result = 0;
+
+	if (err) {
+		printf("SKIP: backend %s cannot work here: %s\n",
+		       cohmem_backend_name(b), strerror(-err));
+		return 77;
+	}
+	tests = criterion_initialize();
+	if (criterion_handle_args(argc, argv, true))
+		result = !criterion_run_all_tests(tests);
+	criterion_finalize(tests);
+	return result;
+}

@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Test support. Every test program runs against one backend, named by the
+ * environment variable COHMEM_TEST_BACKEND (CTest runs each program once per
+ * backend); a program whose backend cannot work here exits 77 (skipped) and
+ * says why.
+ */
+#ifndef COHMEM_TEST_H
+#define COHMEM_TEST_H
+
+#include <criterion/criterion.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "cohmem.h"
+
+#define PS (test_page_size())
+
+size_t test_page_size(void);
+enum cohmem_backend test_backend(void);
+/* Whether the backend under test (AUTO: any backend it may choose) has cap. */
+bool test_backend_has(unsigned cap);
+/* Whether the backend tracking r has cap. */
+bool region_has(const cohmem_region *r, unsigned cap);
+
+/* A tracker for the backend under test; asserts success. */
+cohmem_tracker *test_tracker(void);
+cohmem_region *test_region(cohmem_tracker *t, void *addr, size_t pages);
+
+/* Mappings of `pages` pages, asserted to succeed; fd (may be NULL) receives the backing file. */
+char *map_anon(size_t pages);
+char *map_memfd(size_t pages, int *fd);
+char *map_file(size_t pages, int *fd);	/* a regular file on the build directory's file system */
+
+/* Bitmaps sized for `pages` bits, zeroed; free with free(). */
+unsigned long *bitmap_new(size_t pages);
+bool bit_is_set(const unsigned long *bm, size_t bit);
+size_t bits_set(const unsigned long *bm, size_t pages);
+
+/* cohmem_clean() over the whole region into a fresh zeroed bitmap (returned in *bm). */
+long clean_all(cohmem_region *r, size_t pages, unsigned long **bm);
+
+/* Assert that exactly the pages listed (terminated by (size_t)-1) are set. */
+void assert_bits(const unsigned long *bm, size_t pages, const size_t *expect);
+#define END ((size_t)-1)
+
+/* Resident set size of this process in bytes. */
+size_t rss_bytes(void);
+
+#endif /* COHMEM_TEST_H */
