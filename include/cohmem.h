@@ -211,7 +211,9 @@ enum cohmem_backend cohmem_region_backend(const cohmem_region *r);
  * cleaned or protected) and are protected now; -EINVAL for a NULL @r or a
  * range past the region's end or overflowing; another negative errno if the
  * kernel failed (for example -EPERM or -ENOMEM when the memory was unmapped
- * or replaced behind the library's back).
+ * or replaced behind the library's back). If the kernel fails after some
+ * pages were protected, the call returns their count and a later call
+ * returns the error.
  * Thread-safety: any thread; serialized with cohmem_clean() on @r.
  */
 long cohmem_wrprotect(cohmem_region *r, size_t first_index, size_t nr);
@@ -229,11 +231,13 @@ long cohmem_wrprotect(cohmem_region *r, size_t first_index, size_t nr);
  * @start, @end:  bound the set bits, relative to @bitmap_pgoff: on return
  *                [*start, *end) covers every bit this call set. On input
  *                *start >= *end means "none set yet"; otherwise the call only
- *                widens the pair. Either may be NULL (then the other is only
- *                lowered (start) or raised (end) as needed).
+ *                widens the pair. Both are left alone when nothing is
+ *                reported. Either may be NULL: a lone @start is only ever
+ *                lowered, a lone @end only raised.
  *
  * Every reported page is clean again when the call returns: it is reported
- * again only after a later write.
+ * again only after a later write. Only writes through this process's own
+ * mappings are seen; a write by another process into shared memory is not.
  *
  * No write is ever lost: a write that completes before cohmem_clean() returns
  * is reported by that call or by a later one. Read the contents of a reported
@@ -253,8 +257,9 @@ long cohmem_wrprotect(cohmem_region *r, size_t first_index, size_t nr);
  * -EINVAL: NULL @r or @bitmap, a range past the region's end or overflowing,
  *          or @bitmap_pgoff > @first_index;
  * another negative errno if the kernel failed (for example -EPERM when the
- * memory was unmapped or replaced behind the library's back). On an error
- * from the kernel, pages already reported stay set in @bitmap.
+ * memory was unmapped or replaced behind the library's back). If the kernel
+ * fails after some pages were reported, the call returns their count (those
+ * pages are clean now) and a later call returns the error.
  * Thread-safety: any thread; calls on one region are serialized.
  */
 long cohmem_clean(cohmem_region *r, size_t first_index, size_t nr,

@@ -18,7 +18,15 @@
 #define WRITERS 3
 #define ROUNDS 12
 #define ROUND_MS 80
-#define MIN_CLEANS 20	/* per round, so that every round really races */
+/*
+ * Each round goes on until MIN_WRITES writes happened and then MIN_CLEANS
+ * cleans ran alongside further writes: on a loaded machine fixed sleeps do
+ * not guarantee that anything raced. Waiting longer than DEADLINE_S means
+ * something hangs.
+ */
+#define MIN_WRITES 1000
+#define MIN_CLEANS 20
+#define DEADLINE_S 30
 
 struct race {
 	char *mem, *shadow;
@@ -26,8 +34,19 @@ struct race {
 	cohmem_region *r;
 	int source;		/* memfd of random bytes for kernel-mode writes, or -1 */
 	atomic_bool stop;
-	atomic_long reported, cleans;
+	atomic_long reported, cleans, writes;
 };
+
+/* Wait until *counter reaches target; fail the test if that takes DEADLINE_S. */
+static void wait_for(atomic_long *counter, long target, const char *what)
+{
+	struct timespec ms = { 0, 1000000L };
+
+	for (long waited = 0; atomic_load(counter) < target; waited++) {
+		cr_assert_lt(waited, DEADLINE_S * 1000L, "no progress in %d s: %s", DEADLINE_S, what);
+		nanosleep(&ms, NULL);
+	}
+}
 
 struct writer {
 	struct race *race;
@@ -59,6 +78,7 @@ static void *writer(void *arg)
 			race->mem[off] = (char)n;
 		}
 		n++;
+		atomic_fetch_add_explicit(&race->writes, 1, memory_order_relaxed);
 	}
 	return NULL;
 }
@@ -128,9 +148,8 @@ static void race_round(cohmem_tracker *t, char *mem, size_t pages, unsigned roun
 		cr_assert_eq(pthread_create(&writers[i], NULL, writer, &w[i]), 0);
 	}
 	nanosleep(&pause, NULL);
-	pause.tv_nsec = 1000000;
-	while (atomic_load(&race.cleans) < MIN_CLEANS)
-		nanosleep(&pause, NULL);
+	wait_for(&race.writes, MIN_WRITES, "writers");
+	wait_for(&race.cleans, atomic_load(&race.cleans) + MIN_CLEANS, "cleaner");
 	atomic_store(&race.stop, true);
 	for (unsigned i = 0; i < WRITERS; i++)
 		pthread_join(writers[i], NULL);
@@ -207,4 +226,51 @@ Test(concurrency, two_regions_of_one_tracker_at_once)
 	pthread_join(tb, NULL);
 	cohmem_tracker_free(t);
 	munmap(mem, PAGES * PS);
+}
+
+struct hammer {
+	char *mem;
+	atomic_bool stop;
+	atomic_long writes;
+};
+
+
+static void *hammer(void *arg)
+{
+	struct hammer *h = arg;
+	unsigned seed = 7;
+
+	while (!atomic_load(&h->stop)) {
+		h->mem[(size_t)rand_r(&seed) % (PAGES * PS)]++;
+		atomic_fetch_add(&h->writes, 1);
+	}
+	return NULL;
+}
+
+/* Writers blocked on a write fault must be released when their region goes away. */
+Test(concurrency, remove_while_writers_fault)
+{
+	cohmem_tracker *t = test_tracker();
+	struct hammer h = { .mem = map_anon(PAGES) };
+	pthread_t th[WRITERS];
+	struct timespec pause = { 0, 5000000L };
+
+	for (unsigned i = 0; i < WRITERS; i++)
+		cr_assert_eq(pthread_create(&th[i], NULL, hammer, &h), 0);
+	for (unsigned round = 0; round < 40; round++) {
+		cohmem_region *r = test_region(t, h.mem, PAGES);
+		unsigned long *bm;
+
+		nanosleep(&pause, NULL);
+		wait_for(&h.writes, atomic_load(&h.writes) + 100, "writers, tracked");
+		cr_assert_geq(clean_all(r, PAGES, &bm), 0);
+		free(bm);
+		cr_assert_eq(cohmem_region_remove(r), 0);
+		wait_for(&h.writes, atomic_load(&h.writes) + 100, "writers after the removal");
+	}
+	atomic_store(&h.stop, true);
+	for (unsigned i = 0; i < WRITERS; i++)
+		pthread_join(th[i], NULL);
+	cohmem_tracker_free(t);
+	munmap(h.mem, PAGES * PS);
 }

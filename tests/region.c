@@ -291,3 +291,46 @@ Test(region, huge_pages_are_advised_off_unless_allowed)
 	munmap(a, PAGES * PS);
 	munmap(b, PAGES * PS);
 }
+
+/*
+ * The caller replaces part of a region with a new mapping behind the
+ * library's back. Pages the kernel reported before failing must still reach
+ * the caller (they are clean now); then the error; and nothing hangs.
+ */
+Test(region, memory_replaced_behind_the_librarys_back)
+{
+	cohmem_tracker *t = test_tracker();
+	char *mem = map_anon(PAGES), *fresh;
+	cohmem_region *r = test_region(t, mem, PAGES);
+	unsigned long *bm;
+	long n;
+
+	mem[1 * PS] = 1;
+	mem[2 * PS] = 1;
+	mem[20 * PS] = 1;
+	fresh = mmap(mem + 16 * PS, 16 * PS, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	cr_assert_eq(fresh, mem + 16 * PS);
+	fresh[4 * PS] = 2;	/* untracked memory now */
+
+	n = clean_all(r, PAGES, &bm);
+	if (n >= 0) {	/* uffd-async: the first VMA is walked before the refusal */
+		cr_assert_eq(n, 2);
+		assert_bits(bm, PAGES, (size_t[]){ 1, 2, END });
+		free(bm);
+		n = clean_all(r, PAGES, &bm);
+	}
+	cr_assert_lt(n, 0, "the error surfaces once nothing is left to report");
+	free(bm);
+
+	/* tracking of the part still tracked is not lost: a clean of just that range works */
+	mem[3 * PS] = 3;
+	bm = bitmap_new(PAGES);
+	n = cohmem_clean(r, 0, 16, 0, bm, NULL, NULL);
+	cr_assert_geq(n, 1, "got %ld", n);
+	cr_assert(bit_is_set(bm, 3));
+	free(bm);
+	cr_assert_eq(cohmem_region_remove(r), 0);
+	cohmem_tracker_free(t);
+	munmap(mem, PAGES * PS);
+}
