@@ -88,20 +88,13 @@ static int async_region_add(cohmem_region *r)
 
 	if (!ar)
 		return -ENOMEM;
-	err = uffd_register_wp(r->ctx->uffd, r->start, len);
-	if (err)
-		goto fail;
-	/* WP_UNPOPULATED: pages never touched get markers, so their first write is seen too. */
-	err = uffd_writeprotect(r->ctx->uffd, r->start, len, true);
+	err = uffd_track(r->ctx->uffd, r->start, len);
 	if (err) {
-		uffd_unregister(r->ctx->uffd, r->start, len);
-		goto fail;
+		free(ar);
+		return err;
 	}
 	r->priv = ar;
 	return 0;
-fail:
-	free(ar);
-	return err;
 }
 
 static int async_region_remove(cohmem_region *r)

@@ -270,14 +270,9 @@ static int sync_region_add(cohmem_region *r)
 		if (err)
 			goto fail;
 	}
-	err = uffd_register_wp(r->ctx->uffd, r->start, len);
+	err = uffd_track(r->ctx->uffd, r->start, len);
 	if (err)
 		goto fail;
-	err = uffd_writeprotect(r->ctx->uffd, r->start, len, true);
-	if (err) {
-		uffd_unregister(r->ctx->uffd, r->start, len);
-		goto fail;
-	}
 	return 0;
 fail:
 	sync_region_free(r);

@@ -91,7 +91,6 @@ struct cohmem_region {
 	struct backend_ctx *ctx;	/* tracker->ctx[ops->id] */
 	uintptr_t start;
 	size_t npages;
-	unsigned flags;
 	pthread_mutex_t lock;		/* serializes clean and wrprotect */
 	void *priv;			/* the backend's per-region state */
 };

@@ -70,7 +70,6 @@ _public_ int cohmem_region_add(cohmem_tracker *t, void *addr, size_t len, unsign
 		.tracker = t,
 		.start = start,
 		.npages = len / page_size(),
-		.flags = flags,
 	};
 	pthread_mutex_init(&r->lock, NULL);
 

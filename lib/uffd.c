@@ -74,45 +74,33 @@ int uffd_new(uint64_t features)
 static struct uffd_caps caps;
 static pthread_once_t caps_once = PTHREAD_ONCE_INIT;
 
-/* Whether WP registration works: CONFIG_HAVE_ARCH_USERFAULTFD_WP, 5.7+. */
-static bool probe_wp(void)
+/* Whether WP registration works (CONFIG_HAVE_ARCH_USERFAULTFD_WP, 5.7+), tried on page. */
+static bool probe_wp(void *page)
 {
-	size_t len = page_size();
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	int fd = uffd_new_by(caps.method, 0);
-	bool ok = false;
+	bool ok = fd >= 0 && uffd_register_wp(fd, (uintptr_t)page, page_size()) == 0;
 
-	if (p != MAP_FAILED && fd >= 0)
-		ok = uffd_register_wp(fd, (uintptr_t)p, len) == 0;
 	if (fd >= 0)
 		close(fd);
-	if (p != MAP_FAILED)
-		munmap(p, len);
 	return ok;
 }
 
-static bool probe_pagemap_scan(void)
+static bool probe_pagemap_scan(void *page)
 {
-	size_t len = page_size();
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 	struct page_region out;
 	struct pm_scan_arg arg = {
 		.size = sizeof(arg),
-		.start = (uintptr_t)p,
-		.end = (uintptr_t)p + len,
+		.start = (uintptr_t)page,
+		.end = (uintptr_t)page + page_size(),
 		.vec = (uintptr_t)&out,
 		.vec_len = 1,
 		.return_mask = PAGE_IS_PRESENT,
 	};
-	bool ok = false;
+	bool ok = fd >= 0 && ioctl(fd, PAGEMAP_SCAN, &arg) >= 0;
 
-	if (p != MAP_FAILED && fd >= 0)
-		ok = ioctl(fd, PAGEMAP_SCAN, &arg) >= 0;
 	if (fd >= 0)
 		close(fd);
-	if (p != MAP_FAILED)
-		munmap(p, len);
 	return ok;
 }
 
@@ -122,6 +110,7 @@ static void caps_probe(void)
 		UFFD_OPEN_SYSCALL, UFFD_OPEN_DEVICE, UFFD_OPEN_USER_MODE_ONLY,
 	};
 	int fd = -EOPNOTSUPP;
+	void *page;
 
 	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
 		fd = uffd_open(order[i]);
@@ -140,8 +129,12 @@ static void caps_probe(void)
 		caps.method = UFFD_OPEN_NONE;
 		return;
 	}
-	caps.wp = probe_wp();
-	caps.pagemap_scan = probe_pagemap_scan();
+	page = mmap(NULL, page_size(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (page == MAP_FAILED)
+		return;
+	caps.wp = probe_wp(page);
+	caps.pagemap_scan = probe_pagemap_scan(page);
+	munmap(page, page_size());
 }
 
 const struct uffd_caps *uffd_caps(void)
@@ -216,6 +209,19 @@ int uffd_writeprotect(int fd, uintptr_t start, size_t len, bool protect)
 	if ((err != -EINVAL && err != -ENOENT) || len <= page_size())
 		return err;
 	return vma_walk(start, start + len, writeprotect_vma, &w);
+}
+
+int uffd_track(int fd, uintptr_t start, size_t len)
+{
+	int err = uffd_register_wp(fd, start, len);
+
+	if (err)
+		return err;
+	/* With WP_UNPOPULATED, pages never touched get markers: their first write is seen too. */
+	err = uffd_writeprotect(fd, start, len, true);
+	if (err)
+		uffd_unregister(fd, start, len);
+	return err;
 }
 
 int uffd_release(int fd, uintptr_t start, size_t len)

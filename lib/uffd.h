@@ -41,6 +41,12 @@ int uffd_writeprotect(int fd, uintptr_t start, size_t len, bool protect);
 int uffd_wake(int fd, uintptr_t start, size_t len);
 
 /*
+ * Start tracking [start, start + len): register it for write-protect faults
+ * and protect it, so it starts clean. On failure nothing stays registered.
+ */
+int uffd_track(int fd, uintptr_t start, size_t len);
+
+/*
  * Give [start, start + len) back to plain memory: unprotect (waking anyone
  * waiting on it), then unregister. Memory that was unmapped meanwhile is not
  * an error.

@@ -3,27 +3,25 @@
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <sys/mman.h>
 
 #include "test.h"
 
 #define PAGES 64
 
-static cohmem_tracker *t;
+static struct tracked x;
 static cohmem_region *r;
 static char *mem;
 
 static void setup(void)
 {
-	t = test_tracker();
-	mem = map_anon(PAGES);
-	r = test_region(t, mem, PAGES);
+	x = tracked_anon(PAGES);
+	r = x.r;
+	mem = x.mem;
 }
 
 static void teardown(void)
 {
-	cohmem_tracker_free(t);
-	munmap(mem, PAGES * PS);
+	tracked_free(&x);
 }
 
 TestSuite(clean, .init = setup, .fini = teardown, .timeout = 60);

@@ -55,19 +55,16 @@ Test(fork, private_memory)
 
 Test(fork, tracking_goes_on_across_many_forks)
 {
-	cohmem_tracker *t = test_tracker();
-	char *mem = map_anon(PAGES);
-	cohmem_region *r = test_region(t, mem, PAGES);
+	struct tracked x = tracked_anon(PAGES);
 	unsigned long *bm;
 
 	for (size_t i = 0; i < 8; i++) {
-		mem[i * PS] = (char)i;
-		run_child(mem, PAGES);
-		mem[(i + 16) * PS] = (char)i;
-		cr_assert_eq(clean_all(r, PAGES, &bm), 2, "round %zu", i);
+		x.mem[i * PS] = (char)i;
+		run_child(x.mem, PAGES);
+		x.mem[(i + 16) * PS] = (char)i;
+		cr_assert_eq(clean_all(x.r, PAGES, &bm), 2, "round %zu", i);
 		assert_bits(bm, PAGES, (size_t[]){ i, i + 16, END });
 		free(bm);
 	}
-	cohmem_tracker_free(t);
-	munmap(mem, PAGES * PS);
+	tracked_free(&x);
 }

@@ -121,9 +121,8 @@ Test(memtypes, region_spanning_two_mappings)
 
 Test(memtypes, kernel_mode_writes)
 {
-	cohmem_tracker *t = test_tracker();
-	char *mem = map_anon(PAGES);
-	cohmem_region *r = test_region(t, mem, PAGES);
+	struct tracked x = tracked_anon(PAGES);
+	char *mem = x.mem;
 	unsigned long *bm;
 	int fds[2];
 	char data[3 * 4096];
@@ -131,20 +130,19 @@ Test(memtypes, kernel_mode_writes)
 	cr_assert_eq(pipe(fds), 0);
 	memset(data, 'k', sizeof(data));
 	cr_assert_eq(write(fds[1], data, PS + 10), (ssize_t)(PS + 10));
-	if (!region_has(r, COHMEM_CAP_KERNEL_WRITES)) {
+	if (!region_has(x.r, COHMEM_CAP_KERNEL_WRITES)) {
 		errno = 0;
 		cr_assert_eq(read(fds[0], mem + 2 * PS, PS + 10), -1);
 		cr_assert_eq(errno, EFAULT, "documented: kernel writes fail with EFAULT here");
 	} else {
 		/* read(2) fills pages 2 and 3 (10 bytes into 3) from inside the kernel */
 		cr_assert_eq(read(fds[0], mem + 2 * PS, PS + 10), (ssize_t)(PS + 10));
-		cr_assert_eq(clean_all(r, PAGES, &bm), 2);
+		cr_assert_eq(clean_all(x.r, PAGES, &bm), 2);
 		assert_bits(bm, PAGES, (size_t[]){ 2, 3, END });
 		cr_assert_eq(mem[3 * PS + 9], 'k');
 		free(bm);
 	}
 	close(fds[0]);
 	close(fds[1]);
-	cohmem_tracker_free(t);
-	munmap(mem, PAGES * PS);
+	tracked_free(&x);
 }

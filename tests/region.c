@@ -154,16 +154,13 @@ Test(region, never_writable_memory_is_refused)
 
 Test(region, backend_is_reported)
 {
-	cohmem_tracker *t = test_tracker();
-	char *mem = map_anon(PAGES);
-	cohmem_region *r = test_region(t, mem, PAGES);
+	struct tracked x = tracked_anon(PAGES);
 
 	if (test_backend() == COHMEM_BACKEND_AUTO)
-		cr_assert_neq(cohmem_region_backend(r), COHMEM_BACKEND_AUTO);
+		cr_assert_neq(cohmem_region_backend(x.r), COHMEM_BACKEND_AUTO);
 	else
-		cr_assert_eq(cohmem_region_backend(r), test_backend());
-	cohmem_tracker_free(t);
-	munmap(mem, PAGES * PS);
+		cr_assert_eq(cohmem_region_backend(x.r), test_backend());
+	tracked_free(&x);
 }
 
 Test(region, remove_restores_plain_memory)
@@ -186,23 +183,20 @@ Test(region, remove_restores_plain_memory)
 
 Test(region, remove_and_add_again_starts_clean)
 {
-	cohmem_tracker *t = test_tracker();
-	char *mem = map_anon(PAGES);
-	cohmem_region *r = test_region(t, mem, PAGES);
+	struct tracked x = tracked_anon(PAGES);
 	unsigned long *bm;
 
-	mem[1 * PS] = 1;
-	cr_assert_eq(cohmem_region_remove(r), 0);
-	mem[2 * PS] = 1;
-	r = test_region(t, mem, PAGES);
-	cr_assert_eq(clean_all(r, PAGES, &bm), 0, "earlier writes are not reported");
+	x.mem[1 * PS] = 1;
+	cr_assert_eq(cohmem_region_remove(x.r), 0);
+	x.mem[2 * PS] = 1;
+	x.r = test_region(x.t, x.mem, PAGES);
+	cr_assert_eq(clean_all(x.r, PAGES, &bm), 0, "earlier writes are not reported");
 	free(bm);
-	mem[3 * PS] = 1;
-	cr_assert_eq(clean_all(r, PAGES, &bm), 1);
+	x.mem[3 * PS] = 1;
+	cr_assert_eq(clean_all(x.r, PAGES, &bm), 1);
 	assert_bits(bm, PAGES, (size_t[]){ 3, END });
 	free(bm);
-	cohmem_tracker_free(t);
-	munmap(mem, PAGES * PS);
+	tracked_free(&x);
 }
 
 Test(region, two_independent_regions)
@@ -299,9 +293,9 @@ Test(region, huge_pages_are_advised_off_unless_allowed)
  */
 Test(region, memory_replaced_behind_the_librarys_back)
 {
-	cohmem_tracker *t = test_tracker();
-	char *mem = map_anon(PAGES), *fresh;
-	cohmem_region *r = test_region(t, mem, PAGES);
+	struct tracked x = tracked_anon(PAGES);
+	char *mem = x.mem, *fresh;
+	cohmem_region *r = x.r;
 	unsigned long *bm;
 	long n;
 
@@ -330,7 +324,6 @@ Test(region, memory_replaced_behind_the_librarys_back)
 	cr_assert_geq(n, 1, "got %ld", n);
 	cr_assert(bit_is_set(bm, 3));
 	free(bm);
-	cr_assert_eq(cohmem_region_remove(r), 0);
-	cohmem_tracker_free(t);
-	munmap(mem, PAGES * PS);
+	cr_assert_eq(cohmem_region_remove(r), 0, "removal works on replaced memory");
+	tracked_free(&x);
 }

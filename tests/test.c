@@ -77,6 +77,20 @@ cohmem_region *test_region(cohmem_tracker *t, void *addr, size_t pages)
 	return r;
 }
 
+struct tracked tracked_anon(size_t pages)
+{
+	struct tracked x = { .t = test_tracker(), .mem = map_anon(pages), .pages = pages };
+
+	x.r = test_region(x.t, x.mem, pages);
+	return x;
+}
+
+void tracked_free(struct tracked *x)
+{
+	cohmem_tracker_free(x->t);
+	munmap(x->mem, x->pages * PS);
+}
+
 char *map_anon(size_t pages)
 {
 	char *p = mmap(NULL, pages * PS, PROT_READ | PROT_WRITE,

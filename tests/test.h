@@ -28,6 +28,16 @@ bool region_has(const cohmem_region *r, unsigned cap);
 cohmem_tracker *test_tracker(void);
 cohmem_region *test_region(cohmem_tracker *t, void *addr, size_t pages);
 
+/* A tracker of the backend under test with one region over fresh anonymous memory. */
+struct tracked {
+	cohmem_tracker *t;
+	cohmem_region *r;
+	char *mem;
+	size_t pages;
+};
+struct tracked tracked_anon(size_t pages);
+void tracked_free(struct tracked *x);	/* the tracker, then the memory */
+
 /* Mappings of `pages` pages, asserted to succeed; fd (may be NULL) receives the backing file. */
 char *map_anon(size_t pages);
 char *map_memfd(size_t pages, int *fd);
