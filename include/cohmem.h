@@ -241,8 +241,14 @@ long cohmem_wrprotect(cohmem_region *r, size_t first_index, size_t nr);
  *
  * No write is ever lost: a write that completes before cohmem_clean() returns
  * is reported by that call or by a later one. Read the contents of a reported
- * page after the call returns. In this default mode there are no extra
- * reports: an unwritten page is never reported.
+ * page after the call returns.
+ *
+ * Exact: a page is reported only if a write to it began since it was last
+ * cleaned; a page nobody wrote is never reported, and without concurrent
+ * writers each written page is reported exactly once. A store to a protected
+ * page faults before it lands, so a write that races a clean can be reported
+ * twice: by the clean that ran between the fault and the store, and by the
+ * next one (the kernel's mkwrite method behaves the same way).
  *
  * Backend notes:
  *  - UFFD_ASYNC: the kernel resolves write faults itself; kernel-mode writes

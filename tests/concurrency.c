@@ -7,6 +7,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -273,4 +274,87 @@ Test(concurrency, remove_while_writers_fault)
 		pthread_join(th[i], NULL);
 	cohmem_tracker_free(t);
 	munmap(h.mem, PAGES * PS);
+}
+
+/*
+ * Two cleaners on one region. Writers take page numbers from a counter and
+ * write each page exactly once while both cleaners harvest. Every page must
+ * be reported (else a write was lost), and no clean may report a page that
+ * no writer had claimed when it returned (an invented report). A page may be
+ * reported twice: a store to a protected page faults first, and when a clean
+ * runs between the fault's resolution and the store's retry, the retry
+ * faults again.
+ */
+#define ONCE_PAGES 8192
+
+struct once {
+	cohmem_region *r;
+	char *mem;
+	atomic_long next_page;	/* writers */
+	atomic_uchar reports[ONCE_PAGES];
+	atomic_bool stop;
+};
+
+static void *once_writer(void *arg)
+{
+	struct once *o = arg;
+	long pg;
+
+	while ((pg = atomic_fetch_add(&o->next_page, 1)) < ONCE_PAGES)
+		o->mem[(size_t)pg * PS + (size_t)pg % PS] = 1;
+	return NULL;
+}
+
+static void harvest(struct once *o, unsigned long *bm)
+{
+	long claimed;
+
+	memset(bm, 0, ONCE_PAGES / 8);
+	cr_assert_geq(cohmem_clean(o->r, 0, ONCE_PAGES, 0, bm, NULL, NULL), 0);
+	claimed = atomic_load(&o->next_page);
+	for (size_t pg = 0; pg < ONCE_PAGES; pg++) {
+		if (!bit_is_set(bm, pg))
+			continue;
+		cr_assert_lt((long)pg, claimed, "page %zu reported before any writer touched it", pg);
+		atomic_fetch_add(&o->reports[pg], 1);
+	}
+}
+
+static void *once_cleaner(void *arg)
+{
+	struct once *o = arg;
+	unsigned long *bm = bitmap_new(ONCE_PAGES);
+
+	while (!atomic_load(&o->stop))
+		harvest(o, bm);
+	free(bm);
+	return NULL;
+}
+
+Test(concurrency, cleaners_share_a_region)
+{
+	struct tracked x = tracked_anon(ONCE_PAGES);
+	struct once *o = calloc(1, sizeof(*o));
+	pthread_t writers[WRITERS], cleaners[2];
+	unsigned long *bm = bitmap_new(ONCE_PAGES);
+
+	cr_assert_not_null(o);
+	o->r = x.r;
+	o->mem = x.mem;
+	for (unsigned i = 0; i < 2; i++)
+		cr_assert_eq(pthread_create(&cleaners[i], NULL, once_cleaner, o), 0);
+	for (unsigned i = 0; i < WRITERS; i++)
+		cr_assert_eq(pthread_create(&writers[i], NULL, once_writer, o), 0);
+	for (unsigned i = 0; i < WRITERS; i++)
+		pthread_join(writers[i], NULL);
+	atomic_store(&o->stop, true);
+	for (unsigned i = 0; i < 2; i++)
+		pthread_join(cleaners[i], NULL);
+	harvest(o, bm);
+
+	for (size_t pg = 0; pg < ONCE_PAGES; pg++)
+		cr_assert_geq(atomic_load(&o->reports[pg]), 1, "page %zu was written but never reported", pg);
+	free(bm);
+	free(o);
+	tracked_free(&x);
 }
