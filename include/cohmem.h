@@ -55,6 +55,8 @@ typedef struct cohmem_region cohmem_region;
  * |------------|------------------------------|------------------------------|
  * | UFFD_ASYNC | >= 6.7 (WP_ASYNC, PAGEMAP_SCAN) | any mapping, kernel writes included |
  * | UFFD_SYNC  | >= 5.7 anon, >= 5.19 shmem   | anonymous and shmem/memfd    |
+ * | SOFT_DIRTY | CONFIG_MEM_SOFT_DIRTY        | any writable mapping; exact only while writers are quiescent |
+ * | MPROTECT   | any                          | any writable, non-executable mapping; kernel writes fail with EFAULT |
  */
 enum cohmem_backend {
 	COHMEM_BACKEND_AUTO = 0,     /* best available for each region's memory type */
@@ -76,6 +78,15 @@ enum cohmem_backend {
  * advice that returns a range to the system default.
  */
 #define COHMEM_REGION_ALLOW_HUGEPAGES (1u << 0)
+
+/**
+ * cohmem_region_add() flag: the caller promises that no thread writes to the
+ * region while cohmem_clean() or cohmem_wrprotect() runs on it. It lets
+ * COHMEM_BACKEND_AUTO choose backends that are exact only then (soft-dirty,
+ * before mprotect). Without the promise a write during a clean may be lost
+ * with such a backend. Explicit backends ignore the flag.
+ */
+#define COHMEM_REGION_QUIESCENT (1u << 1)
 
 /**
  * cohmem_tracker_new() - create a tracker.
@@ -155,11 +166,26 @@ int cohmem_backend_supported(enum cohmem_backend b);
 int cohmem_backend_capabilities(enum cohmem_backend b, unsigned *caps);
 
 /**
+ * cohmem_tracker_capabilities() - what every region of @t can count on, as
+ * COHMEM_CAP_* bits: for an explicit backend its capabilities; for AUTO the
+ * memory types some backend it may choose can track, and the other bits only
+ * where every backend it may choose has them (AUTO with
+ * COHMEM_REGION_QUIESCENT regions may also choose soft-dirty, which lacks
+ * COHMEM_CAP_EXACT_CONCURRENT).
+ * @t:    the tracker.
+ * @caps: receives the bits.
+ *
+ * Return: 0; -EINVAL for a NULL @t or @caps.
+ * Thread-safety: any thread.
+ */
+int cohmem_tracker_capabilities(const cohmem_tracker *t, unsigned *caps);
+
+/**
  * cohmem_region_add() - start tracking [@addr, @addr + @len).
  * @t:     the tracker.
  * @addr:  page-aligned start of an existing mapping.
  * @len:   page-aligned length, > 0. The range may span several mappings.
- * @flags: 0 or COHMEM_REGION_ALLOW_HUGEPAGES.
+ * @flags: 0, or COHMEM_REGION_ALLOW_HUGEPAGES and/or COHMEM_REGION_QUIESCENT.
  * @ret:   receives the region.
  *
  * The region starts clean: nothing is reported until it is written. The
@@ -174,7 +200,8 @@ int cohmem_backend_capabilities(enum cohmem_backend b, unsigned *caps);
  * -EBUSY:  the memory is already tracked by another tracker (or another
  *          userfaultfd user);
  * -EPERM:  the mapping can never be written (a shared mapping of a file
- *          opened read-only);
+ *          opened read-only), or, for soft-dirty and mprotect, is not
+ *          writable now;
  * -EOPNOTSUPP: the tracker's backend cannot track this memory type here.
  * On error nothing is tracked and the memory is as it was.
  * Thread-safety: any thread; serialized with other adds and removes on @t.
@@ -201,6 +228,36 @@ int cohmem_region_remove(cohmem_region *r);
  * Thread-safety: any thread.
  */
 enum cohmem_backend cohmem_region_backend(const cohmem_region *r);
+
+/** Counters and state of one region, from cohmem_region_stats(). */
+struct cohmem_region_stats {
+	enum cohmem_backend backend;	/* as cohmem_region_backend() */
+	size_t pages;			/* the region's size in pages */
+	unsigned long long cleans;	/* cohmem_clean() calls that succeeded */
+	unsigned long long pages_reported;	/* pages they reported */
+	/*
+	 * mprotect: times the region fell back to "every page dirty" because
+	 * the kernel refused to split it further (vm.max_map_count): no write
+	 * is lost, but every page is reported until a clean protects it again.
+	 */
+	unsigned long long degradations;
+	int degraded;			/* 1 while in that state */
+};
+
+/**
+ * cohmem_region_stats() - fill @st with @r's counters and state.
+ * @r:    the region.
+ * @st:   receives the statistics.
+ * @size: sizeof(*st) as the caller was compiled: later versions append
+ *        fields, and only the first @size bytes are written.
+ *
+ * Return: 0; -EINVAL for a NULL @r or @st, or a @size smaller than the
+ * fields of version 0.1 (offsetof(struct cohmem_region_stats, degraded) +
+ * sizeof(int)).
+ * Thread-safety: any thread; the counters are read without stopping writers
+ * or cleans, each one atomically.
+ */
+int cohmem_region_stats(const cohmem_region *r, struct cohmem_region_stats *st, size_t size);
 
 /**
  * cohmem_wrprotect() - mirror of wp_shared_mapping_range(): forget any dirty
@@ -258,6 +315,21 @@ long cohmem_wrprotect(cohmem_region *r, size_t first_index, size_t nr);
  *    user-mode-only userfaultfd (unprivileged, vm.unprivileged_userfaultfd=0
  *    and no access to /dev/userfaultfd): then they fail with EFAULT. A signal
  *    handler that interrupts cohmem_clean() must not write into the region.
+ *  - SOFT_DIRTY: reads the soft-dirty bits of /proc/self/pagemap, then clears
+ *    them with /proc/self/clear_refs. The clear is process-wide: every clean
+ *    first collects the bits of every soft-dirty region of the process, so
+ *    none loses another's. Exact only while no thread writes to the region
+ *    during the clean: a write between the read and the clear is lost.
+ *    Clears the soft-dirty state of all other memory of the process too.
+ *  - MPROTECT: pages are made read-only; a process-wide SIGSEGV handler
+ *    records the first write and makes the page writable. Faults outside
+ *    tracked memory go to the handler installed before (libraries that
+ *    install theirs later must chain to it). Kernel-mode writes into a
+ *    protected page fail with EFAULT (read(2) into the region, for example).
+ *    When the kernel refuses to split the mapping further (vm.max_map_count),
+ *    the region degrades: it is made writable and every page counts as dirty
+ *    until a clean protects it again (see cohmem_region_stats()). Do not
+ *    change the protection of tracked memory yourself.
  *
  * Return: the number of pages reported (bits set);
  * -EINVAL: NULL @r or @bitmap, a range past the region's end or overflowing,

@@ -125,7 +125,7 @@ static void handle_faults(struct backend_ctx *c, struct uffd_msg *msgs, size_t n
 			r = NULL;
 		}
 		if (!r) {
-			r = tracker_region_at(c->tracker, page);
+			r = region_index_at(&c->tracker->regions, page);
 			/* Gone, or a region that reused the address under another backend. */
 			if (!r || r->ops != &uffd_sync_ops) {
 				r = NULL;
@@ -284,29 +284,11 @@ static int sync_region_remove(cohmem_region *r)
 	return uffd_release(r->ctx->uffd, r->start, r->npages * page_size());
 }
 
-/* Protect each run of set bits of bm in [first, end). */
-static int protect_runs(cohmem_region *r, const unsigned long *bm, size_t first, size_t end)
+static int protect_run(void *r, size_t first, size_t n)
 {
-	for (size_t pg = bitmap_next_set(bm, first, end); pg < end;) {
-		size_t run_end = bitmap_next_clear(bm, pg, end);
-		int err = uffd_writeprotect(r->ctx->uffd, region_addr(r, pg),
-					    (run_end - pg) * page_size(), true);
+	cohmem_region *region = r;
 
-		if (err)
-			return err;
-		pg = bitmap_next_set(bm, run_end, end);
-	}
-	return 0;
-}
-
-static void record_runs(struct dirty_sink *sink, const unsigned long *bm, size_t first, size_t end)
-{
-	for (size_t pg = bitmap_next_set(bm, first, end); pg < end;) {
-		size_t run_end = bitmap_next_clear(bm, pg, end);
-
-		dirty_sink_record(sink, pg, run_end - pg);
-		pg = bitmap_next_set(bm, run_end, end);
-	}
+	return uffd_writeprotect(region->ctx->uffd, region_addr(region, first), n * page_size(), true);
 }
 
 static int sync_clean(cohmem_region *r, size_t first, size_t nr, struct dirty_sink *sink)
@@ -316,13 +298,13 @@ static int sync_clean(cohmem_region *r, size_t first, size_t nr, struct dirty_si
 
 	pthread_mutex_lock(&sr->state_lock);
 	bitmap_take_range(sr->taken, sr->dirty, first, nr);
-	err = protect_runs(r, sr->taken, first, first + nr);
+	err = bitmap_for_each_run(sr->taken, first, first + nr, protect_run, r);
 	if (err)	/* some pages stay writable: keep them all dirty */
 		bitmap_or_range(sr->dirty, sr->taken, first, nr);
 	pthread_mutex_unlock(&sr->state_lock);
 
 	if (!err)
-		record_runs(sink, sr->taken, first, first + nr);
+		dirty_sink_record_bitmap(sink, sr->taken, first, first + nr);
 	return err;
 }
 

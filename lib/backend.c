@@ -27,6 +27,16 @@ static const char *const backend_names[COHMEM_BACKEND_COUNT] = {
 static const struct backend_ops *const backends[COHMEM_BACKEND_COUNT] = {
 	[COHMEM_BACKEND_UFFD_ASYNC] = &uffd_async_ops,
 	[COHMEM_BACKEND_UFFD_SYNC] = &uffd_sync_ops,
+	[COHMEM_BACKEND_SOFT_DIRTY] = &soft_dirty_ops,
+	[COHMEM_BACKEND_MPROTECT] = &mprotect_ops,
+};
+
+/* What AUTO tries, best first; soft-dirty only for regions whose writers quiesce. */
+const enum cohmem_backend auto_order[AUTO_ORDER_LEN] = {
+	COHMEM_BACKEND_UFFD_ASYNC,
+	COHMEM_BACKEND_UFFD_SYNC,
+	COHMEM_BACKEND_SOFT_DIRTY,
+	COHMEM_BACKEND_MPROTECT,
 };
 
 static bool backend_valid(enum cohmem_backend b)
@@ -75,4 +85,35 @@ _public_ int cohmem_backend_capabilities(enum cohmem_backend b, unsigned *caps)
 	if (!err)
 		*caps = ops->capabilities();
 	return err;
+}
+
+/*
+ * For AUTO: the memory types any backend it may use can track; the other
+ * bits only if every such backend has them. Soft-dirty is left out: AUTO
+ * takes it only for regions that promise quiescent writers.
+ */
+static unsigned auto_capabilities(void)
+{
+	const unsigned types = COHMEM_CAP_ANON | COHMEM_CAP_SHMEM | COHMEM_CAP_FILE;
+	unsigned any = 0, all = ~0u, caps;
+
+	for (size_t i = 0; i < AUTO_ORDER_LEN; i++) {
+		if (auto_order[i] == COHMEM_BACKEND_SOFT_DIRTY ||
+		    cohmem_backend_capabilities(auto_order[i], &caps))
+			continue;
+		any |= caps;
+		all &= caps;
+	}
+	return (any & types) | (all & ~types & any);
+}
+
+_public_ int cohmem_tracker_capabilities(const cohmem_tracker *t, unsigned *caps)
+{
+	if (!t || !caps)
+		return -EINVAL;
+	if (t->backend == COHMEM_BACKEND_AUTO)
+		*caps = auto_capabilities();
+	else
+		cohmem_backend_capabilities(t->backend, caps);
+	return 0;
 }

@@ -104,3 +104,41 @@ size_t bitmap_next_clear(const unsigned long *bm, size_t from, size_t end)
 {
 	return next_bit(bm, from, end, ~0UL);
 }
+
+int bitmap_for_each_run(const unsigned long *bm, size_t start, size_t end,
+			int (*fn)(void *arg, size_t first, size_t len), void *arg)
+{
+	for (size_t first = bitmap_next_set(bm, start, end); first < end;) {
+		size_t run_end = bitmap_next_clear(bm, first, end);
+		int ret = fn(arg, first, run_end - first);
+
+		if (ret)
+			return ret;
+		first = bitmap_next_set(bm, run_end, end);
+	}
+	return 0;
+}
+
+void bitmap_atomic_set_range(atomic_ulong *bm, size_t start, size_t n)
+{
+	while (n) {
+		size_t len;
+		unsigned long mask = word_mask(start, n, &len);
+
+		atomic_fetch_or(&bm[start / LONG_BITS], mask);
+		start += len;
+		n -= len;
+	}
+}
+
+void bitmap_atomic_take_range(unsigned long *dst, atomic_ulong *src, size_t start, size_t n)
+{
+	while (n) {
+		size_t len, w = start / LONG_BITS;
+		unsigned long mask = word_mask(start, n, &len);
+
+		dst[w] = (dst[w] & ~mask) | (atomic_fetch_and(&src[w], ~mask) & mask);
+		start += len;
+		n -= len;
+	}
+}

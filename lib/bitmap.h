@@ -4,6 +4,7 @@
 #define COHMEM_BITMAP_H
 
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -35,5 +36,17 @@ size_t bitmap_next_clear(const unsigned long *bm, size_t from, size_t end);
 void bitmap_take_range(unsigned long *dst, unsigned long *src, size_t start, size_t n);
 /* OR bits [start, start + n) of src into dst. */
 void bitmap_or_range(unsigned long *dst, const unsigned long *src, size_t start, size_t n);
+
+/*
+ * Call fn(arg, first, len) for each run of set bits in [start, end), in
+ * order; stop at the first non-zero return and return it.
+ */
+int bitmap_for_each_run(const unsigned long *bm, size_t start, size_t end,
+			int (*fn)(void *arg, size_t first, size_t len), void *arg);
+
+/* The same for bitmaps shared with signal handlers: every word changes atomically. */
+void bitmap_atomic_set_range(atomic_ulong *bm, size_t start, size_t n);
+/* Move bits [start, start + n) of src into dst (plain), clearing them in src. */
+void bitmap_atomic_take_range(unsigned long *dst, atomic_ulong *src, size_t start, size_t n);
 
 #endif /* COHMEM_BITMAP_H */

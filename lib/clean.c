@@ -36,6 +36,17 @@ void dirty_sink_record(struct dirty_sink *s, size_t first, size_t n)
 		s->hi = bit + n;
 }
 
+static int record_run(void *sink, size_t first, size_t n)
+{
+	dirty_sink_record(sink, first, n);
+	return 0;
+}
+
+void dirty_sink_record_bitmap(struct dirty_sink *s, const unsigned long *bm, size_t first, size_t end)
+{
+	bitmap_for_each_run(bm, first, end, record_run, s);
+}
+
 static bool range_valid(const cohmem_region *r, size_t first, size_t nr)
 {
 	return first <= r->npages && nr <= r->npages - first;
@@ -84,6 +95,11 @@ _public_ long cohmem_clean(cohmem_region *r, size_t first_index, size_t nr,
 
 	if (sink.hi > sink.lo)
 		widen_span(start, end, sink.lo, sink.hi);
+	if (!err) {
+		atomic_fetch_add_explicit(&r->cleans, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&r->pages_reported, (unsigned long long)sink.count,
+					  memory_order_relaxed);
+	}
 	return harvest_result(err, sink.count);
 }
 

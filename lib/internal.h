@@ -3,6 +3,7 @@
 #define COHMEM_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -32,6 +33,8 @@ struct dirty_sink {
 void dirty_sink_init(struct dirty_sink *s, unsigned long *bitmap, size_t bitmap_pgoff);
 /* Record pages [first, first + n) of the region as dirty. */
 void dirty_sink_record(struct dirty_sink *s, size_t first, size_t n);
+/* Record every page whose bit is set in bm[first, end). */
+void dirty_sink_record_bitmap(struct dirty_sink *s, const unsigned long *bm, size_t first, size_t end);
 
 struct backend_ctx;	/* a backend's per-tracker state (a userfaultfd, a thread) */
 
@@ -56,6 +59,7 @@ struct backend_ops {
 	int (*supported)(void);
 	/* COHMEM_CAP_* bits, when supported. */
 	unsigned (*capabilities)(void);
+	/* Optional: backends whose state is per region or process-wide have no ctx. */
 	int (*ctx_new)(cohmem_tracker *t, struct backend_ctx **ret);
 	void (*ctx_free)(struct backend_ctx *ctx);
 	/* -EOPNOTSUPP: this memory type is not for this backend. */
@@ -64,24 +68,41 @@ struct backend_ops {
 	void (*region_free)(cohmem_region *r);
 	int (*clean)(cohmem_region *r, size_t first, size_t nr, struct dirty_sink *sink);
 	int (*wrprotect)(cohmem_region *r, size_t first, size_t nr, struct dirty_sink *count);
+	/* Optional: fill the backend's own fields of the statistics. */
+	void (*stats)(const cohmem_region *r, struct cohmem_region_stats *st);
 };
 
 extern const struct backend_ops uffd_async_ops;
 extern const struct backend_ops uffd_sync_ops;
+extern const struct backend_ops soft_dirty_ops;
+extern const struct backend_ops mprotect_ops;
 
 /* NULL for AUTO, for values outside the enum and for backends not built yet. */
 const struct backend_ops *backend_ops_get(enum cohmem_backend b);
 
+#define AUTO_ORDER_LEN 4
+extern const enum cohmem_backend auto_order[AUTO_ORDER_LEN];
+
+/* Regions sorted by start, never overlapping. The owner provides the locking. */
+struct region_index {
+	cohmem_region **regions;
+	size_t n, capacity;
+};
+
+cohmem_region *region_index_at(const struct region_index *idx, uintptr_t addr);	/* or NULL */
+bool region_index_overlaps(const struct region_index *idx, uintptr_t start, uintptr_t end);
+int region_index_insert(struct region_index *idx, cohmem_region *r);
+void region_index_remove(struct region_index *idx, cohmem_region *r);
+
 struct cohmem_tracker {
 	enum cohmem_backend backend;	/* as requested: may be AUTO */
 	/*
-	 * Protects regions[] and ctx[]. Writers: region add and remove. Readers:
+	 * Protects regions and ctx[]. Writers: region add and remove. Readers:
 	 * fault threads mapping a fault address to its region; holding the read
 	 * lock keeps that region alive while they use it.
 	 */
 	pthread_rwlock_t lock;
-	cohmem_region **regions;	/* sorted by start, never overlapping */
-	size_t nregions, capacity;
+	struct region_index regions;
 	struct backend_ctx *ctx[COHMEM_BACKEND_COUNT];
 };
 
@@ -92,6 +113,7 @@ struct cohmem_region {
 	uintptr_t start;
 	size_t npages;
 	pthread_mutex_t lock;		/* serializes clean and wrprotect */
+	atomic_ullong cleans, pages_reported;	/* statistics */
 	void *priv;			/* the backend's per-region state */
 };
 
@@ -100,11 +122,6 @@ static inline uintptr_t region_addr(const cohmem_region *r, size_t index)
 	return r->start + index * page_size();
 }
 
-/* The region index. Callers hold t->lock: for reading to look up, for writing to change. */
-cohmem_region *tracker_region_at(cohmem_tracker *t, uintptr_t addr);	/* or NULL */
-bool tracker_overlaps(const cohmem_tracker *t, uintptr_t start, uintptr_t end);
-int tracker_insert(cohmem_tracker *t, cohmem_region *r);
-void tracker_unlink(cohmem_tracker *t, cohmem_region *r);
 int tracker_ctx(cohmem_tracker *t, const struct backend_ops *ops, struct backend_ctx **ret);
 
 #endif /* COHMEM_INTERNAL_H */

@@ -1,17 +1,44 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 
 #include "internal.h"
 
-#define REGION_FLAGS COHMEM_REGION_ALLOW_HUGEPAGES
+#define REGION_FLAGS (COHMEM_REGION_ALLOW_HUGEPAGES | COHMEM_REGION_QUIESCENT)
 
-/* Best first. Soft-dirty is never chosen here: it is not exact under concurrency. */
-static const enum cohmem_backend auto_order[] = {
-	COHMEM_BACKEND_UFFD_ASYNC,
-	COHMEM_BACKEND_UFFD_SYNC,
-};
+/*
+ * Every region of every tracker in this process: one page must not be
+ * tracked twice (backends without a kernel registration could not tell).
+ */
+static pthread_mutex_t claims_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct region_index claims;
+
+/* -EEXIST for an overlap within r's tracker, -EBUSY with another tracker. */
+static int claim(cohmem_region *r)
+{
+	uintptr_t end = region_addr(r, r->npages);
+	int err = 0;
+
+	if (region_index_overlaps(&r->tracker->regions, r->start, end))
+		return -EEXIST;
+	pthread_mutex_lock(&claims_lock);
+	if (region_index_overlaps(&claims, r->start, end))
+		err = -EBUSY;
+	else
+		err = region_index_insert(&claims, r);
+	pthread_mutex_unlock(&claims_lock);
+	return err;
+}
+
+static void unclaim(cohmem_region *r)
+{
+	pthread_mutex_lock(&claims_lock);
+	region_index_remove(&claims, r);
+	pthread_mutex_unlock(&claims_lock);
+}
 
 static int region_attach(cohmem_region *r, const struct backend_ops *ops)
 {
@@ -24,17 +51,19 @@ static int region_attach(cohmem_region *r, const struct backend_ops *ops)
 }
 
 /* Give r to the tracker's backend or, for AUTO, to the first one that takes its memory. */
-static int region_attach_backend(cohmem_region *r)
+static int region_attach_backend(cohmem_region *r, unsigned flags)
 {
 	enum cohmem_backend backend = r->tracker->backend;
 	int err = -EOPNOTSUPP;
 
 	if (backend != COHMEM_BACKEND_AUTO)
 		return region_attach(r, backend_ops_get(backend));
-	for (size_t i = 0; i < sizeof(auto_order) / sizeof(auto_order[0]); i++) {
+	for (size_t i = 0; i < AUTO_ORDER_LEN; i++) {
 		const struct backend_ops *ops = backend_ops_get(auto_order[i]);
 
 		if (!ops || ops->supported())
+			continue;
+		if (ops->id == COHMEM_BACKEND_SOFT_DIRTY && !(flags & COHMEM_REGION_QUIESCENT))
 			continue;
 		err = region_attach(r, ops);
 		if (err != -EOPNOTSUPP)
@@ -74,17 +103,19 @@ _public_ int cohmem_region_add(cohmem_tracker *t, void *addr, size_t len, unsign
 	pthread_mutex_init(&r->lock, NULL);
 
 	pthread_rwlock_wrlock(&t->lock);
-	if (tracker_overlaps(t, start, start + len)) {
-		err = -EEXIST;
-		goto unlock;
-	}
-	err = region_attach_backend(r);
+	err = claim(r);
 	if (err)
 		goto unlock;
-	err = tracker_insert(t, r);
+	err = region_attach_backend(r, flags);
+	if (!err) {
+		err = region_index_insert(&t->regions, r);
+		if (err) {
+			r->ops->region_remove(r);
+			r->ops->region_free(r);
+		}
+	}
 	if (err) {
-		r->ops->region_remove(r);
-		r->ops->region_free(r);
+		unclaim(r);
 		goto unlock;
 	}
 	/* THP off is advice: kernels without THP refuse it, and that is fine. */
@@ -112,7 +143,8 @@ _public_ int cohmem_region_remove(cohmem_region *r)
 	err = r->ops->region_remove(r);
 
 	pthread_rwlock_wrlock(&t->lock);
-	tracker_unlink(t, r);
+	region_index_remove(&t->regions, r);
+	unclaim(r);
 	pthread_rwlock_unlock(&t->lock);
 
 	r->ops->region_free(r);
@@ -124,4 +156,20 @@ _public_ int cohmem_region_remove(cohmem_region *r)
 _public_ enum cohmem_backend cohmem_region_backend(const cohmem_region *r)
 {
 	return r ? r->ops->id : COHMEM_BACKEND_AUTO;
+}
+
+_public_ int cohmem_region_stats(const cohmem_region *r, struct cohmem_region_stats *st, size_t size)
+{
+	struct cohmem_region_stats full = { 0 };
+
+	if (!r || !st || size < offsetof(struct cohmem_region_stats, degraded) + sizeof(int))
+		return -EINVAL;
+	full.backend = r->ops->id;
+	full.pages = r->npages;
+	full.cleans = atomic_load_explicit(&r->cleans, memory_order_relaxed);
+	full.pages_reported = atomic_load_explicit(&r->pages_reported, memory_order_relaxed);
+	if (r->ops->stats)
+		r->ops->stats(r, &full);
+	memcpy(st, &full, size < sizeof(full) ? size : sizeof(full));
+	return 0;
 }

@@ -26,7 +26,9 @@ _public_ int cohmem_tracker_new(enum cohmem_backend backend, unsigned flags, coh
 	}
 	/* AUTO sets its backends up when a region first needs them. */
 	if (backend != COHMEM_BACKEND_AUTO) {
-		err = backend_ops_get(backend)->ctx_new(t, &t->ctx[backend]);
+		struct backend_ctx *ctx;
+
+		err = tracker_ctx(t, backend_ops_get(backend), &ctx);
 		if (err) {
 			cohmem_tracker_free(t);
 			return err;
@@ -40,13 +42,13 @@ _public_ void cohmem_tracker_free(cohmem_tracker *t)
 {
 	if (!t)
 		return;
-	while (t->nregions)
-		cohmem_region_remove(t->regions[t->nregions - 1]);
+	while (t->regions.n)
+		cohmem_region_remove(t->regions.regions[t->regions.n - 1]);
 	for (unsigned b = 0; b < COHMEM_BACKEND_COUNT; b++)
 		if (t->ctx[b])
 			backend_ops_get(b)->ctx_free(t->ctx[b]);
 	pthread_rwlock_destroy(&t->lock);
-	free(t->regions);
+	free(t->regions.regions);
 	free(t);
 }
 
@@ -56,14 +58,14 @@ _public_ enum cohmem_backend cohmem_tracker_backend(const cohmem_tracker *t)
 }
 
 /* Index of the first region starting at or after addr. */
-static size_t region_index(const cohmem_tracker *t, uintptr_t addr)
+static size_t index_of(const struct region_index *idx, uintptr_t addr)
 {
-	size_t lo = 0, hi = t->nregions;
+	size_t lo = 0, hi = idx->n;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
-		if (t->regions[mid]->start < addr)
+		if (idx->regions[mid]->start < addr)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -76,52 +78,52 @@ static uintptr_t region_end(const cohmem_region *r)
 	return region_addr(r, r->npages);
 }
 
-cohmem_region *tracker_region_at(cohmem_tracker *t, uintptr_t addr)
+cohmem_region *region_index_at(const struct region_index *idx, uintptr_t addr)
 {
-	size_t i = region_index(t, addr + 1);	/* first region starting after addr */
-	cohmem_region *r = i ? t->regions[i - 1] : NULL;
+	size_t i = index_of(idx, addr + 1);	/* first region starting after addr */
+	cohmem_region *r = i ? idx->regions[i - 1] : NULL;
 
 	return r && addr < region_end(r) ? r : NULL;
 }
 
-bool tracker_overlaps(const cohmem_tracker *t, uintptr_t start, uintptr_t end)
+bool region_index_overlaps(const struct region_index *idx, uintptr_t start, uintptr_t end)
 {
-	size_t i = region_index(t, start);
+	size_t i = index_of(idx, start);
 
-	if (i > 0 && region_end(t->regions[i - 1]) > start)
+	if (i > 0 && region_end(idx->regions[i - 1]) > start)
 		return true;
-	return i < t->nregions && t->regions[i]->start < end;
+	return i < idx->n && idx->regions[i]->start < end;
 }
 
-int tracker_insert(cohmem_tracker *t, cohmem_region *r)
+int region_index_insert(struct region_index *idx, cohmem_region *r)
 {
-	size_t i = region_index(t, r->start);
+	size_t i = index_of(idx, r->start);
 
-	if (t->nregions == t->capacity) {
-		size_t capacity = t->capacity ? 2 * t->capacity : 8;
-		cohmem_region **regions = realloc(t->regions, capacity * sizeof(*regions));
+	if (idx->n == idx->capacity) {
+		size_t capacity = idx->capacity ? 2 * idx->capacity : 8;
+		cohmem_region **regions = realloc(idx->regions, capacity * sizeof(*regions));
 
 		if (!regions)
 			return -ENOMEM;
-		t->regions = regions;
-		t->capacity = capacity;
+		idx->regions = regions;
+		idx->capacity = capacity;
 	}
-	for (size_t j = t->nregions; j > i; j--)
-		t->regions[j] = t->regions[j - 1];
-	t->regions[i] = r;
-	t->nregions++;
+	for (size_t j = idx->n; j > i; j--)
+		idx->regions[j] = idx->regions[j - 1];
+	idx->regions[i] = r;
+	idx->n++;
 	return 0;
 }
 
-void tracker_unlink(cohmem_tracker *t, cohmem_region *r)
+void region_index_remove(struct region_index *idx, cohmem_region *r)
 {
-	size_t i = region_index(t, r->start);
+	size_t i = index_of(idx, r->start);
 
-	if (i == t->nregions || t->regions[i] != r)
+	if (i == idx->n || idx->regions[i] != r)
 		return;
-	t->nregions--;
-	for (; i < t->nregions; i++)
-		t->regions[i] = t->regions[i + 1];
+	idx->n--;
+	for (; i < idx->n; i++)
+		idx->regions[i] = idx->regions[i + 1];
 }
 
 /* The tracker's state for ops, set up on first use. Caller holds t->lock for writing. */
@@ -129,7 +131,7 @@ int tracker_ctx(cohmem_tracker *t, const struct backend_ops *ops, struct backend
 {
 	int err;
 
-	if (!t->ctx[ops->id]) {
+	if (!t->ctx[ops->id] && ops->ctx_new) {
 		err = ops->ctx_new(t, &t->ctx[ops->id]);
 		if (err)
 			return err;

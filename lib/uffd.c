@@ -66,6 +66,16 @@ static int uffd_new_by(enum uffd_open_method method, uint64_t features)
 	return fd;
 }
 
+int uffd_try_open(enum uffd_open_method method)
+{
+	int fd = uffd_open(method);
+
+	if (fd < 0)
+		return fd;
+	close(fd);
+	return 0;
+}
+
 int uffd_new(uint64_t features)
 {
 	return uffd_new_by(uffd_caps()->method, features);

@@ -25,6 +25,9 @@ struct uffd_caps {
 
 const struct uffd_caps *uffd_caps(void);
 
+/* Whether a userfaultfd can be opened this way: 0 or -errno (for cohmemctl probe). */
+int uffd_try_open(enum uffd_open_method method);
+
 /* A non-blocking, close-on-exec userfaultfd with exactly these features: fd or -errno. */
 int uffd_new(uint64_t features);
 

@@ -20,6 +20,8 @@ static bool vma_parse(char *line, struct vma_info *v)
 	line[strcspn(line, "\n")] = '\0';
 	v->start = (uintptr_t)start;
 	v->end = (uintptr_t)end;
+	v->writable = perms[1] == 'w';
+	v->executable = perms[2] == 'x';
 	v->shared = perms[3] == 's';
 	v->path = path_at ? line + path_at : "";
 	return true;

@@ -9,6 +9,7 @@
 struct vma_info {
 	uintptr_t start, end;
 	bool shared;		/* 's' in the permissions */
+	bool writable, executable;
 	unsigned long inode;
 	const char *path;	/* "" for anonymous memory */
 };

@@ -78,3 +78,25 @@ Test(api, null_objects)
 	cr_assert_eq(cohmem_tracker_backend(NULL), COHMEM_BACKEND_AUTO);
 	cr_assert_eq(cohmem_region_backend(NULL), COHMEM_BACKEND_AUTO);
 }
+
+Test(api, tracker_capabilities)
+{
+	unsigned caps = 0, backend_caps;
+	cohmem_tracker *t;
+
+	for (int b = COHMEM_BACKEND_AUTO + 1; cohmem_backend_name(b); b++) {
+		if (cohmem_tracker_new(b, 0, &t))
+			continue;
+		cr_assert_eq(cohmem_tracker_capabilities(t, &caps), 0);
+		cr_assert_eq(cohmem_backend_capabilities(b, &backend_caps), 0);
+		cr_assert_eq(caps, backend_caps, "%s", cohmem_backend_name(b));
+		cohmem_tracker_free(t);
+	}
+	cr_assert_eq(cohmem_tracker_new(COHMEM_BACKEND_AUTO, 0, &t), 0);
+	cr_assert_eq(cohmem_tracker_capabilities(t, &caps), 0);
+	cr_assert_neq(caps & COHMEM_CAP_ANON, 0);
+	cr_assert_neq(caps & COHMEM_CAP_EXACT_CONCURRENT, 0, "AUTO without the quiescent flag stays exact");
+	cr_assert_eq(cohmem_tracker_capabilities(t, NULL), -EINVAL);
+	cr_assert_eq(cohmem_tracker_capabilities(NULL, &caps), -EINVAL);
+	cohmem_tracker_free(t);
+}

@@ -175,6 +175,7 @@ TestSuite(concurrency, .timeout = 240);
 
 Test(concurrency, writers_race_a_cleaner)
 {
+	skip_unless_exact_concurrent();
 	cohmem_tracker *t = test_tracker();
 	char *mem = map_anon(PAGES);
 
@@ -186,6 +187,7 @@ Test(concurrency, writers_race_a_cleaner)
 
 Test(concurrency, shared_memory)
 {
+	skip_unless_exact_concurrent();
 	cohmem_tracker *t = test_tracker();
 	int fd;
 	char *mem = map_memfd(PAGES, &fd);
@@ -216,6 +218,7 @@ static void *race_thread(void *arg)
 
 Test(concurrency, two_regions_of_one_tracker_at_once)
 {
+	skip_unless_exact_concurrent();
 	cohmem_tracker *t = test_tracker();
 	char *mem = map_anon(PAGES);
 	struct pair a = { t, mem, 100 }, b = { t, mem + PAGES / 2 * PS, 200 };
@@ -333,6 +336,7 @@ static void *once_cleaner(void *arg)
 
 Test(concurrency, cleaners_share_a_region)
 {
+	skip_unless_exact_concurrent();
 	struct tracked x = tracked_anon(ONCE_PAGES);
 	struct once *o = calloc(1, sizeof(*o));
 	pthread_t writers[WRITERS], cleaners[2];

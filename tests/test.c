@@ -32,21 +32,19 @@ enum cohmem_backend test_backend(void)
 
 bool test_backend_has(unsigned cap)
 {
-	enum cohmem_backend b = test_backend();
-	unsigned caps = 0, any = 0;
+	cohmem_tracker *t = test_tracker();
+	unsigned caps = 0;
 
-	if (b != COHMEM_BACKEND_AUTO) {
-		cohmem_backend_capabilities(b, &caps);
-		return caps & cap;
-	}
-	/* AUTO falls back along its list: some exact backend will do. */
-	for (int i = COHMEM_BACKEND_AUTO + 1; cohmem_backend_name(i); i++) {
-		if (i == COHMEM_BACKEND_SOFT_DIRTY)
-			continue;
-		if (!cohmem_backend_capabilities(i, &caps))
-			any |= caps;
-	}
-	return any & cap;
+	cr_assert_eq(cohmem_tracker_capabilities(t, &caps), 0);
+	cohmem_tracker_free(t);
+	return caps & cap;
+}
+
+void skip_unless_exact_concurrent(void)
+{
+	if (!test_backend_has(COHMEM_CAP_EXACT_CONCURRENT))
+		cr_skip_test("%s is exact only while writers are quiescent (see tests/quiescent.c)",
+			     cohmem_backend_name(test_backend()));
 }
 
 bool region_has(const cohmem_region *r, unsigned cap)
@@ -120,9 +118,18 @@ char *map_memfd(size_t pages, int *fd)
 	return map_fd(memfd_create("cohmem-test", MFD_CLOEXEC), pages, fd);
 }
 
+/* A regular file in the current directory, unlinked at once (ramfs has no O_TMPFILE). */
 char *map_file(size_t pages, int *fd)
 {
-	return map_fd(open(".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600), pages, fd);
+	char name[] = "cohmem-test-XXXXXX";
+	int f = open(".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+
+	if (f < 0) {
+		f = mkstemp(name);
+		if (f >= 0)
+			unlink(name);
+	}
+	return map_fd(f, pages, fd);
 }
 
 unsigned long *bitmap_new(size_t pages)

@@ -19,8 +19,10 @@
 
 size_t test_page_size(void);
 enum cohmem_backend test_backend(void);
-/* Whether the backend under test (AUTO: any backend it may choose) has cap. */
+/* Whether a tracker of the backend under test has cap (cohmem_tracker_capabilities()). */
 bool test_backend_has(unsigned cap);
+/* Skip a test that races writers against cleans on backends not exact under concurrency. */
+void skip_unless_exact_concurrent(void);
 /* Whether the backend tracking r has cap. */
 bool region_has(const cohmem_region *r, unsigned cap);
 

@@ -1,0 +1,418 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cohmemctl: look at cohmem on this machine.
+ *
+ *   cohmemctl probe [--json]   what works for this kernel and user, and why
+ *
+ * Exit status of probe: 0 if any backend can track memory here, 1 if none,
+ * 2 for bad usage.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <linux/magic.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/statfs.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "cohmem.h"
+#include "internal.h"
+#include "kabi.h"
+#include "uffd.h"
+
+/* ---- facts ----------------------------------------------------------------- */
+
+struct fact {
+	const char *key;	/* JSON key */
+	const char *label;	/* for people */
+	bool ok;
+	char detail[160];
+};
+
+#define MAX_FACTS 24
+
+struct report {
+	struct fact facts[MAX_FACTS];
+	size_t nfacts;
+	struct {
+		bool supported;
+		unsigned caps;
+		char why[160];
+	} backend[COHMEM_BACKEND_COUNT];
+	struct {
+		const char *key, *label;
+		char plain[32], quiescent[32];
+	} choice[3];
+};
+
+static struct fact *add_fact(struct report *rep, const char *key, const char *label, bool ok,
+			     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static struct fact *add_fact(struct report *rep, const char *key, const char *label, bool ok,
+			     const char *fmt, ...)
+{
+	struct fact *f = &rep->facts[rep->nfacts++];
+	va_list ap;
+
+	*f = (struct fact){ .key = key, .label = label, .ok = ok };
+	va_start(ap, fmt);
+	vsnprintf(f->detail, sizeof(f->detail), fmt, ap);
+	va_end(ap);
+	return f;
+}
+
+static long read_sysctl(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	long v = -1;
+
+	if (f) {
+		if (fscanf(f, "%ld", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
+static const char *open_error(int err)
+{
+	return err ? strerror(-err) : "works";
+}
+
+static void probe_userfaultfd(struct report *rep)
+{
+	static const struct {
+		const char *key, *label;
+		uint64_t bit;
+		const char *since;
+	} features[] = {
+		{ "feature_wp", "  UFFD_FEATURE_PAGEFAULT_FLAG_WP", UFFD_FEATURE_PAGEFAULT_FLAG_WP, "5.7" },
+		{ "feature_wp_hugetlbfs_shmem", "  UFFD_FEATURE_WP_HUGETLBFS_SHMEM",
+		  UFFD_FEATURE_WP_HUGETLBFS_SHMEM, "5.19" },
+		{ "feature_wp_unpopulated", "  UFFD_FEATURE_WP_UNPOPULATED", UFFD_FEATURE_WP_UNPOPULATED,
+		  "6.4" },
+		{ "feature_wp_async", "  UFFD_FEATURE_WP_ASYNC", UFFD_FEATURE_WP_ASYNC, "6.7" },
+	};
+	static const char *const method_names[] = {
+		[UFFD_OPEN_NONE] = "none",
+		[UFFD_OPEN_SYSCALL] = "userfaultfd(2)",
+		[UFFD_OPEN_DEVICE] = "/dev/userfaultfd",
+		[UFFD_OPEN_USER_MODE_ONLY] = "userfaultfd(2) with UFFD_USER_MODE_ONLY",
+	};
+	const struct uffd_caps *caps = uffd_caps();
+	int sys = uffd_try_open(UFFD_OPEN_SYSCALL), dev = uffd_try_open(UFFD_OPEN_DEVICE);
+	int umo = uffd_try_open(UFFD_OPEN_USER_MODE_ONLY);
+
+	add_fact(rep, "userfaultfd", "userfaultfd", !caps->error, "%s%s",
+		 caps->error ? "unavailable: " : "opened with ",
+		 caps->error ? strerror(-caps->error) : method_names[caps->method]);
+	add_fact(rep, "uffd_syscall", "  userfaultfd(2)", !sys, "%s (vm.unprivileged_userfaultfd = %ld)",
+		 open_error(sys), read_sysctl("/proc/sys/vm/unprivileged_userfaultfd"));
+	add_fact(rep, "uffd_dev", "  /dev/userfaultfd", !dev, "%s", open_error(dev));
+	add_fact(rep, "uffd_user_mode_only", "  UFFD_USER_MODE_ONLY", !umo, "%s%s", open_error(umo),
+		 umo ? "" : " (kernel-mode faults get EFAULT)");
+	for (size_t i = 0; i < sizeof(features) / sizeof(features[0]); i++) {
+		bool ok = caps->features & features[i].bit;
+
+		add_fact(rep, features[i].key, features[i].label, ok, "%s (Linux %s)",
+			 ok ? "yes" : "no", features[i].since);
+	}
+	add_fact(rep, "uffd_wp_register", "  write-protect registration", caps->wp, "%s",
+		 caps->wp ? "works" : "refused");
+	add_fact(rep, "pagemap_scan", "PAGEMAP_SCAN ioctl", caps->pagemap_scan, "%s (Linux 6.7)",
+		 caps->pagemap_scan ? "yes" : "no");
+}
+
+static void probe_others(struct report *rep)
+{
+	bool sd = !cohmem_backend_supported(COHMEM_BACKEND_SOFT_DIRTY);
+	bool clear_refs = access("/proc/self/clear_refs", W_OK) == 0;
+
+	add_fact(rep, "soft_dirty", "soft-dirty", sd, "%s",
+		 sd ? "effective: written pages become soft-dirty after a clear"
+		 : clear_refs ? "no: clear_refs accepts \"4\" but pages never become soft-dirty "
+				"(CONFIG_MEM_SOFT_DIRTY is off)"
+			      : "no: /proc/self/clear_refs cannot be written");
+	add_fact(rep, "max_map_count", "vm.max_map_count", true,
+		 "%ld (mprotect splits a mapping per written page; past this it degrades)",
+		 read_sysctl("/proc/sys/vm/max_map_count"));
+}
+
+/* Why a backend does not work here, from what was probed. */
+static void why_not(enum cohmem_backend b, char *why, size_t len)
+{
+	const struct uffd_caps *caps = uffd_caps();
+	uint64_t async = UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED;
+
+	if ((b == COHMEM_BACKEND_UFFD_ASYNC || b == COHMEM_BACKEND_UFFD_SYNC) && caps->error)
+		snprintf(why, len, "userfaultfd unavailable: %s", strerror(-caps->error));
+	else if ((b == COHMEM_BACKEND_UFFD_ASYNC || b == COHMEM_BACKEND_UFFD_SYNC) && !caps->wp)
+		snprintf(why, len, "the kernel refuses write-protect registration (before 5.7?)");
+	else if (b == COHMEM_BACKEND_UFFD_ASYNC && (caps->features & async) != async)
+		snprintf(why, len, "the kernel lacks UFFD_FEATURE_WP_ASYNC (Linux 6.7)");
+	else if (b == COHMEM_BACKEND_UFFD_ASYNC)
+		snprintf(why, len, "the kernel lacks the PAGEMAP_SCAN ioctl (Linux 6.7)");
+	else if (b == COHMEM_BACKEND_SOFT_DIRTY)
+		snprintf(why, len, "soft-dirty is not effective on this kernel");
+	else
+		snprintf(why, len, "not built into this version of libcohmem");
+}
+
+static void probe_backends(struct report *rep)
+{
+	for (int b = COHMEM_BACKEND_AUTO + 1; b < COHMEM_BACKEND_COUNT; b++) {
+		rep->backend[b].supported = !cohmem_backend_capabilities(b, &rep->backend[b].caps);
+		if (!rep->backend[b].supported)
+			why_not(b, rep->backend[b].why, sizeof(rep->backend[b].why));
+	}
+}
+
+static const char *fs_name(long type)
+{
+	switch (type) {
+	case TMPFS_MAGIC:
+		return "tmpfs";
+	case EXT4_SUPER_MAGIC:
+		return "ext4";
+	case BTRFS_SUPER_MAGIC:
+		return "btrfs";
+	case XFS_SUPER_MAGIC:
+		return "xfs";
+	case RAMFS_MAGIC:
+		return "ramfs";
+	case FUSE_SUPER_MAGIC:
+		return "fuse";
+	case OVERLAYFS_SUPER_MAGIC:
+		return "overlayfs";
+	default:
+		return "another file system";
+	}
+}
+
+/* What AUTO picks for len bytes at mem, plain and for quiescent writers. */
+static void auto_choice(void *mem, size_t len, unsigned flags, char *out, size_t outlen)
+{
+	cohmem_tracker *t = NULL;
+	cohmem_region *r;
+	int err = cohmem_tracker_new(COHMEM_BACKEND_AUTO, 0, &t);
+
+	if (!err)
+		err = cohmem_region_add(t, mem, len, flags, &r);
+	snprintf(out, outlen, "%s", err ? "none" : cohmem_backend_name(cohmem_region_backend(r)));
+	cohmem_tracker_free(t);
+}
+
+/* A shared mapping of a regular file on a disk-like file system, or NULL. */
+static void *map_disk_file(size_t len, const char **fs)
+{
+	const char *dirs[] = { getenv("TMPDIR"), "/var/tmp", "/tmp", "." };
+	struct statfs st;
+	void *mem = MAP_FAILED;
+
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]) && mem == MAP_FAILED; i++) {
+		char path[4096];
+		int fd;
+
+		if (!dirs[i])
+			continue;
+		snprintf(path, sizeof(path), "%s/cohmemctl-XXXXXX", dirs[i]);
+		fd = mkstemp(path);
+		if (fd < 0)
+			continue;
+		unlink(path);
+		if (!ftruncate(fd, (off_t)len) && !fstatfs(fd, &st)) {
+			mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+			*fs = fs_name(st.f_type);
+		}
+		close(fd);
+	}
+	return mem == MAP_FAILED ? NULL : mem;
+}
+
+static void probe_auto(struct report *rep)
+{
+	size_t len = 4 * page_size();
+	int memfd = memfd_create("cohmemctl", MFD_CLOEXEC);
+	const char *fs = "none";
+	void *mem[3] = {
+		mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+		memfd >= 0 && !ftruncate(memfd, (off_t)len)
+			? mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0)
+			: MAP_FAILED,
+		map_disk_file(len, &fs),
+	};
+	static char file_label[64];
+
+	snprintf(file_label, sizeof(file_label), "file-backed (%s)", fs);
+	rep->choice[0].key = "anonymous";
+	rep->choice[0].label = "anonymous";
+	rep->choice[1].key = "memfd";
+	rep->choice[1].label = "memfd";
+	rep->choice[2].key = "file";
+	rep->choice[2].label = file_label;
+	for (size_t i = 0; i < 3; i++) {
+		if (!mem[i] || mem[i] == MAP_FAILED) {
+			strcpy(rep->choice[i].plain, "untested");
+			strcpy(rep->choice[i].quiescent, "untested");
+			continue;
+		}
+		auto_choice(mem[i], len, 0, rep->choice[i].plain, sizeof(rep->choice[i].plain));
+		auto_choice(mem[i], len, COHMEM_REGION_QUIESCENT, rep->choice[i].quiescent,
+			    sizeof(rep->choice[i].quiescent));
+		munmap(mem[i], len);
+	}
+	if (memfd >= 0)
+		close(memfd);
+}
+
+/* ---- output ---------------------------------------------------------------- */
+
+static const struct {
+	unsigned bit;
+	const char *name;
+} cap_names[] = {
+	{ COHMEM_CAP_EXACT_CONCURRENT, "exact-concurrent" },
+	{ COHMEM_CAP_KERNEL_WRITES, "kernel-writes" },
+	{ COHMEM_CAP_SPARSE, "sparse" },
+	{ COHMEM_CAP_ANON, "anon" },
+	{ COHMEM_CAP_SHMEM, "shmem" },
+	{ COHMEM_CAP_FILE, "file" },
+};
+
+static void print_text(const struct report *rep, const struct utsname *u)
+{
+	printf("kernel: %s %s, user: uid %d\n\n", u->sysname, u->release, (int)getuid());
+	for (size_t i = 0; i < rep->nfacts; i++)
+		printf("%-36s %s\n", rep->facts[i].label, rep->facts[i].detail);
+	printf("\nbackends:\n");
+	for (int b = COHMEM_BACKEND_AUTO + 1; b < COHMEM_BACKEND_COUNT; b++) {
+		printf("  %-11s %-4s", cohmem_backend_name(b), rep->backend[b].supported ? "yes" : "no");
+		if (!rep->backend[b].supported) {
+			printf(" %s\n", rep->backend[b].why);
+			continue;
+		}
+		for (size_t c = 0; c < sizeof(cap_names) / sizeof(cap_names[0]); c++)
+			if (rep->backend[b].caps & cap_names[c].bit)
+				printf(" %s", cap_names[c].name);
+		printf("\n");
+	}
+	printf("\nAUTO chooses (plain / with COHMEM_REGION_QUIESCENT):\n");
+	for (size_t i = 0; i < 3; i++)
+		printf("  %-30s %s / %s\n", rep->choice[i].label, rep->choice[i].plain,
+		       rep->choice[i].quiescent);
+}
+
+/* Strings here come from the kernel and the C library: escape what JSON needs. */
+static void json_string(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			printf("\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			printf("\\u%04x", *s);
+		else
+			putchar(*s);
+	}
+	putchar('"');
+}
+
+static void print_json(const struct report *rep, const struct utsname *u)
+{
+	printf("{\n  \"kernel\": ");
+	json_string(u->release);
+	printf(",\n  \"uid\": %d,\n  \"facts\": {\n", (int)getuid());
+	for (size_t i = 0; i < rep->nfacts; i++) {
+		printf("    \"%s\": { \"ok\": %s, \"detail\": ", rep->facts[i].key,
+		       rep->facts[i].ok ? "true" : "false");
+		json_string(rep->facts[i].detail);
+		printf(" }%s\n", i + 1 < rep->nfacts ? "," : "");
+	}
+	printf("  },\n  \"backends\": {\n");
+	for (int b = COHMEM_BACKEND_AUTO + 1; b < COHMEM_BACKEND_COUNT; b++) {
+		bool first = true;
+
+		printf("    \"%s\": { \"supported\": %s, ", cohmem_backend_name(b),
+		       rep->backend[b].supported ? "true" : "false");
+		if (!rep->backend[b].supported) {
+			printf("\"why\": ");
+			json_string(rep->backend[b].why);
+			printf(", ");
+		}
+		printf("\"capabilities\": [");
+		for (size_t c = 0; c < sizeof(cap_names) / sizeof(cap_names[0]); c++) {
+			if (rep->backend[b].caps & cap_names[c].bit) {
+				printf("%s\"%s\"", first ? "" : ", ", cap_names[c].name);
+				first = false;
+			}
+		}
+		printf("] }%s\n", b + 1 < COHMEM_BACKEND_COUNT ? "," : "");
+	}
+	printf("  },\n  \"auto\": {\n");
+	for (size_t i = 0; i < 3; i++)
+		printf("    \"%s\": { \"plain\": \"%s\", \"quiescent\": \"%s\" }%s\n", rep->choice[i].key,
+		       rep->choice[i].plain, rep->choice[i].quiescent, i < 2 ? "," : "");
+	printf("  },\n  \"any_backend\": %s\n}\n",
+	       !cohmem_backend_supported(COHMEM_BACKEND_AUTO) ? "true" : "false");
+}
+
+static int probe(bool json)
+{
+	static struct report rep;
+	struct utsname u;
+
+	uname(&u);
+	probe_userfaultfd(&rep);
+	probe_others(&rep);
+	probe_backends(&rep);
+	probe_auto(&rep);
+	if (json)
+		print_json(&rep, &u);
+	else
+		print_text(&rep, &u);
+	return cohmem_backend_supported(COHMEM_BACKEND_AUTO) ? 1 : 0;
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out, "Usage: cohmemctl probe [--json]\n"
+		     "  probe    what works for this kernel and user, and why; exit 0 if any\n"
+		     "           backend can track memory here, 1 if none\n"
+		     "  --json   the same, for scripts\n");
+}
+
+int main(int argc, char *argv[])
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	bool json = false;
+	int opt;
+
+	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'j':
+			json = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind + 1 != argc || strcmp(argv[optind], "probe")) {
+		usage(stderr);
+		return 2;
+	}
+	return probe(json);
+}
