@@ -187,8 +187,9 @@ static void library_sync(struct runner *r, struct times *t)
 	long n = cohmem_clean(r->region, 0, r->w->pages, 0, r->bitmap, NULL, NULL);
 
 	t1 = now_ms();
-	if (n != (long)r->w->dirty)
-		die("cohmem_clean reported a wrong count", n < 0 ? n : EIO);
+	/* Never fewer than were written; mprotect reports all when it degrades. */
+	if (n < (long)r->w->dirty)
+		die("cohmem_clean lost writes", n < 0 ? n : EIO);
 	copy_bitmap_pages(r->bitmap, r->w->pages, r->dev, r->mem);
 	t->clean = t1 - t0;
 	t->copy = now_ms() - t1;
@@ -287,12 +288,14 @@ static void full_copy_sync(struct runner *r, struct times *t)
 static const struct strategy strategies[] = {
 	{ "uffd-async", COHMEM_BACKEND_UFFD_ASYNC, library_setup, library_sync, library_teardown },
 	{ "uffd-sync", COHMEM_BACKEND_UFFD_SYNC, library_setup, library_sync, library_teardown },
+	{ "soft-dirty", COHMEM_BACKEND_SOFT_DIRTY, library_setup, library_sync, library_teardown },
+	{ "mprotect", COHMEM_BACKEND_MPROTECT, library_setup, library_sync, library_teardown },
 	{ "raw-scan", 0, raw_setup, raw_sync, raw_teardown },
 	{ "memcmp-shadow", 0, plain_setup, memcmp_sync, plain_teardown },
 	{ "full-copy", 0, plain_setup, full_copy_sync, plain_teardown },
 };
 #define NSTRATEGIES (sizeof(strategies) / sizeof(strategies[0]))
-enum { ASYNC, SYNC, RAW, MEMCMP, FULL };
+enum { ASYNC, SYNC, SOFT_DIRTY, MPROTECT, RAW, MEMCMP, FULL };
 
 /* Run every available strategy through every cycle of w, taking turns. */
 static void run_workload(struct runner *runners, const struct workload *w)

@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# Run the library's test suite inside Debian 12's Linux 6.1 under QEMU (TCG).
+#
+#   tests/qemu/kernel-matrix.sh BUILD_DIR
+#
+# Fetches linux-image-6.1.0-*-amd64 with apt-get download (cached in
+# $COHMEM_CACHE_DIR, default ~/.cache/cohmem), builds a busybox initramfs with
+# the test programs and the libraries they need, boots it, runs every
+# (program, backend) pair CMake registered (BUILD_DIR/tests/backend-tests.txt)
+# and fails if any fails in the guest. Linux 6.1 has no UFFD_FEATURE_WP_ASYNC
+# or PAGEMAP_SCAN: there uffd-async must report itself unavailable in every
+# program, and auto, uffd-sync, soft-dirty and mprotect must run, not skip.
+#
+# Exit 0: passed; 1: failed; 77: skipped (no qemu, busybox or kernel package),
+# with the reason on stdout.
+set -euo pipefail
+
+build=$(cd "${1:?usage: kernel-matrix.sh BUILD_DIR}" && pwd)
+cache=${COHMEM_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/cohmem}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+skip() {
+	echo "SKIP: $*"
+	exit 77
+}
+
+command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 is not installed (Debian: qemu-system-x86)"
+busybox=$(command -v busybox) || skip "busybox is not installed (Debian: busybox-static)"
+list=$build/tests/backend-tests.txt
+[ -s "$list" ] || skip "no test list at $list: build the tests first"
+
+# ---- the kernel ---------------------------------------------------------------
+kernel_package() {
+	apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-6\.1\./ { print $2; exit }'
+}
+
+fetch_kernel() {
+	local pkg deb
+	pkg=$(kernel_package)
+	if [ -z "$pkg" ]; then
+		apt-get update -qq >/dev/null 2>&1 || true
+		pkg=$(kernel_package)
+	fi
+	[ -n "$pkg" ] || return 1
+	mkdir -p "$cache/kernels"
+	if [ ! -s "$cache/kernels/$pkg.vmlinuz" ]; then
+		(cd "$work" && apt-get download "$pkg" >/dev/null 2>&1) || return 1
+		deb=$(ls "$work/$pkg"_*.deb)
+		dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$work" --wildcards './boot/vmlinuz-*'
+		mv "$work"/boot/vmlinuz-* "$cache/kernels/$pkg.vmlinuz"
+		rm -f "$deb"
+	fi
+	echo "$cache/kernels/$pkg.vmlinuz"
+}
+
+vmlinuz=$(fetch_kernel) || skip "cannot get Debian's linux-image-6.1.0-*-amd64 (apt-get download failed)"
+
+# ---- the initramfs --------------------------------------------------------------
+root=$work/root
+# The build tree's layout: /tests and /tools, as the tests expect their neighbours.
+mkdir -p "$root"/{bin,dev,proc,sys,tmp,work,tests,tools,lib/cohmem}
+
+# A program and every shared library it loads, at the same paths.
+copy_with_libs() {
+	local lib
+	cp "$1" "$2"
+	for lib in $(ldd "$1" 2>/dev/null | grep -oE '/[^ ]+' | grep -v "^$build/"); do
+		[ -e "$root$lib" ] || install -D -m 755 "$(readlink -f "$lib")" "$root$lib"
+	done
+}
+
+copy_with_libs "$busybox" "$root/bin/busybox"
+for applet in sh mount mkdir cat tail grep poweroff setsid; do
+	ln -s busybox "$root/bin/$applet"
+done
+for prog in $(awk '{ print $1 }' "$list" | sort -u) unpriv-helper; do
+	copy_with_libs "$build/tests/$prog" "$root/tests/$prog"
+done
+copy_with_libs "$build/tools/cohmemctl" "$root/tools/cohmemctl"
+cp -L "$build/lib/libcohmem.so.0" "$root/lib/cohmem/"
+cp "$list" "$root/tests/backend-tests.txt"
+
+cat >"$root/init" <<'EOF'
+#!/bin/sh
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+mount -t tmpfs tmp /tmp
+mkdir -p /dev/shm && mount -t tmpfs shm /dev/shm
+# ramfs: a file system that is neither shmem nor anonymous memory, for the file-mapping tests
+mount -t ramfs work /work
+export LD_LIBRARY_PATH=/lib/cohmem TMPDIR=/work HOME=/work
+cd /work
+echo "MATRIX-KERNEL $(cat /proc/sys/kernel/osrelease)"
+echo "MATRIX-PROBE-BEGIN"
+/tools/cohmemctl probe
+echo "MATRIX-PROBE-END"
+while read -r prog backend; do
+	COHMEM_TEST_BACKEND=$backend /tests/$prog >/tmp/out 2>&1
+	rc=$?
+	echo "MATRIX-RESULT $prog $backend $rc"
+	if [ $rc != 0 ]; then
+		tail -n 25 /tmp/out
+	fi
+done </tests/backend-tests.txt
+echo "MATRIX-DONE"
+poweroff -f
+EOF
+chmod +x "$root/init"
+(cd "$root" && find . | "$busybox" cpio -o -H newc 2>/dev/null | gzip -1 >"$work/initrd.gz")
+
+# ---- boot and judge ---------------------------------------------------------------
+echo "kernel-matrix: booting $(basename "$vmlinuz" .vmlinuz) under QEMU (TCG)"
+timeout 1500 qemu-system-x86_64 -accel tcg -smp 2 -m 3072 -nographic -no-reboot \
+	-kernel "$vmlinuz" -initrd "$work/initrd.gz" \
+	-append "console=ttyS0 quiet panic=-1" </dev/null 2>&1 | tr -d '\r' >"$work/console" || true
+
+guest_kernel=$(grep -o 'MATRIX-KERNEL .*' "$work/console" | cut -d' ' -f2)
+echo "kernel-matrix: cohmemctl probe in the guest ($guest_kernel):"
+sed -n '/MATRIX-PROBE-BEGIN/,/^MATRIX-PROBE-END/p' "$work/console" | sed '1d;$d'
+grep -q '^MATRIX-DONE' "$work/console" || {
+	echo "kernel-matrix: the guest did not finish; its console:"
+	tail -n 60 "$work/console"
+	exit 1
+}
+
+status=0
+while read -r _ prog backend rc; do
+	case $backend:$rc in
+	uffd-async:77) verdict="unavailable, as expected on 6.1" ;;
+	uffd-async:*) verdict="FAIL: uffd-async must be unavailable on 6.1 (exit $rc)" ;;
+	*:0) verdict="passed" ;;
+	*:77) verdict="FAIL: skipped, but $backend must run on 6.1" ;;
+	*) verdict="FAIL (exit $rc)" ;;
+	esac
+	printf '  %-22s %-11s %s\n' "$prog" "$backend" "$verdict"
+	case $verdict in FAIL*) status=1 ;; esac
+done < <(grep '^MATRIX-RESULT ' "$work/console")
+
+if [ "$status" != 0 ]; then
+	echo "kernel-matrix: failures; guest output around them:"
+	grep -v '^MATRIX-PROBE' "$work/console" | grep -B1 -A25 '^MATRIX-RESULT .* [^0]$' | grep -v '^MATRIX-RESULT .* 0$' | head -n 200
+fi
+expected=$(wc -l <"$build/tests/backend-tests.txt")
+ran=$(grep -c '^MATRIX-RESULT ' "$work/console")
+[ "$ran" = "$expected" ] || {
+	echo "kernel-matrix: $ran of $expected programs ran"
+	status=1
+}
+echo "kernel-matrix: $guest_kernel: $([ $status = 0 ] && echo passed || echo FAILED)"
+exit $status
