@@ -31,7 +31,7 @@ static const struct backend_ops *const backends[COHMEM_BACKEND_COUNT] = {
 	[COHMEM_BACKEND_MPROTECT] = &mprotect_ops,
 };
 
-/* What AUTO tries, best first; soft-dirty only for regions whose writers quiesce. */
+/* What AUTO tries, best first (see auto_may_use()). */
 const enum cohmem_backend auto_order[AUTO_ORDER_LEN] = {
 	COHMEM_BACKEND_UFFD_ASYNC,
 	COHMEM_BACKEND_UFFD_SYNC,
@@ -87,20 +87,29 @@ _public_ int cohmem_backend_capabilities(enum cohmem_backend b, unsigned *caps)
 	return err;
 }
 
+bool auto_may_use(const struct backend_ops *ops, unsigned flags)
+{
+	if (!ops || ops->supported())
+		return false;
+	return (ops->capabilities() & COHMEM_CAP_EXACT_CONCURRENT) || (flags & COHMEM_REGION_QUIESCENT);
+}
+
 /*
- * For AUTO: the memory types any backend it may use can track; the other
- * bits only if every such backend has them. Soft-dirty is left out: AUTO
- * takes it only for regions that promise quiescent writers.
+ * For AUTO: the memory types any backend it may use for any region can
+ * track; the other bits only if every such backend has them.
  */
 static unsigned auto_capabilities(void)
 {
 	const unsigned types = COHMEM_CAP_ANON | COHMEM_CAP_SHMEM | COHMEM_CAP_FILE;
-	unsigned any = 0, all = ~0u, caps;
+	unsigned any = 0, all = ~0u;
 
 	for (size_t i = 0; i < AUTO_ORDER_LEN; i++) {
-		if (auto_order[i] == COHMEM_BACKEND_SOFT_DIRTY ||
-		    cohmem_backend_capabilities(auto_order[i], &caps))
+		const struct backend_ops *ops = backend_ops_get(auto_order[i]);
+		unsigned caps;
+
+		if (!auto_may_use(ops, 0))
 			continue;
+		caps = ops->capabilities();
 		any |= caps;
 		all &= caps;
 	}

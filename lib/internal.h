@@ -82,6 +82,12 @@ const struct backend_ops *backend_ops_get(enum cohmem_backend b);
 
 #define AUTO_ORDER_LEN 4
 extern const enum cohmem_backend auto_order[AUTO_ORDER_LEN];
+/*
+ * Whether AUTO may give a region with these cohmem_region_add() flags to ops:
+ * it works here, and is exact under concurrency unless the caller promised
+ * quiescent writers.
+ */
+bool auto_may_use(const struct backend_ops *ops, unsigned flags);
 
 /* Regions sorted by start, never overlapping. The owner provides the locking. */
 struct region_index {

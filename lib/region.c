@@ -61,9 +61,7 @@ static int region_attach_backend(cohmem_region *r, unsigned flags)
 	for (size_t i = 0; i < AUTO_ORDER_LEN; i++) {
 		const struct backend_ops *ops = backend_ops_get(auto_order[i]);
 
-		if (!ops || ops->supported())
-			continue;
-		if (ops->id == COHMEM_BACKEND_SOFT_DIRTY && !(flags & COHMEM_REGION_QUIESCENT))
+		if (!auto_may_use(ops, flags))
 			continue;
 		err = region_attach(r, ops);
 		if (err != -EOPNOTSUPP)

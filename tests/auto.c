@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * AUTO picks, per region, the first backend of uffd-async, uffd-sync,
- * soft-dirty (only for COHMEM_REGION_QUIESCENT regions) and mprotect that
- * works here and tracks the region's memory type.
+ * soft-dirty and mprotect that works here, tracks the region's memory type,
+ * and is exact under concurrency unless the region was added with
+ * COHMEM_REGION_QUIESCENT.
  */
 #include <errno.h>
 #include <sys/mman.h>
@@ -24,9 +25,9 @@ static enum cohmem_backend expected(unsigned type, unsigned flags)
 	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
 		unsigned caps;
 
-		if (order[i] == COHMEM_BACKEND_SOFT_DIRTY && !(flags & COHMEM_REGION_QUIESCENT))
+		if (cohmem_backend_capabilities(order[i], &caps) || !(caps & type))
 			continue;
-		if (!cohmem_backend_capabilities(order[i], &caps) && (caps & type))
+		if ((caps & COHMEM_CAP_EXACT_CONCURRENT) || (flags & COHMEM_REGION_QUIESCENT))
 			return order[i];
 	}
 	return COHMEM_BACKEND_AUTO;	/* nothing: the add must fail */
