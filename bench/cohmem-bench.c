@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "cohmem.h"
+#include "fb.h"
 #include "kabi.h"
 
 #define MAX_CYCLES 64
@@ -494,14 +495,16 @@ static void bench_size(size_t pages, unsigned cycles_wanted, const double *fract
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"Usage: cohmem-bench [--quick] [--size MIB]... [--dirty PCT]... [--cycles N] [--verbose]\n"
+		"Usage: cohmem-bench [--quick] [--size MIB]... [--dirty PCT]... [--cycles N] [--verbose] [--fb]\n"
 		"Measures one writer + sync cycle per strategy, with a fraction of the pages\n"
 		"dirty per cycle, and prints medians and ratios.\n"
 		"  --size MIB   region size (repeatable; default 64 and 1024)\n"
 		"  --dirty PCT  percent of pages written per cycle (repeatable; default 0.1 1 10 100)\n"
 		"  --cycles N   cycles per measurement (default 15, or 5 past 4096 dirty pages)\n"
 		"  --verbose    print every cycle too\n"
-		"  --quick      64 MiB, 5 cycles: a smoke run\n");
+		"  --quick      64 MiB, 5 cycles: a smoke run\n"
+		"  --fb         only the framebuffer scenario (1920x1080 and 3840x2160, 32 bpp,\n"
+		"               sprites over 0.5%% to 50%% of the screen; run after the others by default)\n");
 }
 
 int main(int argc, char *argv[])
@@ -512,17 +515,19 @@ int main(int argc, char *argv[])
 		{ "cycles", required_argument, NULL, 'c' },
 		{ "dirty", required_argument, NULL, 'd' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "fb", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	double fractions[8] = { 0.001, 0.01, 0.10, 1.0 };
 	size_t sizes[8] = { 64, 1024 }, nsizes = 0, nfractions = 0;
 	unsigned cycles = 0;
+	bool fb_only = false, nsizes_given;
 	int opt;
 
 	ps = (size_t)sysconf(_SC_PAGESIZE);
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	while ((opt = getopt_long(argc, argv, "qs:c:d:vh", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "qs:c:d:vfh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'q':
 			sizes[0] = 64;
@@ -543,6 +548,9 @@ int main(int argc, char *argv[])
 		case 'v':
 			verbose = true;
 			break;
+		case 'f':
+			fb_only = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -551,6 +559,7 @@ int main(int argc, char *argv[])
 			return 2;
 		}
 	}
+	nsizes_given = nsizes != 0;
 	if (!nsizes)
 		nsizes = 2;
 	if (!nfractions)
@@ -565,6 +574,8 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "cohmem-bench: at most %d cycles\n", MAX_CYCLES);
 		return 2;
 	}
+	if (fb_only)
+		return bench_framebuffer();
 	printf("cohmem-bench: writer = time to dirty the pages (fault cost included); clean = find\n"
 	       "what changed; copy = bring the device copy up to date. uffd-* go through libcohmem.\n");
 	for (size_t i = 0; i < nsizes; i++) {
@@ -574,6 +585,8 @@ int main(int argc, char *argv[])
 		}
 		bench_size((sizes[i] << 20) / ps, cycles, fractions, nfractions);
 	}
+	if (!nsizes_given && bench_framebuffer())
+		return 1;
 	printf("\n%s\n", targets_missed ? "some targets were missed" : "all targets met");
 	return 0;
 }

@@ -9,7 +9,6 @@
  * copying only those. At the end the device copy must equal the buffer, and
  * the demo prints what moved compared with copying everything each frame.
  */
-#define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>

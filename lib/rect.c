@@ -290,7 +290,7 @@ _public_ long cohmem_fb_rects(const struct cohmem_fb *fb, const unsigned long *b
 		err = end_row(&w, fb->height);	/* finish every component */
 	while (!err && w.out.n > max_rects)
 		err = merge_pass(&w.out, max_rects);
-	if (!err)
+	if (!err && w.out.n)	/* out.r is NULL when nothing was dirty */
 		memcpy(rects, w.out.r, w.out.n * sizeof(*rects));
 	free(w.comp);
 	free(w.out.r);

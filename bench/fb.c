@@ -1,0 +1,291 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The framebuffer scenario of cohmem-bench: a 32 bpp screen where moving
+ * sprites repaint a share of the pixels every frame, kept in sync with a
+ * device copy by:
+ *   cohmem        libcohmem page rectangles, copied
+ *   cohmem+refine the same, shrunk to the pixels that differ first
+ *   scanline      memcmp per scanline against the device copy, changed spans copied
+ *   tiles-xxh3    32x32 tiles hashed with XXH3 against the last hashes, changed tiles copied
+ *   full-copy     the whole frame, every frame
+ * All strategies see the same frames, take turns every few frames, and are
+ * checked at the end: each device copy must equal its framebuffer. Reported:
+ * time per frame (drawing + sync) and bytes moved per frame.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+#define XXH_STATIC_LINKING_ONLY	/* XXH3_state_t on the stack */
+#include <xxhash.h>
+
+#include "cohmem.h"
+#include "fb.h"
+
+#define TILE 32
+#define MAX_RECTS 64
+#define FRAMES 24
+#define TURN 4	/* frames in a row per strategy */
+
+struct fb_strategy;
+
+struct fb_runner {
+	const struct fb_strategy *s;
+	struct cohmem_fb fb;
+	unsigned char *pixels, *device;	/* pixel (0, 0) of each */
+	char *region;
+	size_t region_size, pages;
+	cohmem_tracker *t;
+	cohmem_region *r;
+	unsigned long *bitmap;
+	uint64_t *hashes;
+	double draw_ms, sync_ms;
+	unsigned long long bytes;
+};
+
+struct fb_strategy {
+	const char *name;
+	/* bring the device copy up to date; returns bytes moved */
+	unsigned long long (*sync)(struct fb_runner *r);
+	bool tracked, refine;
+};
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static unsigned long long sync_cohmem(struct fb_runner *r)
+{
+	struct cohmem_rect rects[MAX_RECTS];
+	long n;
+
+	memset(r->bitmap, 0, (r->pages / (8 * sizeof(long)) + 1) * sizeof(unsigned long));
+	if (cohmem_clean(r->r, 0, r->pages, 0, r->bitmap, NULL, NULL) <= 0)
+		return 0;
+	n = cohmem_fb_rects(&r->fb, r->bitmap, 0, rects, MAX_RECTS);
+	if (n > 0 && r->s->refine)
+		n = cohmem_fb_refine(&r->fb, r->pixels, r->device, rects, (size_t)n);
+	return n > 0 ? (unsigned long long)cohmem_fb_copy(&r->fb, r->device, r->pixels, rects, (size_t)n)
+		     : 0;
+}
+
+/* Per scanline: where the row differs, copy from the first to the last differing byte. */
+static unsigned long long sync_scanline(struct fb_runner *r)
+{
+	size_t len = (size_t)r->fb.width * 4;
+	unsigned long long moved = 0;
+
+	for (unsigned y = 0; y < r->fb.height; y++) {
+		unsigned char *a = r->pixels + y * r->fb.stride, *b = r->device + y * r->fb.stride;
+		size_t first = 0, last = len;
+
+		if (!memcmp(a, b, len))
+			continue;
+		while (a[first] == b[first])
+			first++;
+		while (a[last - 1] == b[last - 1])
+			last--;
+		memcpy(b + first, a + first, last - first);
+		moved += last - first;
+	}
+	return moved;
+}
+
+static unsigned long long sync_tiles(struct fb_runner *r)
+{
+	unsigned tx = (r->fb.width + TILE - 1) / TILE, ty = (r->fb.height + TILE - 1) / TILE;
+	unsigned long long moved = 0;
+
+	for (unsigned j = 0; j < ty; j++) {
+		for (unsigned i = 0; i < tx; i++) {
+			unsigned w = i * TILE + TILE <= r->fb.width ? TILE : r->fb.width - i * TILE;
+			unsigned h = j * TILE + TILE <= r->fb.height ? TILE : r->fb.height - j * TILE;
+			XXH3_state_t st;
+			uint64_t hash;
+
+			XXH3_64bits_reset(&st);
+			for (unsigned y = 0; y < h; y++)
+				XXH3_64bits_update(&st, r->pixels + (j * TILE + y) * r->fb.stride + i * TILE * 4,
+						   (size_t)w * 4);
+			hash = XXH3_64bits_digest(&st);
+			if (hash == r->hashes[j * tx + i])
+				continue;
+			r->hashes[j * tx + i] = hash;
+			for (unsigned y = 0; y < h; y++) {
+				size_t at = (j * TILE + y) * r->fb.stride + i * TILE * 4;
+
+				memcpy(r->device + at, r->pixels + at, (size_t)w * 4);
+			}
+			moved += (unsigned long long)w * h * 4;
+		}
+	}
+	return moved;
+}
+
+static unsigned long long sync_full(struct fb_runner *r)
+{
+	size_t size = r->fb.stride * r->fb.height;
+
+	memcpy(r->device, r->pixels, size);
+	return size;
+}
+
+static const struct fb_strategy fb_strategies[] = {
+	{ "cohmem", sync_cohmem, true, false },
+	{ "cohmem+refine", sync_cohmem, true, true },
+	{ "scanline", sync_scanline, false, false },
+	{ "tiles-xxh3", sync_tiles, false, false },
+	{ "full-copy", sync_full, false, false },
+};
+#define NFB (sizeof(fb_strategies) / sizeof(fb_strategies[0]))
+
+/* Frame f: the cursor blinks; sprites of side `side` move to places that depend only on f. */
+static void draw(struct fb_runner *r, unsigned f, unsigned sprites, unsigned side, bool cursor)
+{
+	for (unsigned row = 0; cursor && row < 16; row++) {
+		uint32_t *p = (uint32_t *)(r->pixels + (r->fb.height / 3 + row) * r->fb.stride) + r->fb.width / 2;
+
+		for (unsigned col = 0; col < 8; col++)
+			p[col] = f % 2 ? 0xffffff : 0;
+	}
+	for (unsigned i = 0; i < sprites; i++) {
+		unsigned span_x = r->fb.width - side, span_y = r->fb.height - side;
+		unsigned x = (f * 13 + i * 977) % span_x, y = (f * 7 + i * 541) % span_y;
+		uint32_t color = 0x010101u * (f * 31 + i * 17 + 1) ^ 0x00a05030u;
+
+		for (unsigned row = y; row < y + side; row++) {
+			uint32_t *p = (uint32_t *)(r->pixels + row * r->fb.stride) + x;
+
+			for (unsigned col = 0; col < side; col++)
+				p[col] = color;
+		}
+	}
+}
+
+static int runner_open(struct fb_runner *r, const struct fb_strategy *s, unsigned w, unsigned h)
+{
+	size_t ps = (size_t)sysconf(_SC_PAGESIZE);
+	unsigned tiles = ((w + TILE - 1) / TILE) * ((h + TILE - 1) / TILE);
+
+	*r = (struct fb_runner){ .s = s, .fb = { 0, (size_t)w * 4, w, h, 4 } };
+	r->region_size = ((size_t)w * 4 * h + ps - 1) / ps * ps;
+	r->pages = r->region_size / ps;
+	r->region = mmap(NULL, r->region_size, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	r->device = calloc(1, r->region_size);
+	r->bitmap = calloc(r->pages / (8 * sizeof(long)) + 1, sizeof(unsigned long));
+	r->hashes = calloc(tiles, sizeof(uint64_t));
+	if (r->region == MAP_FAILED || !r->device || !r->bitmap || !r->hashes)
+		return -ENOMEM;
+	r->pixels = (unsigned char *)r->region;
+	memset(r->region, 0, r->region_size);	/* populated, like a real framebuffer */
+	if (s->sync == sync_tiles)	/* the hashes of the black frame the device has */
+		sync_tiles(r);
+	if (!s->tracked)
+		return 0;
+	if (cohmem_tracker_new(COHMEM_BACKEND_AUTO, 0, &r->t))
+		return -EOPNOTSUPP;
+	return cohmem_region_add(r->t, r->region, r->region_size, 0, &r->r);
+}
+
+static void runner_close(struct fb_runner *r)
+{
+	cohmem_tracker_free(r->t);
+	munmap(r->region, r->region_size);
+	free(r->device);
+	free(r->bitmap);
+	free(r->hashes);
+}
+
+/* Side of the square sprites so that `count` of them cover `share` of the screen. */
+static unsigned sprite_side(unsigned w, unsigned h, double share, unsigned count)
+{
+	double side = 1;
+
+	while ((side + 1) * (side + 1) * count <= share * w * h && side + 1 < h / 2)
+		side++;
+	return (unsigned)side;
+}
+
+int bench_framebuffer(void)
+{
+	static const unsigned sizes[][2] = { { 1920, 1080 }, { 3840, 2160 } };
+	static const struct {
+		const char *name;
+		double share;	/* of the screen, under 8 sprites */
+		bool cursor;
+	} scenes[] = {
+		{ "idle", 0, false }, { "cursor", 0, true }, { "0.5%", 0.005, true },
+		{ "5%", 0.05, true }, { "50%", 0.5, true },
+	};
+	const unsigned sprites = 8;
+	int failed = 0;
+
+	printf("\n== framebuffer: 32 bpp; per frame an 8x16 cursor blinks and %u square sprites\n"
+	       "   covering a share of the screen move; %u frames; mean per frame: drawing (where\n"
+	       "   write faults land), sync (find changes + copy), and bytes moved\n", sprites, FRAMES);
+	printf("%-10s %-7s %-14s %9s %9s %9s %13s %8s\n", "screen", "change", "strategy", "total ms",
+	       "draw ms", "sync ms", "bytes", "vs best");
+	for (size_t z = 0; z < sizeof(sizes) / sizeof(sizes[0]); z++) {
+		for (size_t k = 0; k < sizeof(scenes) / sizeof(scenes[0]); k++) {
+			unsigned w = sizes[z][0], h = sizes[z][1];
+			unsigned n = scenes[k].share > 0 ? sprites : 0;
+			unsigned side = n ? sprite_side(w, h, scenes[k].share, sprites) : 0;
+			struct fb_runner runners[NFB];
+			double best = 1e300;
+			char screen[16];
+
+			for (size_t s = 0; s < NFB; s++) {
+				if (runner_open(&runners[s], &fb_strategies[s], w, h)) {
+					fprintf(stderr, "cohmem-bench: cannot set up %s\n", fb_strategies[s].name);
+					return 1;
+				}
+			}
+			for (unsigned turn = 0; turn * TURN < FRAMES; turn++) {
+				for (size_t k2 = 0; k2 < NFB; k2++) {
+					struct fb_runner *r = &runners[(turn + k2) % NFB];
+
+					for (unsigned f = turn * TURN; f < (turn + 1) * TURN && f < FRAMES; f++) {
+						double t0 = now_ms(), t1;
+
+						draw(r, f, n, side, scenes[k].cursor);
+						t1 = now_ms();
+						r->bytes += r->s->sync(r);
+						r->draw_ms += t1 - t0;
+						r->sync_ms += now_ms() - t1;
+					}
+				}
+			}
+			if (z == 0 && k == 0)
+				printf("(cohmem tracks with %s)\n",
+				       cohmem_backend_name(cohmem_region_backend(runners[0].r)));
+			snprintf(screen, sizeof(screen), "%ux%u", w, h);
+			for (size_t s = 0; s < NFB; s++)
+				if (runners[s].draw_ms + runners[s].sync_ms < best)
+					best = runners[s].draw_ms + runners[s].sync_ms;
+			for (size_t s = 0; s < NFB; s++) {
+				struct fb_runner *r = &runners[s];
+				bool ok = !memcmp(r->pixels, r->device, r->fb.stride * h);
+				double total = r->draw_ms + r->sync_ms;
+
+				printf("%-10s %-7s %-14s %9.3f %9.3f %9.3f %13llu %7.2fx%s\n", s ? "" : screen,
+				       s ? "" : scenes[k].name, r->s->name, total / FRAMES, r->draw_ms / FRAMES,
+				       r->sync_ms / FRAMES, r->bytes / FRAMES, total / best,
+				       ok ? "" : "  DEVICE COPY DIFFERS");
+				failed |= !ok;
+				runner_close(r);
+			}
+		}
+	}
+	return failed;
+}

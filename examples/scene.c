@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "scene.h"
+
+#define LONG_BITS (8 * sizeof(unsigned long))
+
+void scene_defaults(struct scene_options *o)
+{
+	*o = (struct scene_options){
+		.width = 640, .height = 480, .offset = 0, .stride_pad = 0, .sprites = 3,
+		.sprite_size = 48, .full_every = 120, .tick_us = 4000, .backend = COHMEM_BACKEND_AUTO,
+	};
+}
+
+int scene_backend(const char *name, enum cohmem_backend *b)
+{
+	for (int i = COHMEM_BACKEND_AUTO; cohmem_backend_name(i); i++) {
+		if (!strcmp(name, cohmem_backend_name(i))) {
+			*b = i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+int scene_open(struct scene *s, const struct scene_options *o)
+{
+	size_t ps = (size_t)sysconf(_SC_PAGESIZE), row = (size_t)o->width * 4;
+	int err;
+
+	memset(s, 0, sizeof(*s));
+	s->o = *o;
+	s->fb = (struct cohmem_fb){ .offset = o->offset, .stride = row + o->stride_pad,
+				    .width = o->width, .height = o->height, .bpp = 4 };
+	s->region_size = (o->offset + s->fb.stride * o->height + ps - 1) / ps * ps;
+	s->pages = s->region_size / ps;
+	s->region = mmap(NULL, s->region_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			 -1, 0);
+	s->bitmap = calloc(s->pages / LONG_BITS + 1, sizeof(unsigned long));
+	if (s->region == MAP_FAILED || !s->bitmap)
+		return -ENOMEM;
+	s->pixels = (unsigned char *)s->region + o->offset;
+	err = cohmem_tracker_new(o->backend, 0, &s->tracker);
+	if (!err)
+		err = cohmem_region_add(s->tracker, s->region, s->region_size, 0, &s->r);
+	return err;
+}
+
+static unsigned rgb(unsigned tick, unsigned salt)
+{
+	return ((tick * 37 + salt * 91) & 0xff) << 16 | ((tick * 11 + salt * 53) & 0xff) << 8 |
+	       ((tick * 3 + salt * 29) & 0xff);
+}
+
+static void fill(struct scene *s, unsigned x, unsigned y, unsigned w, unsigned h, unsigned color)
+{
+	for (unsigned row = y; row < y + h && row < s->fb.height; row++) {
+		unsigned *p = (unsigned *)(s->pixels + row * s->fb.stride) + x;
+
+		for (unsigned col = x; col < x + w && col < s->fb.width; col++)
+			*p++ = color;
+	}
+}
+
+static void *producer(void *arg)
+{
+	struct scene *s = arg;
+	unsigned size = s->o.sprite_size;
+	struct timespec pace = { 0, (long)s->o.tick_us * 1000 };
+
+	while (!atomic_load(&s->stop)) {
+		unsigned t = atomic_fetch_add(&s->ticks, 1);
+
+		if (s->o.full_every && t % s->o.full_every == s->o.full_every - 1)
+			fill(s, 0, 0, s->fb.width, s->fb.height, rgb(t, 7) & 0x3f3f3f);
+		for (unsigned i = 0; i < s->o.sprites; i++) {	/* each bounces at its own speed */
+			unsigned span_x = s->fb.width > size ? s->fb.width - size : 1;
+			unsigned span_y = s->fb.height > size ? s->fb.height - size : 1;
+			unsigned x = (t * (3 + i) + i * 97) % (2 * span_x);
+			unsigned y = (t * (2 + i) + i * 61) % (2 * span_y);
+
+			fill(s, x < span_x ? x : 2 * span_x - x, y < span_y ? y : 2 * span_y - y, size, size,
+			     rgb(t, i));
+		}
+		if (t % 16 == 0)	/* the cursor blinks */
+			fill(s, s->fb.width / 2, s->fb.height / 3, 8, 16, t % 32 ? 0xffffff : 0x000000);
+		nanosleep(&pace, NULL);
+	}
+	return NULL;
+}
+
+void scene_start(struct scene *s)
+{
+	atomic_store(&s->stop, false);
+	s->running = pthread_create(&s->thread, NULL, producer, s) == 0;
+}
+
+void scene_stop(struct scene *s)
+{
+	if (!s->running)
+		return;
+	atomic_store(&s->stop, true);
+	pthread_join(s->thread, NULL);
+	s->running = false;
+}
+
+void scene_close(struct scene *s)
+{
+	scene_stop(s);
+	cohmem_tracker_free(s->tracker);
+	if (s->region && s->region != MAP_FAILED)
+		munmap(s->region, s->region_size);
+	free(s->bitmap);
+}
+
+long scene_damage(struct scene *s, const void *shadow, struct cohmem_rect *rects, size_t max,
+		  long *dirty)
+{
+	long n;
+
+	memset(s->bitmap, 0, (s->pages / LONG_BITS + 1) * sizeof(unsigned long));
+	*dirty = cohmem_clean(s->r, 0, s->pages, 0, s->bitmap, NULL, NULL);
+	if (*dirty < 0)
+		return *dirty;
+	if (!*dirty)
+		return 0;
+	n = cohmem_fb_rects(&s->fb, s->bitmap, 0, rects, max);
+	if (n > 0 && shadow)
+		n = cohmem_fb_refine(&s->fb, s->pixels, shadow, rects, (size_t)n);
+	return n;
+}
