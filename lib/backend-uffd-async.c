@@ -10,12 +10,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "internal.h"
 #include "kabi.h"
+#include "pagemap.h"
 #include "uffd.h"
 
 /* page_region entries per PAGEMAP_SCAN call: 6 KiB per region. */
@@ -27,11 +26,7 @@ struct backend_ctx {
 };
 
 struct async_region {
-	/*
-	 * Entries past the ones the last scan returned are kept zeroed, so that
-	 * after a failed scan the entries it wrote before failing can be found.
-	 */
-	struct page_region vec[SCAN_VEC_LEN];
+	struct page_region vec[SCAN_VEC_LEN];	/* zeroed: see pagemap_scan_written() */
 };
 
 static int async_supported(void)
@@ -107,57 +102,27 @@ static void async_region_free(cohmem_region *r)
 	free(r->priv);
 }
 
-static void record_regions(cohmem_region *r, struct page_region *vec, size_t n,
-			   struct dirty_sink *sink)
+struct record {
+	cohmem_region *r;
+	struct dirty_sink *sink;
+};
+
+static int record_run(void *arg, uintptr_t start, uintptr_t end)
 {
+	struct record *rec = arg;
 	size_t shift = (size_t)__builtin_ctzl(page_size());
 
-	for (size_t i = 0; i < n; i++) {
-		size_t first = (size_t)(vec[i].start - r->start) >> shift;
-
-		dirty_sink_record(sink, first, (size_t)(vec[i].end - vec[i].start) >> shift);
-	}
-	memset(vec, 0, n * sizeof(*vec));
-}
-
-/* Entries a failed scan wrote before it failed: the pages are protected already. */
-static size_t written_before_error(const struct page_region *vec)
-{
-	size_t n = 0;
-
-	while (n < SCAN_VEC_LEN && vec[n].end)
-		n++;
-	return n;
+	dirty_sink_record(rec->sink, (start - rec->r->start) >> shift, (end - start) >> shift);
+	return 0;
 }
 
 static int async_clean(cohmem_region *r, size_t first, size_t nr, struct dirty_sink *sink)
 {
 	struct async_region *ar = r->priv;
-	struct pm_scan_arg arg = {
-		.size = sizeof(arg),
-		.flags = PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC,
-		.start = region_addr(r, first),
-		.end = region_addr(r, first + nr),
-		.vec = (uintptr_t)ar->vec,
-		.vec_len = SCAN_VEC_LEN,
-		.category_mask = PAGE_IS_WRITTEN,
-		.return_mask = PAGE_IS_WRITTEN,
-	};
+	struct record rec = { r, sink };
 
-	/* A full vec ends a scan early, without an error: go on from walk_end. */
-	while (arg.start < arg.end) {
-		long n = ioctl(r->ctx->pagemap, PAGEMAP_SCAN, &arg);
-
-		if (n < 0) {
-			int err = -errno;
-
-			record_regions(r, ar->vec, written_before_error(ar->vec), sink);
-			return err;
-		}
-		record_regions(r, ar->vec, (size_t)n, sink);
-		arg.start = arg.walk_end;
-	}
-	return 0;
+	return pagemap_scan_written(r->ctx->pagemap, region_addr(r, first), region_addr(r, first + nr),
+				    ar->vec, SCAN_VEC_LEN, record_run, &rec);
 }
 
 const struct backend_ops uffd_async_ops = {

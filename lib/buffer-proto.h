@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The ioctls between libcohmem's buffer API and cohmemd, on files (and the
+ * root directory) of a cohmemd mount. Private to this project: both sides
+ * are built from the same tree.
+ *
+ * FUSE passes only "restricted" ioctls for regular files: the size encoded
+ * in the command (< 16 KiB) is copied in (_IOC_WRITE) and out (_IOC_READ),
+ * and the daemon never sees the caller's pointer. So every request is one
+ * fixed-size struct, and a clean covers at most COHMEM_IOC_WINDOW pages per
+ * call (its bitmap must fit).
+ */
+#ifndef COHMEM_BUFFER_PROTO_H
+#define COHMEM_BUFFER_PROTO_H
+
+#include <linux/ioctl.h>
+#include <linux/types.h>
+
+#define COHMEM_PROTO_VERSION 1
+#define COHMEM_IOC_WINDOW 65536	/* pages per clean request: an 8 KiB bitmap */
+
+enum cohmem_coherence {
+	COHMEM_COHERENCE_SCAN = 1,	/* PAGEMAP_SCAN of every attached mapping (uffd WP_ASYNC) */
+	COHMEM_COHERENCE_WRITEBACK,	/* the kernel writes dirty pages back; the client fsyncs */
+};
+
+struct cohmem_ioc_info {
+	__u32 version;		/* out: COHMEM_PROTO_VERSION */
+	__u32 coherence;	/* out: enum cohmem_coherence */
+	__u64 page_size;	/* out */
+	__u64 size;		/* out: the buffer's size in bytes */
+};
+
+struct cohmem_ioc_attach {
+	__u64 addr, len;	/* in: the caller's mapping of this buffer */
+	__u64 offset;		/* in: the file offset mapped at addr */
+};
+
+struct cohmem_ioc_detach {
+	__u64 addr;		/* in: as given to attach */
+};
+
+struct cohmem_ioc_clean {
+	__u64 first, nr;	/* in: pages [first, first + nr), nr <= COHMEM_IOC_WINDOW */
+	__u64 count;		/* out: pages reported */
+	__u64 bitmap[COHMEM_IOC_WINDOW / 64];	/* out: bit i = page first + i */
+};
+
+struct cohmem_ioc_wrprotect {
+	__u64 first, nr;	/* in */
+	__u64 count;		/* out: pages this consumer had pending */
+};
+
+#define COHMEM_LS_MAPPINGS 32
+
+/* On the mount's root directory: one buffer per call, by index, until ENOENT. */
+struct cohmem_ioc_ls {
+	__u32 index;		/* in */
+	__u32 consumers;	/* out: open file descriptions */
+	__u64 size;		/* out: bytes */
+	__u64 pending;		/* out: pages pending for the consumer with the most */
+	__u32 mode, uid, gid;	/* out */
+	__u32 nmappings;	/* out: attached mappings (the first COHMEM_LS_MAPPINGS below) */
+	char name[256];		/* out */
+	struct {
+		__s32 pid;
+		__u32 pad;
+		__u64 addr, len, offset;
+	} mappings[COHMEM_LS_MAPPINGS];
+};
+
+#define COHMEM_IOC_INFO _IOR('C', 1, struct cohmem_ioc_info)
+#define COHMEM_IOC_ATTACH _IOW('C', 2, struct cohmem_ioc_attach)
+#define COHMEM_IOC_DETACH _IOW('C', 3, struct cohmem_ioc_detach)
+#define COHMEM_IOC_CLEAN _IOWR('C', 4, struct cohmem_ioc_clean)
+#define COHMEM_IOC_WRPROTECT _IOWR('C', 5, struct cohmem_ioc_wrprotect)
+#define COHMEM_IOC_LS _IOWR('C', 6, struct cohmem_ioc_ls)
+
+#endif /* COHMEM_BUFFER_PROTO_H */
