@@ -32,6 +32,7 @@
 #define COHMEM_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -342,6 +343,80 @@ long cohmem_wrprotect(cohmem_region *r, size_t first_index, size_t nr);
  */
 long cohmem_clean(cohmem_region *r, size_t first_index, size_t nr,
 		  size_t bitmap_pgoff, unsigned long *bitmap, size_t *start, size_t *end);
+
+/*
+ * Buffers of cohmemd, the coherent-buffer daemon: files on a cohmemd mount
+ * that processes map with MAP_SHARED. Like the kernel's address_space API,
+ * these work on a file, not on one mapping: a clean reports the pages
+ * written through every attached mapping of every process (and by write(2))
+ * since the calling open file description's last clean, and the daemon has
+ * stored them in its backing file before the call returns.
+ */
+
+/**
+ * cohmem_buffer_attach() - announce the caller's mapping of a buffer, so that
+ * writes through it are seen by every consumer.
+ * @fd:     an open descriptor of the buffer (on a cohmemd mount).
+ * @addr:   the start of the caller's MAP_SHARED mapping of it, page-aligned.
+ * @len:    its length, page-aligned, > 0.
+ * @offset: the file offset mapped at @addr, page-aligned.
+ *
+ * The daemon takes the caller's pid from the request, pins the process, and
+ * checks in /proc/<pid>/maps that the range really maps this buffer, shared,
+ * at that offset. When the daemon works in scan mode (Linux 6.7), the range is
+ * also registered with a WP_ASYNC userfaultfd of the calling process; such
+ * memory cannot be tracked by a cohmem_tracker at the same time. A process
+ * that exits is detached by the daemon.
+ *
+ * Return: 0; -EBADF for a bad @fd; -ENOTTY if @fd is not a cohmemd buffer;
+ * -EINVAL for unaligned or empty ranges, or a range that does not map this
+ * buffer at @offset (or lies past its end); -EEXIST if it overlaps a mapping
+ * this process attached already; -EBUSY if the memory is tracked otherwise.
+ * Thread-safety: any thread.
+ */
+int cohmem_buffer_attach(int fd, void *addr, size_t len, off_t offset);
+
+/**
+ * cohmem_buffer_detach() - withdraw a mapping attached with
+ * cohmem_buffer_attach() (call it before munmap()).
+ * @fd:   a descriptor of the buffer.
+ * @addr: as given to cohmem_buffer_attach().
+ * Return: 0; -ENOENT if this process attached nothing at @addr; -EBADF;
+ * -ENOTTY.
+ * Thread-safety: any thread.
+ */
+int cohmem_buffer_detach(int fd, void *addr);
+
+/**
+ * cohmem_buffer_clean() - cohmem_clean() for a buffer: report the pages of
+ * [@first_index, @first_index + @nr) of the file written since this open
+ * file description's last clean (or its open), through any attached mapping
+ * of any process or by write(2), whoever else cleaned meanwhile.
+ *
+ * Same bitmap contract as cohmem_clean() (@bitmap_pgoff, @bitmap, @start,
+ * @end), with indexes in pages of the file. The daemon has written the
+ * reported pages to its backing file before this returns. In writeback mode
+ * (kernels without PAGEMAP_SCAN) it first fsync()s @fd, so that the kernel
+ * writes every dirty page of the file back to the daemon.
+ *
+ * Return: pages reported; -EINVAL for a NULL @bitmap, @bitmap_pgoff >
+ * @first_index, or a range past the file's end; -EBADF; -ENOTTY; another
+ * negative errno from the daemon.
+ * Thread-safety: any thread; calls on one file description are serialized
+ * by the daemon.
+ */
+long cohmem_buffer_clean(int fd, size_t first_index, size_t nr, size_t bitmap_pgoff,
+			 unsigned long *bitmap, size_t *start, size_t *end);
+
+/**
+ * cohmem_buffer_wrprotect() - cohmem_wrprotect() for a buffer: forget what
+ * this open file description has pending in the range (the other
+ * descriptions keep theirs) and see only later writes.
+ * Return: pages it had pending; -EINVAL for a range past the end; -EBADF;
+ * -ENOTTY.
+ * Thread-safety: any thread.
+ */
+long cohmem_buffer_wrprotect(int fd, size_t first_index, size_t nr);
 
 /*
  * Dirty rectangles. Display servers and virtual GPUs want the rectangles of a

@@ -57,7 +57,7 @@ static bool range_valid(const cohmem_region *r, size_t first, size_t nr)
  * clean_record_shared_mapping_range() does: an input pair with
  * *start >= *end holds nothing yet and is replaced.
  */
-static void widen_span(size_t *start, size_t *end, size_t lo, size_t hi)
+void widen_span(size_t *start, size_t *end, size_t lo, size_t hi)
 {
 	bool none_set = start && end && *start >= *end;
 
@@ -72,7 +72,7 @@ static void widen_span(size_t *start, size_t *end, size_t lo, size_t hi)
  * for the next call (which then records nothing first): those pages are clean
  * now, so dropping them with the error would lose their writes.
  */
-static long harvest_result(int err, long recorded)
+long harvest_result(int err, long recorded)
 {
 	return recorded > 0 || err >= 0 ? recorded : err;
 }

@@ -33,6 +33,9 @@ struct dirty_sink {
 void dirty_sink_init(struct dirty_sink *s, unsigned long *bitmap, size_t bitmap_pgoff);
 /* Record pages [first, first + n) of the region as dirty. */
 void dirty_sink_record(struct dirty_sink *s, size_t first, size_t n);
+/* The apply_as_clean [*start, *end) update, and the "report what was cleaned, then the error" rule. */
+void widen_span(size_t *start, size_t *end, size_t lo, size_t hi);
+long harvest_result(int err, long recorded);
 /* Record every page whose bit is set in bm[first, end). */
 void dirty_sink_record_bitmap(struct dirty_sink *s, const unsigned long *bm, size_t first, size_t end);
 

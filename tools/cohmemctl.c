@@ -3,12 +3,14 @@
  * cohmemctl: look at cohmem on this machine.
  *
  *   cohmemctl probe [--json]   what works for this kernel and user, and why
+ *   cohmemctl ls MOUNT         the buffers of a cohmemd mount, who maps them
  *
- * Exit status of probe: 0 if any backend can track memory here, 1 if none,
- * 2 for bad usage.
+ * Exit status of probe: 0 if any backend can track memory here, 1 if none;
+ * of ls: 0, or 1 if MOUNT is not a cohmemd mount; 2 for bad usage.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <linux/magic.h>
 #include <stdarg.h>
@@ -16,11 +18,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/statfs.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include "buffer-proto.h"
 #include "cohmem.h"
 #include "internal.h"
 #include "kabi.h"
@@ -35,7 +39,7 @@ struct fact {
 	char detail[160];
 };
 
-#define MAX_FACTS 24
+#define MAX_FACTS 24	/* probe_*() add 15 */
 
 struct report {
 	struct fact facts[MAX_FACTS];
@@ -139,6 +143,10 @@ static void probe_others(struct report *rep)
 		 : clear_refs ? "no: clear_refs accepts \"4\" but pages never become soft-dirty "
 				"(CONFIG_MEM_SOFT_DIRTY is off)"
 			      : "no: /proc/self/clear_refs cannot be written");
+	add_fact(rep, "cohmemd_coherence", "cohmemd coherence", true, "%s",
+		 !cohmem_backend_supported(COHMEM_BACKEND_UFFD_ASYNC)
+			 ? "scan (clients' page tables, through PAGEMAP_SCAN)"
+			 : "writeback (clients fsync; the kernel writes dirty pages back)");
 	add_fact(rep, "max_map_count", "vm.max_map_count", true,
 		 "%ld (mprotect splits a mapping per written page; past this it degrades)",
 		 read_sysctl("/proc/sys/vm/max_map_count"));
@@ -379,12 +387,55 @@ static int probe(bool json)
 	return cohmem_backend_supported(COHMEM_BACKEND_AUTO) ? 1 : 0;
 }
 
+static int ls(const char *mount)
+{
+	int dir = open(mount, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct cohmem_ioc_ls *e = calloc(1, sizeof(*e));
+	int status = 0;
+
+	if (dir < 0 || !e) {
+		fprintf(stderr, "cohmemctl: %s: %s\n", mount, strerror(errno));
+		free(e);
+		return 1;
+	}
+	printf("%-24s %12s %6s %11s %9s %8s  %s\n", "buffer", "bytes", "mode", "uid:gid", "consumers",
+	       "pending", "mappings (pid address+length @offset)");
+	for (e->index = 0;; e->index++) {
+		uint32_t index = e->index;
+
+		memset(e, 0, sizeof(*e));
+		e->index = index;
+		if (ioctl(dir, COHMEM_IOC_LS, e)) {
+			if (errno != ENOENT) {
+				fprintf(stderr, "cohmemctl: %s is not a cohmemd mount (%s)\n", mount,
+					strerror(errno));
+				status = 1;
+			}
+			break;
+		}
+		printf("%-24s %12llu %6o %5u:%-5u %9u %8llu ", e->name, (unsigned long long)e->size,
+		       e->mode, e->uid, e->gid, e->consumers, (unsigned long long)e->pending);
+		for (uint32_t i = 0; i < e->nmappings && i < COHMEM_LS_MAPPINGS; i++)
+			printf(" %d %#llx+%#llx@%#llx", e->mappings[i].pid,
+			       (unsigned long long)e->mappings[i].addr, (unsigned long long)e->mappings[i].len,
+			       (unsigned long long)e->mappings[i].offset);
+		printf("%s\n", e->nmappings > COHMEM_LS_MAPPINGS ? " ..." : e->nmappings ? "" : " -");
+	}
+	close(dir);
+	free(e);
+	return status;
+}
+
 static void usage(FILE *out)
 {
 	fprintf(out, "Usage: cohmemctl probe [--json]\n"
+		     "       cohmemctl ls MOUNT\n"
 		     "  probe    what works for this kernel and user, and why; exit 0 if any\n"
 		     "           backend can track memory here, 1 if none\n"
-		     "  --json   the same, for scripts\n");
+		     "  --json   the same, for scripts\n"
+		     "  ls       the buffers of the cohmemd mounted at MOUNT: size, mode, owner,\n"
+		     "           open descriptions, the most pages pending for one of them, and\n"
+		     "           the mappings processes attached\n");
 }
 
 int main(int argc, char *argv[])
@@ -410,9 +461,10 @@ int main(int argc, char *argv[])
 			return 2;
 		}
 	}
-	if (optind + 1 != argc || strcmp(argv[optind], "probe")) {
-		usage(stderr);
-		return 2;
-	}
-	return probe(json);
+	if (optind + 1 == argc && !strcmp(argv[optind], "probe"))
+		return probe(json);
+	if (optind + 2 == argc && !strcmp(argv[optind], "ls") && !json)
+		return ls(argv[optind + 1]);
+	usage(stderr);
+	return 2;
 }

@@ -6,10 +6,11 @@
 # Fetches linux-image-6.1.0-*-amd64 with apt-get download (cached in
 # $COHMEM_CACHE_DIR, default ~/.cache/cohmem), builds a busybox initramfs with
 # the test programs and the libraries they need, boots it, runs every
-# (program, backend) pair CMake registered (BUILD_DIR/tests/backend-tests.txt)
-# and fails if any fails in the guest. Linux 6.1 has no UFFD_FEATURE_WP_ASYNC
-# or PAGEMAP_SCAN: there uffd-async must report itself unavailable in every
-# program, and auto, uffd-sync, soft-dirty and mprotect must run, not skip.
+# (program, backend) pair CMake registered (BUILD_DIR/tests/backend-tests.txt),
+# and cohmemd's tests in writeback mode, and fails if any fails in the guest.
+# Linux 6.1 has no UFFD_FEATURE_WP_ASYNC or PAGEMAP_SCAN: there uffd-async
+# must report itself unavailable in every program, and everything else must
+# run, not skip.
 #
 # Exit 0: passed; 1: failed; 77: skipped (no qemu, busybox or kernel package),
 # with the reason on stdout.
@@ -44,11 +45,14 @@ fetch_kernel() {
 	fi
 	[ -n "$pkg" ] || return 1
 	mkdir -p "$cache/kernels"
-	if [ ! -s "$cache/kernels/$pkg.vmlinuz" ]; then
+	if [ ! -s "$cache/kernels/$pkg.vmlinuz" ] || [ ! -s "$cache/kernels/$pkg.fuse.ko" ]; then
 		(cd "$work" && apt-get download "$pkg" >/dev/null 2>&1) || return 1
 		deb=$(ls "$work/$pkg"_*.deb)
-		dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$work" --wildcards './boot/vmlinuz-*'
+		# the kernel, and the fuse module cohmemd needs (Debian builds FUSE as a module)
+		dpkg-deb --fsys-tarfile "$deb" |
+			tar -x -C "$work" --wildcards './boot/vmlinuz-*' './lib/modules/*/kernel/fs/fuse/fuse.ko'
 		mv "$work"/boot/vmlinuz-* "$cache/kernels/$pkg.vmlinuz"
+		mv "$work"/lib/modules/*/kernel/fs/fuse/fuse.ko "$cache/kernels/$pkg.fuse.ko"
 		rm -f "$deb"
 	fi
 	echo "$cache/kernels/$pkg.vmlinuz"
@@ -58,8 +62,8 @@ vmlinuz=$(fetch_kernel) || skip "cannot get Debian's linux-image-6.1.0-*-amd64 (
 
 # ---- the initramfs --------------------------------------------------------------
 root=$work/root
-# The build tree's layout: /tests and /tools, as the tests expect their neighbours.
-mkdir -p "$root"/{bin,dev,proc,sys,tmp,work,tests,tools,lib/cohmem}
+# The build tree's layout: /tests, /tools and /daemon, as the tests expect their neighbours.
+mkdir -p "$root"/{bin,dev,proc,sys,tmp,work,tests,tools,daemon,lib/cohmem}
 
 # A program and every shared library it loads, at the same paths.
 copy_with_libs() {
@@ -71,13 +75,15 @@ copy_with_libs() {
 }
 
 copy_with_libs "$busybox" "$root/bin/busybox"
-for applet in sh mount mkdir cat tail grep poweroff setsid; do
+for applet in sh mount mkdir cat tail grep poweroff setsid env insmod rm ls sleep; do
 	ln -s busybox "$root/bin/$applet"
 done
 for prog in $(awk '{ print $1 }' "$list" | sort -u) unpriv-helper; do
 	copy_with_libs "$build/tests/$prog" "$root/tests/$prog"
 done
 copy_with_libs "$build/tools/cohmemctl" "$root/tools/cohmemctl"
+[ -x "$build/daemon/cohmemd" ] && copy_with_libs "$build/daemon/cohmemd" "$root/daemon/cohmemd"
+cp "${vmlinuz%.vmlinuz}.fuse.ko" "$root/fuse.ko"
 cp -L "$build/lib/libcohmem.so.0" "$root/lib/cohmem/"
 cp "$list" "$root/tests/backend-tests.txt"
 
@@ -90,16 +96,22 @@ mount -t tmpfs tmp /tmp
 mkdir -p /dev/shm && mount -t tmpfs shm /dev/shm
 # ramfs: a file system that is neither shmem nor anonymous memory, for the file-mapping tests
 mount -t ramfs work /work
+insmod /fuse.ko
 export LD_LIBRARY_PATH=/lib/cohmem TMPDIR=/work HOME=/work
 cd /work
 echo "MATRIX-KERNEL $(cat /proc/sys/kernel/osrelease)"
 echo "MATRIX-PROBE-BEGIN"
 /tools/cohmemctl probe
 echo "MATRIX-PROBE-END"
-while read -r prog backend; do
-	COHMEM_TEST_BACKEND=$backend /tests/$prog >/tmp/out 2>&1
+# "program label [VAR=value...]": without assignments, the label is the backend to test
+while read -r prog label vars; do
+	if [ -n "$vars" ]; then
+		env $vars /tests/$prog >/tmp/out 2>&1
+	else
+		COHMEM_TEST_BACKEND=$label /tests/$prog >/tmp/out 2>&1
+	fi
 	rc=$?
-	echo "MATRIX-RESULT $prog $backend $rc"
+	echo "MATRIX-RESULT $prog $label $rc"
 	if [ $rc != 0 ]; then
 		tail -n 25 /tmp/out
 	fi
