@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -24,6 +25,7 @@
 #include <unistd.h>
 
 #include "cohmem.h"
+#include "daemon-bench.h"
 #include "fb.h"
 #include "kabi.h"
 
@@ -504,7 +506,8 @@ static void usage(FILE *out)
 		"  --verbose    print every cycle too\n"
 		"  --quick      64 MiB, 5 cycles: a smoke run\n"
 		"  --fb         only the framebuffer scenario (1920x1080 and 3840x2160, 32 bpp,\n"
-		"               sprites over 0.5%% to 50%% of the screen; run after the others by default)\n");
+		"               sprites over 0.5%% to 50%% of the screen; run after the others by default)\n"
+		"  --daemon     only the cohmemd scenario (a 1 GiB buffer, 1 to 4 writer processes)\n");
 }
 
 int main(int argc, char *argv[])
@@ -516,18 +519,21 @@ int main(int argc, char *argv[])
 		{ "dirty", required_argument, NULL, 'd' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "fb", no_argument, NULL, 'f' },
+		{ "daemon", no_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	double fractions[8] = { 0.001, 0.01, 0.10, 1.0 };
 	size_t sizes[8] = { 64, 1024 }, nsizes = 0, nfractions = 0;
 	unsigned cycles = 0;
-	bool fb_only = false, nsizes_given;
+	bool fb_only = false, daemon_only = false, nsizes_given;
+	char cohmemd[PATH_MAX];
+	ssize_t exe;
 	int opt;
 
 	ps = (size_t)sysconf(_SC_PAGESIZE);
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	while ((opt = getopt_long(argc, argv, "qs:c:d:vfh", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "qs:c:d:vfDh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'q':
 			sizes[0] = 64;
@@ -550,6 +556,9 @@ int main(int argc, char *argv[])
 			break;
 		case 'f':
 			fb_only = true;
+			break;
+		case 'D':
+			daemon_only = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -574,8 +583,16 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "cohmem-bench: at most %d cycles\n", MAX_CYCLES);
 		return 2;
 	}
+	/* cohmemd is built next to this program */
+	exe = readlink("/proc/self/exe", cohmemd, sizeof(cohmemd) - 32);
+	if (exe <= 0)
+		return 1;
+	cohmemd[exe] = '\0';
+	strcpy(strrchr(cohmemd, '/') + 1, "../daemon/cohmemd");
 	if (fb_only)
 		return bench_framebuffer();
+	if (daemon_only)
+		return bench_daemon(cohmemd);
 	printf("cohmem-bench: writer = time to dirty the pages (fault cost included); clean = find\n"
 	       "what changed; copy = bring the device copy up to date. uffd-* go through libcohmem.\n");
 	for (size_t i = 0; i < nsizes; i++) {
@@ -585,7 +602,7 @@ int main(int argc, char *argv[])
 		}
 		bench_size((sizes[i] << 20) / ps, cycles, fractions, nfractions);
 	}
-	if (!nsizes_given && bench_framebuffer())
+	if (!nsizes_given && (bench_framebuffer() || bench_daemon(cohmemd)))
 		return 1;
 	printf("\n%s\n", targets_missed ? "some targets were missed" : "all targets met");
 	return 0;

@@ -34,6 +34,22 @@ struct writer {
 };
 
 static __thread struct writer writer;
+static pthread_key_t writer_key;	/* tears a thread's writer down when the thread exits */
+static pthread_once_t writer_key_once = PTHREAD_ONCE_INIT;
+
+static void writer_exit(void *arg)
+{
+	struct writer *w = arg;
+
+	io_uring_queue_exit(&w->ring);
+	free(w->buf);
+	w->ready = false;
+}
+
+static void writer_key_create(void)
+{
+	pthread_key_create(&writer_key, writer_exit);
+}
 
 static int writer_init(struct writer *w)
 {
@@ -41,10 +57,15 @@ static int writer_init(struct writer *w)
 
 	if (w->ready)
 		return 0;
+	pthread_once(&writer_key_once, writer_key_create);
 	w->buf = malloc(BATCH_BYTES);
 	if (!w->buf)
 		return -ENOMEM;
 	err = io_uring_queue_init(BATCH_OPS, &w->ring, 0);
+	if (!err && pthread_setspecific(writer_key, w)) {
+		io_uring_queue_exit(&w->ring);
+		err = -ENOMEM;
+	}
 	if (err) {
 		free(w->buf);
 		return err;

@@ -132,6 +132,7 @@ int main(int argc, char *argv[])
 	char options[256];
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_loop_config *loop;
+	bool scan_works;
 	int opt, ret;
 
 	d->max_bytes = 16ULL << 30;
@@ -155,10 +156,10 @@ int main(int argc, char *argv[])
 		usage(stderr);
 		return 2;
 	}
+	scan_works = cohmem_backend_supported(COHMEM_BACKEND_UFFD_ASYNC) == 0;
 	if (!strcmp(coherence, "auto"))
-		d->coherence = cohmem_backend_supported(COHMEM_BACKEND_UFFD_ASYNC) ? COHMEM_COHERENCE_WRITEBACK
-										    : COHMEM_COHERENCE_SCAN;
-	else if (!strcmp(coherence, "scan") && !cohmem_backend_supported(COHMEM_BACKEND_UFFD_ASYNC))
+		d->coherence = scan_works ? COHMEM_COHERENCE_SCAN : COHMEM_COHERENCE_WRITEBACK;
+	else if (!strcmp(coherence, "scan") && scan_works)
 		d->coherence = COHMEM_COHERENCE_SCAN;
 	else if (!strcmp(coherence, "writeback"))
 		d->coherence = COHMEM_COHERENCE_WRITEBACK;

@@ -58,38 +58,44 @@ static unsigned rgb(unsigned tick, unsigned salt)
 	       ((tick * 3 + salt * 29) & 0xff);
 }
 
-static void fill(struct scene *s, unsigned x, unsigned y, unsigned w, unsigned h, unsigned color)
+static void fill(const struct cohmem_fb *fb, unsigned char *pixels, unsigned x, unsigned y,
+		 unsigned w, unsigned h, unsigned color)
 {
-	for (unsigned row = y; row < y + h && row < s->fb.height; row++) {
-		unsigned *p = (unsigned *)(s->pixels + row * s->fb.stride) + x;
+	for (unsigned row = y; row < y + h && row < fb->height; row++) {
+		unsigned *p = (unsigned *)(pixels + row * fb->stride) + x;
 
-		for (unsigned col = x; col < x + w && col < s->fb.width; col++)
+		for (unsigned col = x; col < x + w && col < fb->width; col++)
 			*p++ = color;
 	}
+}
+
+void scene_draw(const struct scene_options *o, const struct cohmem_fb *fb, unsigned char *pixels,
+		unsigned t)
+{
+	unsigned size = o->sprite_size;
+
+	if (o->full_every && t % o->full_every == o->full_every - 1)
+		fill(fb, pixels, 0, 0, fb->width, fb->height, rgb(t, 7) & 0x3f3f3f);
+	for (unsigned i = 0; i < o->sprites; i++) {	/* each bounces at its own speed */
+		unsigned span_x = fb->width > size ? fb->width - size : 1;
+		unsigned span_y = fb->height > size ? fb->height - size : 1;
+		unsigned x = (t * (3 + i) + i * 97) % (2 * span_x);
+		unsigned y = (t * (2 + i) + i * 61) % (2 * span_y);
+
+		fill(fb, pixels, x < span_x ? x : 2 * span_x - x, y < span_y ? y : 2 * span_y - y, size, size,
+		     rgb(t, i));
+	}
+	if (t % 16 == 0)	/* the cursor blinks */
+		fill(fb, pixels, fb->width / 2, fb->height / 3, 8, 16, t % 32 ? 0xffffff : 0x000000);
 }
 
 static void *producer(void *arg)
 {
 	struct scene *s = arg;
-	unsigned size = s->o.sprite_size;
 	struct timespec pace = { 0, (long)s->o.tick_us * 1000 };
 
 	while (!atomic_load(&s->stop)) {
-		unsigned t = atomic_fetch_add(&s->ticks, 1);
-
-		if (s->o.full_every && t % s->o.full_every == s->o.full_every - 1)
-			fill(s, 0, 0, s->fb.width, s->fb.height, rgb(t, 7) & 0x3f3f3f);
-		for (unsigned i = 0; i < s->o.sprites; i++) {	/* each bounces at its own speed */
-			unsigned span_x = s->fb.width > size ? s->fb.width - size : 1;
-			unsigned span_y = s->fb.height > size ? s->fb.height - size : 1;
-			unsigned x = (t * (3 + i) + i * 97) % (2 * span_x);
-			unsigned y = (t * (2 + i) + i * 61) % (2 * span_y);
-
-			fill(s, x < span_x ? x : 2 * span_x - x, y < span_y ? y : 2 * span_y - y, size, size,
-			     rgb(t, i));
-		}
-		if (t % 16 == 0)	/* the cursor blinks */
-			fill(s, s->fb.width / 2, s->fb.height / 3, 8, 16, t % 32 ? 0xffffff : 0x000000);
+		scene_draw(&s->o, &s->fb, s->pixels, atomic_fetch_add(&s->ticks, 1));
 		nanosleep(&pace, NULL);
 	}
 	return NULL;

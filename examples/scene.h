@@ -42,6 +42,9 @@ struct scene {
 };
 
 void scene_defaults(struct scene_options *o);
+/* Draw tick t of the animation into any framebuffer laid out as fb, pixel (0, 0) at pixels. */
+void scene_draw(const struct scene_options *o, const struct cohmem_fb *fb, unsigned char *pixels,
+		unsigned t);
 /* 0 or -errno; on success the framebuffer is black and tracked. */
 int scene_open(struct scene *s, const struct scene_options *o);
 void scene_start(struct scene *s);

@@ -43,7 +43,8 @@ static const char *daemon_args(void)
 
 static int served;	/* "serving" lines seen in the log so far */
 
-static int servings(void)
+/* Lines of the daemon's log that contain needle. */
+static int log_lines(const char *needle)
 {
 	char path[PATH_MAX], line[512];
 	FILE *f;
@@ -52,10 +53,15 @@ static int servings(void)
 	snprintf(path, sizeof(path), "%s/log", dir);
 	f = fopen(path, "r");
 	while (f && fgets(line, sizeof(line), f))
-		n += strstr(line, "cohmemd: serving") != NULL;
+		n += strstr(line, needle) != NULL;
 	if (f)
 		fclose(f);
 	return n;
+}
+
+static int servings(void)
+{
+	return log_lines("cohmemd: serving");
 }
 
 static void daemon_start(const char *extra)
@@ -95,6 +101,8 @@ static void daemon_stop(void)
 	kill(daemon_pid, SIGTERM);
 	cr_assert_eq(waitpid(daemon_pid, &status, 0), daemon_pid);
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "cohmemd exit status %#x", status);
+	/* The daemon's own sanitizer reports go to its log, not to the test's output. */
+	cr_assert_eq(log_lines("Sanitizer") + log_lines("runtime error"), 0, "see %s/log", dir);
 }
 
 static void setup(void)

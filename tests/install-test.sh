@@ -12,6 +12,12 @@ libdir=$(dirname "$(find "$prefix" -name libcohmem.so.0 | head -n 1)")
 for f in include/cohmem.h share/man/man3/cohmem_clean.3 share/man/man7/cohmem.7; do
 	test -e "$prefix/$f" || { echo "not installed: $f"; exit 1; }
 done
+if test -x "$build/daemon/cohmemd"; then
+	for f in sbin/cohmemd share/man/man8/cohmemd.8 share/man/man3/cohmem_buffer_attach.3 \
+		lib/systemd/system/cohmemd.service; do
+		test -e "$prefix/$f" || { echo "not installed: $f"; exit 1; }
+	done
+fi
 test -L "$libdir/libcohmem.so" || { echo "no development symlink"; exit 1; }
 
 cmake -S "$src/tests/consumer" -B "$tmp/cmake" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null

@@ -3,7 +3,7 @@
 set -eu
 command -v groff >/dev/null || { echo "SKIP: groff is not installed"; exit 77; }
 status=0
-for page in "$1"/*.[37]; do
+for page in "$1"/*.[1378]; do
 	grep -q '^\.so ' "$page" && continue
 	out=$(groff -man -Tutf8 -ww -z "$page" 2>&1) || status=1
 	[ -z "$out" ] || { echo "$page: $out"; status=1; }
