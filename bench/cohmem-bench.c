@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "cohmem.h"
+#include "adaptive-bench.h"
 #include "daemon-bench.h"
 #include "fb.h"
 #include "kabi.h"
@@ -507,7 +508,8 @@ static void usage(FILE *out)
 		"  --quick      64 MiB, 5 cycles: a smoke run\n"
 		"  --fb         only the framebuffer scenario (1920x1080 and 3840x2160, 32 bpp,\n"
 		"               sprites over 0.5%% to 50%% of the screen; run after the others by default)\n"
-		"  --daemon     only the cohmemd scenario (a 1 GiB buffer, 1 to 4 writer processes)\n");
+		"  --daemon     only the cohmemd scenario (a 1 GiB buffer, 1 to 4 writer processes)\n"
+		"  --adaptive   only the adaptive scenario (32 MiB, or --size; with --quick: 4 MiB)\n");
 }
 
 int main(int argc, char *argv[])
@@ -520,22 +522,24 @@ int main(int argc, char *argv[])
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "fb", no_argument, NULL, 'f' },
 		{ "daemon", no_argument, NULL, 'D' },
+		{ "adaptive", no_argument, NULL, 'A' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	double fractions[8] = { 0.001, 0.01, 0.10, 1.0 };
 	size_t sizes[8] = { 64, 1024 }, nsizes = 0, nfractions = 0;
 	unsigned cycles = 0;
-	bool fb_only = false, daemon_only = false, nsizes_given;
+	bool fb_only = false, daemon_only = false, adaptive_only = false, quick = false, nsizes_given;
 	char cohmemd[PATH_MAX];
 	ssize_t exe;
 	int opt;
 
 	ps = (size_t)sysconf(_SC_PAGESIZE);
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	while ((opt = getopt_long(argc, argv, "qs:c:d:vfDh", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "qs:c:d:vfDAh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'q':
+			quick = true;
 			sizes[0] = 64;
 			nsizes = 1;
 			cycles = 5;
@@ -559,6 +563,9 @@ int main(int argc, char *argv[])
 			break;
 		case 'D':
 			daemon_only = true;
+			break;
+		case 'A':
+			adaptive_only = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -593,6 +600,8 @@ int main(int argc, char *argv[])
 		return bench_framebuffer();
 	if (daemon_only)
 		return bench_daemon(cohmemd);
+	if (adaptive_only)
+		return bench_adaptive(((quick ? 4 : nsizes_given ? sizes[0] : 32) << 20) / ps, quick);
 	printf("cohmem-bench: writer = time to dirty the pages (fault cost included); clean = find\n"
 	       "what changed; copy = bring the device copy up to date. uffd-* go through libcohmem.\n");
 	for (size_t i = 0; i < nsizes; i++) {
@@ -602,7 +611,8 @@ int main(int argc, char *argv[])
 		}
 		bench_size((sizes[i] << 20) / ps, cycles, fractions, nfractions);
 	}
-	if (!nsizes_given && (bench_framebuffer() || bench_daemon(cohmemd)))
+	if (!nsizes_given && (bench_adaptive((32 << 20) / ps, false) || bench_framebuffer() ||
+			      bench_daemon(cohmemd)))
 		return 1;
 	printf("\n%s\n", targets_missed ? "some targets were missed" : "all targets met");
 	return 0;

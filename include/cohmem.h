@@ -90,6 +90,35 @@ enum cohmem_backend {
 #define COHMEM_REGION_QUIESCENT (1u << 1)
 
 /**
+ * cohmem_region_add() flag: adaptive tracking. Extra reports are allowed,
+ * lost writes never are: a write that completes before cohmem_clean()
+ * returns is still reported by that clean or a later one. The region then
+ * weighs, with costs it measures on this machine (a write fault plus a
+ * re-protect, against comparing and copying a page):
+ *  - hot pages: a page reported by consecutive cleans is left writable and
+ *    reported by every clean (or, with a shadow, whenever it differs from
+ *    it), until it has cost as much in reports as a fault would have; then
+ *    it is protected again to learn whether it cooled down;
+ *  - the region's mode: when tracking costs more than the alternative for
+ *    three whole-region cleans in a row, the region stops protecting and
+ *    reports by comparing with the caller's shadow (COHMEM_MODE_COMPARE, see
+ *    cohmem_region_set_shadow()) or, without one, reports every page
+ *    (COHMEM_MODE_COPY) while it samples a small window of pages to see
+ *    when the rate falls; it goes back to tracking when that would cost
+ *    at least 20 % less, three times in a row.
+ * cohmem_region_stats() shows what the policy did. Without the flag a region
+ * is exact (see cohmem_clean()).
+ */
+#define COHMEM_REGION_ADAPTIVE (1u << 2)
+
+/** How an adaptive region produces its reports now (cohmem_region_stats()). */
+enum cohmem_mode {
+	COHMEM_MODE_TRACK = 0,	/* write-protection; also every non-adaptive region */
+	COHMEM_MODE_COMPARE,	/* page by page against the caller's shadow */
+	COHMEM_MODE_COPY,	/* every page in the range is reported */
+};
+
+/**
  * cohmem_tracker_new() - create a tracker.
  * @backend: the backend to use for every region, or COHMEM_BACKEND_AUTO to
  *           choose per region: UFFD_ASYNC where the kernel supports it, else
@@ -186,7 +215,8 @@ int cohmem_tracker_capabilities(const cohmem_tracker *t, unsigned *caps);
  * @t:     the tracker.
  * @addr:  page-aligned start of an existing mapping.
  * @len:   page-aligned length, > 0. The range may span several mappings.
- * @flags: 0, or COHMEM_REGION_ALLOW_HUGEPAGES and/or COHMEM_REGION_QUIESCENT.
+ * @flags: 0, or any of COHMEM_REGION_ALLOW_HUGEPAGES, COHMEM_REGION_QUIESCENT
+ *         and COHMEM_REGION_ADAPTIVE.
  * @ret:   receives the region.
  *
  * The region starts clean: nothing is reported until it is written. The
@@ -243,7 +273,33 @@ struct cohmem_region_stats {
 	 */
 	unsigned long long degradations;
 	int degraded;			/* 1 while in that state */
+	/* Since 0.1: adaptive regions (COHMEM_REGION_ADAPTIVE); 0 for the others. */
+	int adaptive;			/* 1 for an adaptive region */
+	enum cohmem_mode mode;		/* how reports are produced now */
+	unsigned long long mode_switches;	/* changes of mode */
+	unsigned long long faults_inferred;	/* pages the backend found written: a fault each */
+	unsigned long long pages_reprotected;	/* pages protected again (after a write or a hot spell) */
+	unsigned long long hot_reports;	/* reports of pages kept writable (hot pages, other modes) */
+	size_t hot_pages;		/* pages kept writable now, in track mode */
 };
+
+/**
+ * cohmem_region_set_shadow() - give an adaptive region the caller's copy of
+ * it, so that it can report by comparing instead of reporting every page.
+ * @r:      an adaptive region (COHMEM_REGION_ADAPTIVE).
+ * @shadow: the caller's device copy, laid out like the region (page i of the
+ *          region at @shadow + i * page size), or NULL to forget it. The
+ *          caller keeps it updated: after each clean it copies (at least)
+ *          the reported pages from the region, and it changes it no other
+ *          way. The library only reads it, during cohmem_clean().
+ *
+ * A page that equals its shadow page when compared is not reported: its
+ * bytes are what the caller already has. A write after the compare differs
+ * from the shadow and is reported by the next clean.
+ * Return: 0; -EINVAL for a NULL @r or a region that is not adaptive.
+ * Thread-safety: any thread; serialized with cohmem_clean() on @r.
+ */
+int cohmem_region_set_shadow(cohmem_region *r, const void *shadow);
 
 /**
  * cohmem_region_stats() - fill @st with @r's counters and state.
@@ -272,6 +328,10 @@ int cohmem_region_stats(const cohmem_region *r, struct cohmem_region_stats *st, 
  * or replaced behind the library's back). If the kernel fails after some
  * pages were protected, the call returns their count and a later call
  * returns the error.
+ * Adaptive regions (COHMEM_REGION_ADAPTIVE): hot pages in the range are
+ * protected again; in compare or copy mode, a range that is not the whole
+ * region is left released (0 is returned) and the whole region goes back to
+ * tracking.
  * Thread-safety: any thread; serialized with cohmem_clean() on @r.
  */
 long cohmem_wrprotect(cohmem_region *r, size_t first_index, size_t nr);
@@ -331,6 +391,9 @@ long cohmem_wrprotect(cohmem_region *r, size_t first_index, size_t nr);
  *    the region degrades: it is made writable and every page counts as dirty
  *    until a clean protects it again (see cohmem_region_stats()). Do not
  *    change the protection of tracked memory yourself.
+ *
+ * Adaptive regions (COHMEM_REGION_ADAPTIVE) may also report pages that were
+ * not written; every write is still reported as above.
  *
  * Return: the number of pages reported (bits set);
  * -EINVAL: NULL @r or @bitmap, a range past the region's end or overflowing,

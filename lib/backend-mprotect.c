@@ -189,6 +189,17 @@ static int mprotect_wrprotect(cohmem_region *r, size_t first, size_t nr, struct 
 	return 0;
 }
 
+/* Marked before they are writable, as the handler does: a clean in between protects them again. */
+static int mprotect_release(cohmem_region *r, size_t first, size_t nr)
+{
+	struct mprotect_region *mr = r->priv;
+
+	bitmap_atomic_set_range(mr->dirty, first, nr);
+	if (!mprotect((void *)region_addr(r, first), nr * page_size(), PROT_READ | PROT_WRITE))
+		return 0;
+	return errno == ENOMEM && degrade(mr) ? 0 : -errno;
+}
+
 static void mprotect_stats(const cohmem_region *r, struct cohmem_region_stats *st)
 {
 	struct mprotect_region *mr = r->priv;
@@ -206,5 +217,6 @@ const struct backend_ops mprotect_ops = {
 	.region_free = mprotect_region_free,
 	.clean = mprotect_clean,
 	.wrprotect = mprotect_wrprotect,
+	.release = mprotect_release,
 	.stats = mprotect_stats,
 };

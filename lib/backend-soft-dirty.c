@@ -236,6 +236,15 @@ static int soft_dirty_wrprotect(cohmem_region *r, size_t first, size_t nr, struc
 	return err;
 }
 
+/* Soft-dirty never protects: every page is writable already. */
+static int soft_dirty_release(cohmem_region *r, size_t first, size_t nr)
+{
+	(void)r;
+	(void)first;
+	(void)nr;
+	return 0;
+}
+
 const struct backend_ops soft_dirty_ops = {
 	.id = COHMEM_BACKEND_SOFT_DIRTY,
 	.supported = soft_dirty_supported,
@@ -245,4 +254,5 @@ const struct backend_ops soft_dirty_ops = {
 	.region_free = soft_dirty_region_free,
 	.clean = soft_dirty_clean,
 	.wrprotect = soft_dirty_wrprotect,
+	.release = soft_dirty_release,
 };

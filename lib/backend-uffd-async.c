@@ -125,6 +125,12 @@ static int async_clean(cohmem_region *r, size_t first, size_t nr, struct dirty_s
 				    ar->vec, SCAN_VEC_LEN, record_run, &rec);
 }
 
+/* Unprotected pages read as written to PAGEMAP_SCAN: dirty, as release() must leave them. */
+static int async_release(cohmem_region *r, size_t first, size_t nr)
+{
+	return uffd_writeprotect(r->ctx->uffd, region_addr(r, first), nr * page_size(), false);
+}
+
 const struct backend_ops uffd_async_ops = {
 	.id = COHMEM_BACKEND_UFFD_ASYNC,
 	.supported = async_supported,
@@ -136,4 +142,5 @@ const struct backend_ops uffd_async_ops = {
 	.region_free = async_region_free,
 	.clean = async_clean,
 	.wrprotect = async_clean,	/* counting sink: protect what was written */
+	.release = async_release,
 };

@@ -324,6 +324,19 @@ static int sync_wrprotect(cohmem_region *r, size_t first, size_t nr, struct dirt
 	return err;
 }
 
+/* Dirty bits first, under the lock: "bit clear => protected" must keep holding. */
+static int sync_release(cohmem_region *r, size_t first, size_t nr)
+{
+	struct sync_region *sr = r->priv;
+	int err;
+
+	pthread_mutex_lock(&sr->state_lock);
+	bitmap_set_range(sr->dirty, first, nr);
+	err = uffd_writeprotect(r->ctx->uffd, region_addr(r, first), nr * page_size(), false);
+	pthread_mutex_unlock(&sr->state_lock);
+	return err;
+}
+
 const struct backend_ops uffd_sync_ops = {
 	.id = COHMEM_BACKEND_UFFD_SYNC,
 	.supported = sync_supported,
@@ -335,4 +348,5 @@ const struct backend_ops uffd_sync_ops = {
 	.region_free = sync_region_free,
 	.clean = sync_clean,
 	.wrprotect = sync_wrprotect,
+	.release = sync_release,
 };

@@ -90,7 +90,7 @@ _public_ long cohmem_clean(cohmem_region *r, size_t first_index, size_t nr,
 
 	dirty_sink_init(&sink, bitmap, bitmap_pgoff);
 	pthread_mutex_lock(&r->lock);
-	err = r->ops->clean(r, first_index, nr, &sink);
+	err = r->adapt ? adaptive_clean(r, first_index, nr, &sink) : r->ops->clean(r, first_index, nr, &sink);
 	pthread_mutex_unlock(&r->lock);
 
 	if (sink.hi > sink.lo)
@@ -115,7 +115,8 @@ _public_ long cohmem_wrprotect(cohmem_region *r, size_t first_index, size_t nr)
 
 	dirty_sink_init(&count, NULL, 0);
 	pthread_mutex_lock(&r->lock);
-	err = r->ops->wrprotect(r, first_index, nr, &count);
+	err = r->adapt ? adaptive_wrprotect(r, first_index, nr, &count)
+		       : r->ops->wrprotect(r, first_index, nr, &count);
 	pthread_mutex_unlock(&r->lock);
 	return harvest_result(err, count.count);
 }

@@ -71,6 +71,13 @@ struct backend_ops {
 	void (*region_free)(cohmem_region *r);
 	int (*clean)(cohmem_region *r, size_t first, size_t nr, struct dirty_sink *sink);
 	int (*wrprotect)(cohmem_region *r, size_t first, size_t nr, struct dirty_sink *count);
+	/*
+	 * Adaptive regions: make [first, first + nr) writable without faults.
+	 * The pages count as dirty for the backend (a later clean() would
+	 * report them); wrprotect() tracks them again. On failure some pages
+	 * may still be protected: they fault and are recorded as usual.
+	 */
+	int (*release)(cohmem_region *r, size_t first, size_t nr);
 	/* Optional: fill the backend's own fields of the statistics. */
 	void (*stats)(const cohmem_region *r, struct cohmem_region_stats *st);
 };
@@ -124,6 +131,7 @@ struct cohmem_region {
 	pthread_mutex_t lock;		/* serializes clean and wrprotect */
 	atomic_ullong cleans, pages_reported;	/* statistics */
 	void *priv;			/* the backend's per-region state */
+	struct adaptive *adapt;		/* COHMEM_REGION_ADAPTIVE: the policy's state, else NULL */
 };
 
 static inline uintptr_t region_addr(const cohmem_region *r, size_t index)
@@ -132,5 +140,28 @@ static inline uintptr_t region_addr(const cohmem_region *r, size_t index)
 }
 
 int tracker_ctx(cohmem_tracker *t, const struct backend_ops *ops, struct backend_ctx **ret);
+
+/*
+ * What things cost on this machine, in microseconds per page, measured once
+ * per backend and process (costs.c).
+ */
+struct costs {
+	double fault;		/* a write to a protected page */
+	double protect;		/* a clean protecting a written page again */
+	double scan;		/* a clean looking at a page nobody wrote */
+	double compare;		/* memcmp() of a page with its copy */
+	double copy;		/* memcpy() of a page */
+};
+
+/* Fills *ret; 1 if COHMEM_ADAPTIVE_COSTS pinned some of them (then they stay as they are), else 0. */
+int costs_get(const struct backend_ops *ops, struct costs *ret);
+double now_us(void);
+
+/* Adaptive regions (adaptive.c): the policy between clean.c and the backend. */
+int adaptive_new(cohmem_region *r);
+void adaptive_free(cohmem_region *r);
+int adaptive_clean(cohmem_region *r, size_t first, size_t nr, struct dirty_sink *sink);
+int adaptive_wrprotect(cohmem_region *r, size_t first, size_t nr, struct dirty_sink *count);
+void adaptive_stats(const cohmem_region *r, struct cohmem_region_stats *st);
 
 #endif /* COHMEM_INTERNAL_H */

@@ -7,7 +7,7 @@
 
 #include "internal.h"
 
-#define REGION_FLAGS (COHMEM_REGION_ALLOW_HUGEPAGES | COHMEM_REGION_QUIESCENT)
+#define REGION_FLAGS (COHMEM_REGION_ALLOW_HUGEPAGES | COHMEM_REGION_QUIESCENT | COHMEM_REGION_ADAPTIVE)
 
 /*
  * Every region of every tracker in this process: one page must not be
@@ -126,6 +126,14 @@ unlock:
 		free(r);
 		return err;
 	}
+	/* After the locks: measuring costs (once per backend) tracks memory of its own. */
+	if (flags & COHMEM_REGION_ADAPTIVE) {
+		err = adaptive_new(r);
+		if (err) {
+			cohmem_region_remove(r);
+			return err;
+		}
+	}
 	*ret = r;
 	return 0;
 }
@@ -146,6 +154,7 @@ _public_ int cohmem_region_remove(cohmem_region *r)
 	pthread_rwlock_unlock(&t->lock);
 
 	r->ops->region_free(r);
+	adaptive_free(r);
 	pthread_mutex_destroy(&r->lock);
 	free(r);
 	return err;
@@ -168,6 +177,8 @@ _public_ int cohmem_region_stats(const cohmem_region *r, struct cohmem_region_st
 	full.pages_reported = atomic_load_explicit(&r->pages_reported, memory_order_relaxed);
 	if (r->ops->stats)
 		r->ops->stats(r, &full);
+	if (r->adapt)
+		adaptive_stats(r, &full);
 	memcpy(st, &full, size < sizeof(full) ? size : sizeof(full));
 	return 0;
 }

@@ -1,0 +1,490 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Adaptive regions: a policy between cohmem_clean() and the backend that may
+ * report more than was written but never less.
+ *
+ * Track mode. The backend cleans every run of the range that is not hot. A
+ * page it finds written in three cleans in a row turns hot: it is released
+ * (writable, no more faults) and every later clean reports it — or, with a
+ * shadow, reports it when it differs from the shadow. Hot pages are
+ * protected again after as many cleans as reporting them costs one fault
+ * ("rent until renting cost the price of buying"), and reported by that
+ * clean too: protect first, then report, so a write before the protection
+ * is in the report and a write after it faults.
+ *
+ * Compare and copy modes. When tracking the whole region costs more than
+ * comparing it with the shadow (or, without one, than reporting every page)
+ * for SWITCH_VOTES whole-region cleans in a row, or OVERWHELMING times more
+ * in one (a burst: every further tracked clean is a fault storm), the whole region is
+ * released and reports come from the shadow (every differing page) or are
+ * the whole range. Copy mode cannot see the dirty rate, so every
+ * SAMPLE_EVERY cleans it protects a small window of pages for one interval
+ * and counts what the backend finds there. When tracking would cost less
+ * than RETURN_MARGIN of the mode's cost for SWITCH_VOTES decisions, the next whole-region
+ * clean protects the whole region *first* and then reports as the mode does:
+ * a write before the protection differs from the shadow (or is in the full
+ * report); a write after it faults.
+ *
+ * Every decision uses struct costs: measured for the backend once per
+ * process (costs.c), with scan and compare costs refined from this region's
+ * own cleans. All of it runs under the region's lock (clean.c); the
+ * statistics are atomics so that cohmem_region_stats() needs no lock.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bitmap.h"
+#include "internal.h"
+
+#define SWITCH_VOTES 3
+#define OVERWHELMING 4	/* tracking costs this many times the other mode: switch at once */
+#define SAMPLE_EVERY 8
+#define SAMPLE_MIN 16
+#define SAMPLE_FRACTION 512	/* the window is 1/512 of the region, at least SAMPLE_MIN pages */
+/*
+ * Hysteresis: leave tracking as soon as it costs more, come back only when it
+ * costs RETURN_MARGIN of the other mode or less. Staying in tracking through
+ * a burst costs a fault per page (tens of times a copy); staying in copy or
+ * compare mode through a quiet spell costs about a copy per page.
+ */
+#define RETURN_MARGIN 0.8
+#define RENT_MIN 2
+#define RENT_MAX 64
+#define EWMA(old, sample) ((old) * 0.75 + (sample) * 0.25)
+
+struct adaptive {
+	enum cohmem_mode mode;
+	const unsigned char *shadow;
+	unsigned long *hot;	/* released pages, track mode */
+	unsigned long *found;	/* what the backend found written in this clean */
+	unsigned long *before;	/* ... and in the clean before */
+	unsigned long *before2;	/* ... and in the one before that */
+	size_t nhot;
+	unsigned hot_age;	/* cleans since hot pages were last protected */
+	unsigned votes;		/* consecutive decisions for vote_for */
+	enum cohmem_mode vote_for;
+	bool to_track;		/* protect all at the start of the next whole-region clean */
+	bool sampling;		/* copy mode: the window is protected */
+	size_t sample_at, sample_len;
+	unsigned since_sample;
+	struct costs costs;
+	bool pinned;		/* COHMEM_ADAPTIVE_COSTS: no refinement from the region's cleans */
+	atomic_int mode_seen;
+	atomic_size_t nhot_seen;
+	atomic_ullong switches, faults, reprotected, hot_reports;
+};
+
+int adaptive_new(cohmem_region *r)
+{
+	size_t words = bitmap_words(r->npages);
+	struct adaptive *ad = calloc(1, sizeof(*ad));
+
+	if (!ad)
+		return -ENOMEM;
+	ad->hot = calloc(words, sizeof(unsigned long));
+	ad->found = calloc(words, sizeof(unsigned long));
+	ad->before = calloc(words, sizeof(unsigned long));
+	ad->before2 = calloc(words, sizeof(unsigned long));
+	if (!ad->hot || !ad->found || !ad->before || !ad->before2) {
+		r->adapt = ad;
+		adaptive_free(r);
+		return -ENOMEM;
+	}
+	ad->pinned = costs_get(r->ops, &ad->costs);
+	ad->sample_len = r->npages / SAMPLE_FRACTION;
+	if (ad->sample_len < SAMPLE_MIN)
+		ad->sample_len = r->npages < SAMPLE_MIN ? r->npages : SAMPLE_MIN;
+	r->adapt = ad;
+	return 0;
+}
+
+void adaptive_free(cohmem_region *r)
+{
+	struct adaptive *ad = r->adapt;
+
+	if (!ad)
+		return;
+	free(ad->hot);
+	free(ad->found);
+	free(ad->before);
+	free(ad->before2);
+	free(ad);
+	r->adapt = NULL;
+}
+
+_public_ int cohmem_region_set_shadow(cohmem_region *r, const void *shadow)
+{
+	struct adaptive *ad;
+
+	if (!r || !r->adapt)
+		return -EINVAL;
+	pthread_mutex_lock(&r->lock);
+	ad = r->adapt;
+	ad->shadow = shadow;
+	if (ad->sampling && shadow) {	/* compare mode sees the rate without a window */
+		r->ops->release(r, ad->sample_at, ad->sample_len);
+		ad->sampling = false;
+	}
+	if (ad->mode != COHMEM_MODE_TRACK) {
+		ad->mode = shadow ? COHMEM_MODE_COMPARE : COHMEM_MODE_COPY;
+		atomic_store(&ad->mode_seen, (int)ad->mode);
+	}
+	pthread_mutex_unlock(&r->lock);
+	return 0;
+}
+
+/* What keeping a page writable costs per clean: reporting it, or comparing it. */
+static double hot_cost(const struct adaptive *ad)
+{
+	return ad->shadow ? ad->costs.compare : ad->costs.copy;
+}
+
+/* Cleans a hot page stays writable: until its reports have cost one fault and re-protect. */
+static unsigned rent_cleans(const struct adaptive *ad)
+{
+	double rent = (ad->costs.fault + ad->costs.protect) / hot_cost(ad);
+
+	return rent < RENT_MIN ? RENT_MIN : rent > RENT_MAX ? RENT_MAX : (unsigned)rent;
+}
+
+struct report {
+	cohmem_region *r;
+	struct dirty_sink *sink;
+};
+
+/* Report [first, first + n): the pages that differ from the shadow, or (copy mode) all of them. */
+static int report_run(void *arg, size_t first, size_t n)
+{
+	struct report *rep = arg;
+	struct adaptive *ad = rep->r->adapt;
+	size_t ps = page_size();
+	double t0;
+
+	if (!ad->shadow || ad->mode == COHMEM_MODE_COPY) {
+		dirty_sink_record(rep->sink, first, n);
+		return 0;
+	}
+	t0 = now_us();
+	for (size_t pg = first; pg < first + n; pg++)
+		if (memcmp((const void *)region_addr(rep->r, pg), ad->shadow + pg * ps, ps))
+			dirty_sink_record(rep->sink, pg, 1);
+	if (n >= 64 && !ad->pinned)
+		ad->costs.compare = EWMA(ad->costs.compare, (now_us() - t0) / (double)n);
+	return 0;
+}
+
+/* The backend cleans one run that is not hot, into ad->found; its cost refines ad->costs.scan. */
+static int clean_cold_run(void *arg, size_t first, size_t n)
+{
+	cohmem_region *r = arg;
+	struct adaptive *ad = r->adapt;
+	struct dirty_sink found;
+	double t0 = now_us(), spent;
+	int err;
+
+	dirty_sink_init(&found, ad->found, 0);
+	err = r->ops->clean(r, first, n, &found);
+	spent = now_us() - t0;
+	/* A walk that found nothing: the cost of looking, without writers in the way. */
+	if (!err && n >= 1024 && !found.count && !ad->pinned)
+		ad->costs.scan = EWMA(ad->costs.scan, spent / (double)n);
+	atomic_fetch_add(&ad->faults, (unsigned long long)found.count);
+	atomic_fetch_add(&ad->reprotected, (unsigned long long)found.count);
+	return err;
+}
+
+static int clean_cold_runs(cohmem_region *r, size_t first, size_t end)
+{
+	struct adaptive *ad = r->adapt;
+	int err = 0;
+
+	for (size_t a = bitmap_next_clear(ad->hot, first, end); a < end && !err;) {
+		size_t b = bitmap_next_set(ad->hot, a, end);
+
+		err = clean_cold_run(r, a, b - a);
+		a = bitmap_next_clear(ad->hot, b, end);
+	}
+	return err;
+}
+
+/* Protect one hot run again (it turns cold), then report it. */
+static int cool_run(void *arg, size_t first, size_t n)
+{
+	struct report *rep = arg;
+	struct adaptive *ad = rep->r->adapt;
+	struct dirty_sink ignored;
+	int err;
+
+	dirty_sink_init(&ignored, NULL, 0);
+	err = rep->r->ops->wrprotect(rep->r, first, n, &ignored);
+	if (err)
+		return err;	/* still released, still hot: reported by every clean */
+	bitmap_clear_range(ad->hot, first, n);
+	ad->nhot -= n;
+	atomic_fetch_add(&ad->reprotected, (unsigned long long)n);
+	return report_run(rep, first, n);
+}
+
+/* Pages found written again and again turn hot: released, and reported from now on. */
+static void heat_run(cohmem_region *r, size_t first, size_t n)
+{
+	struct adaptive *ad = r->adapt;
+
+	if (r->ops->release(r, first, n))
+		return;	/* they stay tracked: nothing lost, only faults */
+	bitmap_set_range(ad->hot, first, n);
+	ad->nhot += n;
+}
+
+/* Within a run found written now, the pages also found by the two cleans before turn hot. */
+static int heat_found_run(void *arg, size_t first, size_t n)
+{
+	cohmem_region *r = arg;
+	struct adaptive *ad = r->adapt;
+	size_t end = first + n, a = first;
+
+	while (a < end) {
+		size_t b;
+
+		while (a < end && !(bitmap_test(ad->before, a) && bitmap_test(ad->before2, a)))
+			a++;
+		for (b = a; b < end && bitmap_test(ad->before, b) && bitmap_test(ad->before2, b); b++)
+			;
+		if (b > a)
+			heat_run(r, a, b - a);
+		a = b;
+	}
+	return 0;
+}
+
+/* Shift the history by one clean: before2 = before, before = found, over [first, end). */
+static void remember(struct adaptive *ad, size_t first, size_t end)
+{
+	bitmap_clear_range(ad->before2, first, end - first);
+	bitmap_or_range(ad->before2, ad->before, first, end - first);
+	bitmap_clear_range(ad->before, first, end - first);
+	bitmap_or_range(ad->before, ad->found, first, end - first);
+}
+
+/* Returns how many pages turned hot: they will not fault again for a while. */
+static size_t heat(cohmem_region *r, size_t first, size_t end)
+{
+	struct adaptive *ad = r->adapt;
+	size_t hot_before = ad->nhot;
+
+	/* Where a fault costs less than a report, no page is worth keeping hot. */
+	if (ad->costs.fault + ad->costs.protect > hot_cost(ad))
+		bitmap_for_each_run(ad->found, first, end, heat_found_run, r);
+	remember(ad, first, end);
+	return ad->nhot - hot_before;
+}
+
+static void set_mode(struct adaptive *ad, enum cohmem_mode mode)
+{
+	ad->mode = mode;
+	ad->votes = 0;
+	atomic_store(&ad->mode_seen, (int)mode);
+	atomic_fetch_add(&ad->switches, 1);
+}
+
+/* Per page and clean, at a dirty fraction f (the caller's copies included). */
+static double mode_cost(const struct adaptive *ad, enum cohmem_mode mode, double f)
+{
+	const struct costs *c = &ad->costs;
+
+	switch (mode) {
+	case COHMEM_MODE_TRACK:
+		return c->scan + f * (c->fault + c->protect + c->copy);
+	case COHMEM_MODE_COMPARE:
+		return c->compare + f * c->copy;
+	default:
+		return c->copy;
+	}
+}
+
+/*
+ * Whole-region clean in track mode: would the other mode be cheaper from now
+ * on? Pages that just turned hot will not fault again, so only the other
+ * pages found written count as faults to come.
+ */
+static void vote_in_track(cohmem_region *r, long faulting, long reported)
+{
+	struct adaptive *ad = r->adapt;
+	const struct costs *c = &ad->costs;
+	double n = (double)r->npages, f_found = (double)faulting / n, f_rep = (double)reported / n;
+	double track = c->scan + f_found * (c->fault + c->protect) + f_rep * c->copy +
+		       (ad->shadow ? (double)ad->nhot / n * c->compare : 0);
+	enum cohmem_mode bulk = ad->shadow && mode_cost(ad, COHMEM_MODE_COMPARE, f_rep) <
+						      mode_cost(ad, COHMEM_MODE_COPY, f_rep)
+					? COHMEM_MODE_COMPARE
+					: COHMEM_MODE_COPY;
+	double other = mode_cost(ad, bulk, f_rep);
+
+	ad->votes = track > OVERWHELMING * other ? SWITCH_VOTES : track > other ? ad->votes + 1 : 0;
+	if (ad->votes < SWITCH_VOTES || r->ops->release(r, 0, r->npages))
+		return;
+	bitmap_clear_range(ad->hot, 0, r->npages);
+	bitmap_clear_range(ad->before, 0, r->npages);
+	bitmap_clear_range(ad->before2, 0, r->npages);
+	ad->nhot = 0;
+	ad->hot_age = 0;
+	ad->sampling = false;
+	ad->since_sample = 0;
+	set_mode(ad, bulk);
+}
+
+/*
+ * Compare or copy mode, at a dirty fraction f: is another mode clearly
+ * cheaper (compare only with a shadow)? Between compare and copy the switch
+ * is immediate; to tracking it waits for the next whole-region clean.
+ */
+static void vote_in_bulk(struct adaptive *ad, double f)
+{
+	static const enum cohmem_mode modes[] = { COHMEM_MODE_TRACK, COHMEM_MODE_COMPARE, COHMEM_MODE_COPY };
+	enum cohmem_mode best = ad->mode;
+
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
+		if ((modes[i] != COHMEM_MODE_COMPARE || ad->shadow) &&
+		    mode_cost(ad, modes[i], f) < mode_cost(ad, best, f))
+			best = modes[i];
+	if (best == ad->mode || mode_cost(ad, best, f) >= RETURN_MARGIN * mode_cost(ad, ad->mode, f)) {
+		ad->votes = 0;
+		return;
+	}
+	ad->votes = best == ad->vote_for ? ad->votes + 1 : 1;
+	ad->vote_for = best;
+	if (ad->votes < SWITCH_VOTES)
+		return;
+	if (best == COHMEM_MODE_TRACK)
+		ad->to_track = true;
+	else
+		set_mode(ad, best);
+}
+
+/* Copy mode: protect the next window for one interval, or count what it caught. */
+static void sample(cohmem_region *r)
+{
+	struct adaptive *ad = r->adapt;
+	struct dirty_sink found;
+
+	if (ad->sampling) {
+		dirty_sink_init(&found, NULL, 0);
+		ad->sampling = false;
+		if (!r->ops->clean(r, ad->sample_at, ad->sample_len, &found))
+			vote_in_bulk(ad, (double)found.count / (double)ad->sample_len);
+		r->ops->release(r, ad->sample_at, ad->sample_len);
+		ad->sample_at = (ad->sample_at + ad->sample_len) % (r->npages - ad->sample_len + 1);
+		return;
+	}
+	if (++ad->since_sample < SAMPLE_EVERY)
+		return;
+	ad->since_sample = 0;
+	dirty_sink_init(&found, NULL, 0);
+	ad->sampling = !r->ops->wrprotect(r, ad->sample_at, ad->sample_len, &found);
+}
+
+static int clean_track(cohmem_region *r, size_t first, size_t nr, struct dirty_sink *sink)
+{
+	struct adaptive *ad = r->adapt;
+	struct report rep = { r, sink };
+	size_t end = first + nr;
+	bool whole = first == 0 && nr == r->npages;
+	long found, hot_reported;
+	size_t heated;
+	int err;
+
+	bitmap_clear_range(ad->found, first, nr);
+	err = clean_cold_runs(r, first, end);
+	found = (long)bitmap_count_range(ad->found, first, nr);
+	dirty_sink_record_bitmap(sink, ad->found, first, end);
+	if (ad->nhot && ++ad->hot_age >= rent_cleans(ad)) {
+		ad->hot_age = 0;
+		bitmap_for_each_run(ad->hot, first, end, cool_run, &rep);
+	} else {
+		bitmap_for_each_run(ad->hot, first, end, report_run, &rep);
+	}
+	hot_reported = sink->count - found;
+	atomic_fetch_add(&ad->hot_reports, (unsigned long long)hot_reported);
+	if (err)
+		return err;
+	heated = heat(r, first, end);
+	atomic_store(&ad->nhot_seen, ad->nhot);
+	if (whole)
+		vote_in_track(r, found - (long)heated, sink->count);
+	return 0;
+}
+
+/* Compare or copy mode. A pending switch to tracking protects everything before looking. */
+static int clean_bulk(cohmem_region *r, size_t first, size_t nr, struct dirty_sink *sink)
+{
+	struct adaptive *ad = r->adapt;
+	struct report rep = { r, sink };
+	bool whole = first == 0 && nr == r->npages;
+	struct dirty_sink ignored;
+
+	dirty_sink_init(&ignored, NULL, 0);
+	if (whole && ad->to_track) {
+		ad->to_track = false;
+		ad->sampling = false;	/* the window is protected with the rest */
+		if (!r->ops->wrprotect(r, 0, r->npages, &ignored)) {
+			atomic_fetch_add(&ad->reprotected, (unsigned long long)r->npages);
+			bitmap_clear_range(ad->before, 0, r->npages);
+			bitmap_clear_range(ad->before2, 0, r->npages);
+			set_mode(ad, COHMEM_MODE_TRACK);
+			report_run(&rep, first, nr);
+			atomic_fetch_add(&ad->hot_reports, (unsigned long long)sink->count);
+			return 0;
+		}
+	}
+	report_run(&rep, first, nr);
+	atomic_fetch_add(&ad->hot_reports, (unsigned long long)sink->count);
+	if (whole && ad->mode == COHMEM_MODE_COMPARE)
+		vote_in_bulk(ad, (double)sink->count / (double)r->npages);
+	else if (whole)
+		sample(r);
+	return 0;
+}
+
+int adaptive_clean(cohmem_region *r, size_t first, size_t nr, struct dirty_sink *sink)
+{
+	return r->adapt->mode == COHMEM_MODE_TRACK ? clean_track(r, first, nr, sink)
+						   : clean_bulk(r, first, nr, sink);
+}
+
+int adaptive_wrprotect(cohmem_region *r, size_t first, size_t nr, struct dirty_sink *count)
+{
+	struct adaptive *ad = r->adapt;
+	bool whole = first == 0 && nr == r->npages;
+	int err;
+
+	if (ad->mode != COHMEM_MODE_TRACK && !whole)
+		return 0;	/* stays released: later cleans report it as the mode does */
+	err = r->ops->wrprotect(r, first, nr, count);
+	if (err)
+		return err;
+	ad->nhot -= bitmap_count_range(ad->hot, first, nr);
+	bitmap_clear_range(ad->hot, first, nr);
+	bitmap_clear_range(ad->before, first, nr);
+	bitmap_clear_range(ad->before2, first, nr);
+	atomic_store(&ad->nhot_seen, ad->nhot);
+	if (ad->mode != COHMEM_MODE_TRACK) {
+		ad->to_track = false;
+		ad->sampling = false;
+		set_mode(ad, COHMEM_MODE_TRACK);
+	}
+	return 0;
+}
+
+void adaptive_stats(const cohmem_region *r, struct cohmem_region_stats *st)
+{
+	struct adaptive *ad = r->adapt;
+
+	st->adaptive = 1;
+	st->mode = (enum cohmem_mode)atomic_load(&ad->mode_seen);
+	st->mode_switches = atomic_load(&ad->switches);
+	st->faults_inferred = atomic_load(&ad->faults);
+	st->pages_reprotected = atomic_load(&ad->reprotected);
+	st->hot_reports = atomic_load(&ad->hot_reports);
+	st->hot_pages = atomic_load(&ad->nhot_seen);
+}
