@@ -182,6 +182,7 @@ int cohmem_backend_supported(enum cohmem_backend b);
 #define COHMEM_CAP_ANON             (1u << 3) /* private anonymous memory */
 #define COHMEM_CAP_SHMEM            (1u << 4) /* shmem: memfd, MAP_SHARED|MAP_ANONYMOUS, /dev/shm */
 #define COHMEM_CAP_FILE             (1u << 5) /* shared mappings of other files (ext4, FUSE, ...) */
+#define COHMEM_CAP_PFNMAP           (1u << 6) /* VM_IO|VM_PFNMAP mappings of cohmem_pfn buffers */
 
 /**
  * cohmem_backend_capabilities() - what @b can do in this process on this
@@ -406,6 +407,23 @@ long cohmem_wrprotect(cohmem_region *r, size_t first_index, size_t nr);
  */
 long cohmem_clean(cohmem_region *r, size_t first_index, size_t nr,
 		  size_t bitmap_pgoff, unsigned long *bitmap, size_t *start, size_t *end);
+
+/**
+ * cohmem_pfn_buffer_new() - a buffer of the cohmem_pfn kernel module: memory
+ * that mmap(MAP_SHARED) maps VM_IO | VM_PFNMAP, as drivers map device
+ * memory, which COHMEM_BACKEND_PFN (and AUTO) can track. Several processes
+ * and several mappings may map it; a clean walks all of them, as the
+ * kernel's clean_record_shared_mapping_range() does. Private mappings are
+ * refused (-EINVAL from mmap()). Pages are allocated at first touch.
+ * @len: its size in bytes, page-aligned, > 0 (at most 16 GiB).
+ * @fd:  receives an O_RDWR, close-on-exec descriptor; close it when done
+ *       (mappings keep the buffer alive).
+ *
+ * Return: 0; -EINVAL for a NULL @fd or a bad @len; -EFBIG past 16 GiB;
+ * -EOPNOTSUPP if the module is not loaded (see cohmemctl probe); -ENOMEM.
+ * Thread-safety: any thread.
+ */
+int cohmem_pfn_buffer_new(size_t len, int *fd);
 
 /*
  * Buffers of cohmemd, the coherent-buffer daemon: files on a cohmemd mount

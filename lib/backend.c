@@ -29,10 +29,12 @@ static const struct backend_ops *const backends[COHMEM_BACKEND_COUNT] = {
 	[COHMEM_BACKEND_UFFD_SYNC] = &uffd_sync_ops,
 	[COHMEM_BACKEND_SOFT_DIRTY] = &soft_dirty_ops,
 	[COHMEM_BACKEND_MPROTECT] = &mprotect_ops,
+	[COHMEM_BACKEND_PFN] = &pfn_ops,
 };
 
 /* What AUTO tries, best first (see auto_may_use()). */
 const enum cohmem_backend auto_order[AUTO_ORDER_LEN] = {
+	COHMEM_BACKEND_PFN,	/* takes only mappings of cohmem_pfn buffers, which the others refuse */
 	COHMEM_BACKEND_UFFD_ASYNC,
 	COHMEM_BACKEND_UFFD_SYNC,
 	COHMEM_BACKEND_SOFT_DIRTY,
@@ -100,7 +102,7 @@ bool auto_may_use(const struct backend_ops *ops, unsigned flags)
  */
 static unsigned auto_capabilities(void)
 {
-	const unsigned types = COHMEM_CAP_ANON | COHMEM_CAP_SHMEM | COHMEM_CAP_FILE;
+	const unsigned types = COHMEM_CAP_ANON | COHMEM_CAP_SHMEM | COHMEM_CAP_FILE | COHMEM_CAP_PFNMAP;
 	unsigned any = 0, all = ~0u;
 
 	for (size_t i = 0; i < AUTO_ORDER_LEN; i++) {

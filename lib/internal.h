@@ -86,11 +86,12 @@ extern const struct backend_ops uffd_async_ops;
 extern const struct backend_ops uffd_sync_ops;
 extern const struct backend_ops soft_dirty_ops;
 extern const struct backend_ops mprotect_ops;
+extern const struct backend_ops pfn_ops;
 
 /* NULL for AUTO, for values outside the enum and for backends not built yet. */
 const struct backend_ops *backend_ops_get(enum cohmem_backend b);
 
-#define AUTO_ORDER_LEN 4
+#define AUTO_ORDER_LEN 5
 extern const enum cohmem_backend auto_order[AUTO_ORDER_LEN];
 /*
  * Whether AUTO may give a region with these cohmem_region_add() flags to ops:

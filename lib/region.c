@@ -116,8 +116,12 @@ _public_ int cohmem_region_add(cohmem_tracker *t, void *addr, size_t len, unsign
 		unclaim(r);
 		goto unlock;
 	}
-	/* THP off is advice: kernels without THP refuse it, and that is fine. */
-	if (!(flags & COHMEM_REGION_ALLOW_HUGEPAGES))
+	/*
+	 * THP off is advice: kernels without THP refuse it, and that is fine.
+	 * Not for pfnmap memory, which has no THP: the advice would split its
+	 * mapping, and the pfn backend takes one mapping per region.
+	 */
+	if (!(flags & COHMEM_REGION_ALLOW_HUGEPAGES) && r->ops->id != COHMEM_BACKEND_PFN)
 		(void)madvise(addr, len, MADV_NOHUGEPAGE);
 unlock:
 	pthread_rwlock_unlock(&t->lock);

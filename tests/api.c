@@ -56,7 +56,7 @@ Test(api, capabilities_agree_with_the_probe)
 		if (err)
 			cr_assert_eq(caps, 0);
 		else
-			cr_assert_neq(caps & (COHMEM_CAP_ANON | COHMEM_CAP_SHMEM | COHMEM_CAP_FILE), 0,
+			cr_assert_neq(caps & (COHMEM_CAP_ANON | COHMEM_CAP_SHMEM | COHMEM_CAP_FILE | COHMEM_CAP_PFNMAP), 0,
 				      "%s tracks some memory", cohmem_backend_name(b));
 	}
 }

@@ -89,10 +89,26 @@ void tracked_free(struct tracked *x)
 	munmap(x->mem, x->pages * PS);
 }
 
+/* Under the pfn backend, "anonymous" test memory is a cohmem_pfn buffer: the only memory it tracks. */
+static char *map_pfn(size_t pages)
+{
+	int fd = -1, err = cohmem_pfn_buffer_new(pages * PS, &fd);
+	char *p;
+
+	cr_assert_eq(err, 0, "cohmem_pfn_buffer_new: %s", strerror(-err));
+	p = mmap(NULL, pages * PS, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	cr_assert_neq(p, MAP_FAILED, "mmap: %s", strerror(errno));
+	close(fd);
+	return p;
+}
+
 char *map_anon(size_t pages)
 {
-	char *p = mmap(NULL, pages * PS, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	char *p;
+
+	if (test_backend() == COHMEM_BACKEND_PFN)
+		return map_pfn(pages);
+	p = mmap(NULL, pages * PS, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 
 	cr_assert_neq(p, MAP_FAILED, "mmap: %s", strerror(errno));
 	return p;

@@ -41,7 +41,7 @@ struct tracked tracked_anon(size_t pages);
 void tracked_free(struct tracked *x);	/* the tracker, then the memory */
 
 /* Mappings of `pages` pages, asserted to succeed; fd (may be NULL) receives the backing file. */
-char *map_anon(size_t pages);
+char *map_anon(size_t pages);	/* a cohmem_pfn buffer under the pfn backend */
 char *map_memfd(size_t pages, int *fd);
 char *map_file(size_t pages, int *fd);	/* a regular file on the build directory's file system */
 

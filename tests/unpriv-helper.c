@@ -62,6 +62,8 @@ int main(void)
 	int tested = 0;
 
 	for (int b = COHMEM_BACKEND_AUTO + 1; cohmem_backend_name(b); b++) {
+		if (b == COHMEM_BACKEND_PFN)
+			continue;	/* tracks cohmem_pfn buffers only: tests/pfn.c */
 		if (cohmem_backend_supported(b)) {
 			printf("%s: not available to uid %d\n", cohmem_backend_name(b), (int)getuid());
 			continue;

@@ -28,6 +28,7 @@
 #include "cohmem.h"
 #include "internal.h"
 #include "kabi.h"
+#include "linux/cohmem_pfn.h"
 #include "uffd.h"
 
 /* ---- facts ----------------------------------------------------------------- */
@@ -152,6 +153,18 @@ static void probe_others(struct report *rep)
 		 read_sysctl("/proc/sys/vm/max_map_count"));
 }
 
+static void why_not_pfn(char *why, size_t len)
+{
+	int fd = open(COHMEM_PFN_DEVICE, O_RDWR | O_CLOEXEC);
+
+	if (fd >= 0)
+		close(fd);
+	if (fd < 0 && errno == ENOENT)
+		snprintf(why, len, "%s is missing: the cohmem_pfn module is not loaded", COHMEM_PFN_DEVICE);
+	else
+		snprintf(why, len, "%s: %s", COHMEM_PFN_DEVICE, fd < 0 ? strerror(errno) : "opens now");
+}
+
 /* Why a backend does not work here, from what was probed. */
 static void why_not(enum cohmem_backend b, char *why, size_t len)
 {
@@ -168,6 +181,8 @@ static void why_not(enum cohmem_backend b, char *why, size_t len)
 		snprintf(why, len, "the kernel lacks the PAGEMAP_SCAN ioctl (Linux 6.7)");
 	else if (b == COHMEM_BACKEND_SOFT_DIRTY)
 		snprintf(why, len, "soft-dirty is not effective on this kernel");
+	else if (b == COHMEM_BACKEND_PFN)
+		why_not_pfn(why, len);
 	else
 		snprintf(why, len, "not built into this version of libcohmem");
 }
@@ -291,6 +306,7 @@ static const struct {
 	{ COHMEM_CAP_ANON, "anon" },
 	{ COHMEM_CAP_SHMEM, "shmem" },
 	{ COHMEM_CAP_FILE, "file" },
+	{ COHMEM_CAP_PFNMAP, "pfnmap" },
 };
 
 static void print_text(const struct report *rep, const struct utsname *u)

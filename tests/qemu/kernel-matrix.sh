@@ -8,6 +8,10 @@
 # the test programs and the libraries they need, boots it, runs every
 # (program, backend) pair CMake registered (BUILD_DIR/tests/backend-tests.txt),
 # and cohmemd's tests in writeback mode, and fails if any fails in the guest.
+# It builds the cohmem_pfn module (kernel/) against the matching
+# linux-headers package (installed with apt-get when missing), loads it in
+# the guest, and runs the pfn entries there too; without the headers those
+# entries are skipped with the reason.
 # Linux 6.1 has no UFFD_FEATURE_WP_ASYNC or PAGEMAP_SCAN: there uffd-async
 # must report itself unavailable in every program, and everything else must
 # run, not skip.
@@ -19,7 +23,7 @@ set -euo pipefail
 build=$(cd "${1:?usage: kernel-matrix.sh BUILD_DIR}" && pwd)
 cache=${COHMEM_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/cohmem}
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+trap '[ -n "${COHMEM_MATRIX_KEEP:-}" ] && cp "$work/console" "$COHMEM_MATRIX_KEEP"; rm -rf "$work"' EXIT
 
 skip() {
 	echo "SKIP: $*"
@@ -60,6 +64,29 @@ fetch_kernel() {
 
 vmlinuz=$(fetch_kernel) || skip "cannot get Debian's linux-image-6.1.0-*-amd64 (apt-get download failed)"
 
+# ---- the cohmem_pfn module, for that kernel ----------------------------------------
+kver=$(basename "$vmlinuz" .vmlinuz)
+kver=${kver#linux-image-}
+headers=/usr/src/linux-headers-$kver
+if [ ! -e "$headers/Makefile" ] && [ "$(id -u)" = 0 ]; then
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+		"linux-headers-$kver" >/dev/null 2>&1 || true
+fi
+module=
+if [ -e "$headers/Makefile" ]; then
+	cp -r "$(dirname "$0")/../../kernel" "$work/kmod"
+	make -s -C "$headers" M="$work/kmod" modules >"$work/kmod.log" 2>&1 || {
+		echo "kernel-matrix: cohmem_pfn does not build against $headers:"
+		cat "$work/kmod.log"
+		exit 1
+	}
+	module=$work/kmod/cohmem_pfn.ko
+else
+	echo "kernel-matrix: SKIP pfn entries: linux-headers-$kver cannot be installed here"
+	grep -v ' pfn$' "$list" >"$work/list" || true
+	list=$work/list
+fi
+
 # ---- the initramfs --------------------------------------------------------------
 root=$work/root
 # The build tree's layout: /tests, /tools and /daemon, as the tests expect their neighbours.
@@ -75,7 +102,7 @@ copy_with_libs() {
 }
 
 copy_with_libs "$busybox" "$root/bin/busybox"
-for applet in sh mount mkdir cat tail grep poweroff setsid env insmod rm ls sleep; do
+for applet in sh mount mkdir cat tail grep poweroff setsid env insmod rm ls sleep dmesg; do
 	ln -s busybox "$root/bin/$applet"
 done
 for prog in $(awk '{ print $1 }' "$list" | sort -u) unpriv-helper; do
@@ -84,6 +111,7 @@ done
 copy_with_libs "$build/tools/cohmemctl" "$root/tools/cohmemctl"
 [ -x "$build/daemon/cohmemd" ] && copy_with_libs "$build/daemon/cohmemd" "$root/daemon/cohmemd"
 cp "${vmlinuz%.vmlinuz}.fuse.ko" "$root/fuse.ko"
+[ -n "$module" ] && cp "$module" "$root/cohmem_pfn.ko"
 cp -L "$build/lib/libcohmem.so.0" "$root/lib/cohmem/"
 cp "$list" "$root/tests/backend-tests.txt"
 
@@ -97,6 +125,7 @@ mkdir -p /dev/shm && mount -t tmpfs shm /dev/shm
 # ramfs: a file system that is neither shmem nor anonymous memory, for the file-mapping tests
 mount -t ramfs work /work
 insmod /fuse.ko
+[ -e /cohmem_pfn.ko ] && insmod /cohmem_pfn.ko
 export LD_LIBRARY_PATH=/lib/cohmem TMPDIR=/work HOME=/work
 cd /work
 echo "MATRIX-KERNEL $(cat /proc/sys/kernel/osrelease)"
@@ -116,6 +145,9 @@ while read -r prog label vars; do
 		tail -n 25 /tmp/out
 	fi
 done </tests/backend-tests.txt
+echo "MATRIX-DMESG-BEGIN"
+dmesg | grep -iE 'cohmem|bug|oops|warn|rip:|call trace' | tail -n 40
+echo "MATRIX-DMESG-END"
 echo "MATRIX-DONE"
 poweroff -f
 EOF
@@ -154,7 +186,7 @@ if [ "$status" != 0 ]; then
 	echo "kernel-matrix: failures; guest output around them:"
 	grep -v '^MATRIX-PROBE' "$work/console" | grep -B1 -A25 '^MATRIX-RESULT .* [^0]$' | grep -v '^MATRIX-RESULT .* 0$' | head -n 200
 fi
-expected=$(wc -l <"$build/tests/backend-tests.txt")
+expected=$(wc -l <"$list")
 ran=$(grep -c '^MATRIX-RESULT ' "$work/console")
 [ "$ran" = "$expected" ] || {
 	echo "kernel-matrix: $ran of $expected programs ran"

@@ -1,0 +1,541 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * cohmem_pfn: buffers that user space maps VM_SHARED | VM_IO | VM_PFNMAP, as
+ * TTM maps device memory, with dirty tracking over every mapping of a buffer
+ * by the two methods of vmwgfx_page_dirty.c:
+ *
+ *  - page table: PTEs are inserted writable; a clean harvests the hardware
+ *    dirty bits with clean_record_shared_mapping_range(). No faults.
+ *  - mkwrite: PTEs are inserted read-only; a write faults into pfn_mkwrite,
+ *    which records the page; a clean write-protects with
+ *    wp_shared_mapping_range() first.
+ *
+ * Both helpers walk the buffer's own address_space (one pseudo inode per
+ * buffer), so one clean covers every process and every mapping: the i_mmap
+ * walk. A clean always does both harvests: dirty PTEs (present mappings) and
+ * the pages pfn_mkwrite recorded (whose PTEs may be gone since: munmap and
+ * exit zap them, which is why closing a mapping also records its pages).
+ *
+ * Locking: pending is a bitmap of atomic bits (pfn_mkwrite runs without any
+ * lock of ours); clean_lock serializes cleans and protects scratch, which
+ * clean_record_shared_mapping_range() writes non-atomically. The helpers take
+ * i_mmap_lock_read themselves, so unmaps wait for them or they for unmaps.
+ */
+#include <linux/bitmap.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/highmem.h>
+#include <linux/miscdevice.h>
+#include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/mount.h>
+#include <linux/pseudo_fs.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+#include <linux/cohmem_pfn.h>
+
+#define COHMEM_PFN_MAGIC 0x636f686d	/* "cohm" */
+#define MAX_BYTES (16ULL << 30)
+/* vmwgfx: small buffers start with the page-table method; 3 scans decide a switch. */
+#define SMALL_PAGES 512
+#define SWITCH_SCANS 3
+#define DIRTY_PERCENT 10
+
+struct pfn_buf {
+	struct inode *inode;
+	unsigned long npages;
+	struct page **pages;		/* allocated at first fault */
+	unsigned long *pending;		/* atomic bits: recorded by pfn_mkwrite or close */
+	unsigned long *scratch;		/* clean_lock */
+	struct mutex clean_lock;
+	u32 policy;
+	u32 method;			/* read by the fault handler without the lock */
+	unsigned int change_count;
+	u64 switches;
+};
+
+static struct vfsmount *pfn_mnt;
+
+static int pfn_init_fs_context(struct fs_context *fc)
+{
+	return init_pseudo(fc, COHMEM_PFN_MAGIC) ? 0 : -ENOMEM;
+}
+
+static struct file_system_type pfn_fs_type = {
+	.name = "cohmem_pfn",
+	.init_fs_context = pfn_init_fs_context,
+	.kill_sb = kill_anon_super,
+};
+
+static void buf_free(struct pfn_buf *buf)
+{
+	unsigned long i;
+
+	for (i = 0; buf->pages && i < buf->npages; i++)
+		if (buf->pages[i])
+			__free_page(buf->pages[i]);
+	kvfree(buf->pages);
+	bitmap_free(buf->pending);
+	bitmap_free(buf->scratch);
+	kfree(buf);
+}
+
+/* ---- mappings ---------------------------------------------------------------------- */
+
+static struct page *buf_page(struct pfn_buf *buf, pgoff_t pgoff)
+{
+	struct page *page = READ_ONCE(buf->pages[pgoff]), *fresh;
+
+	if (page)
+		return page;
+	fresh = alloc_page(GFP_HIGHUSER | __GFP_ZERO);
+	if (!fresh)
+		return NULL;
+	page = cmpxchg(&buf->pages[pgoff], NULL, fresh);
+	if (page) {		/* another fault won */
+		__free_page(fresh);
+		return page;
+	}
+	return fresh;
+}
+
+static vm_fault_t buf_fault(struct vm_fault *vmf)
+{
+	struct vm_area_struct *vma = vmf->vma;
+	struct pfn_buf *buf = vma->vm_private_data;
+	struct page *page;
+	pgprot_t prot;
+
+	if (vmf->pgoff >= buf->npages)
+		return VM_FAULT_SIGBUS;
+	page = buf_page(buf, vmf->pgoff);
+	if (!page)
+		return VM_FAULT_OOM;
+	/* mkwrite: read-only, so that the first write goes through pfn_mkwrite. */
+	if (READ_ONCE(buf->method) == COHMEM_PFN_METHOD_MKWRITE)
+		prot = vm_get_page_prot(vma->vm_flags & ~VM_SHARED);
+	else
+		prot = vm_get_page_prot(vma->vm_flags);
+	return vmf_insert_pfn_prot(vma, vmf->address, page_to_pfn(page), prot);
+}
+
+/* The PTE becomes writable (and dirty) after this returns: record first. */
+static vm_fault_t buf_pfn_mkwrite(struct vm_fault *vmf)
+{
+	struct pfn_buf *buf = vmf->vma->vm_private_data;
+
+	if (vmf->pgoff >= buf->npages)
+		return VM_FAULT_SIGBUS;
+	set_bit(vmf->pgoff, buf->pending);
+	return 0;
+}
+
+/*
+ * The mapping goes away and its PTEs with their dirty bits: whatever was
+ * written through it can no longer be found in a page table. Record all of
+ * it, even if it is read-only now (mprotect() keeps dirty bits): a report
+ * too many, never one too few.
+ */
+static void buf_vm_close(struct vm_area_struct *vma)
+{
+	struct pfn_buf *buf = vma->vm_private_data;
+	unsigned long i, n = vma_pages(vma);
+
+	for (i = 0; i < n && vma->vm_pgoff + i < buf->npages; i++)
+		set_bit(vma->vm_pgoff + i, buf->pending);
+}
+
+static const struct vm_operations_struct buf_vm_ops = {
+	.fault = buf_fault,
+	.pfn_mkwrite = buf_pfn_mkwrite,
+	.close = buf_vm_close,
+};
+
+/*
+ * A private mapping would be a COW mapping: walk_page_mapping() stops at the
+ * first VMA that is not VM_SHARED | VM_MAYWRITE, so it would hide every later
+ * mapping from the helpers. Refused, as TTM refuses COW mappings.
+ */
+static int buf_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	struct pfn_buf *buf = file->private_data;
+	unsigned long pages = vma_pages(vma);
+
+	if ((vma->vm_flags & (VM_SHARED | VM_MAYWRITE)) != (VM_SHARED | VM_MAYWRITE))
+		return -EINVAL;
+	if (vma->vm_pgoff >= buf->npages || pages > buf->npages - vma->vm_pgoff)
+		return -EINVAL;
+	vma->vm_flags |= VM_IO | VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP;
+	vma->vm_ops = &buf_vm_ops;
+	vma->vm_private_data = buf;
+	return 0;
+}
+
+/* ---- cleaning ------------------------------------------------------------------------ */
+
+static void set_method(struct pfn_buf *buf, u32 method)
+{
+	if (buf->method == method)
+		return;
+	/* To mkwrite: protect now, so that writes start to fault; dirty PTEs stay dirty. */
+	if (method == COHMEM_PFN_METHOD_MKWRITE)
+		wp_shared_mapping_range(buf->inode->i_mapping, 0, buf->npages);
+	WRITE_ONCE(buf->method, method);
+	buf->switches++;
+	buf->change_count = 0;
+}
+
+/* vmwgfx's rule, after a scan of the whole buffer that found count pages written. */
+static void adapt_method(struct pfn_buf *buf, unsigned long count)
+{
+	bool toward_other;
+
+	if (buf->policy != COHMEM_PFN_POLICY_AUTO)
+		return;
+	if (buf->method == COHMEM_PFN_METHOD_PAGETABLE)
+		toward_other = count == 0;	/* idle: faults would be rare, scans are wasted */
+	else
+		toward_other = 100UL * count / buf->npages > DIRTY_PERCENT;
+	buf->change_count = toward_other ? buf->change_count + 1 : 0;
+	if (buf->change_count >= SWITCH_SCANS)
+		set_method(buf, buf->method == COHMEM_PFN_METHOD_PAGETABLE ? COHMEM_PFN_METHOD_MKWRITE
+									     : COHMEM_PFN_METHOD_PAGETABLE);
+}
+
+/*
+ * Harvest [first, first + nr) into scratch: protect (mkwrite), take the dirty
+ * PTEs of every mapping, then the pages pfn_mkwrite and close recorded. A
+ * write that races is found now or by the next harvest: its PTE is dirty, or
+ * its pfn_mkwrite set a bit after we looked. Returns the pages found.
+ */
+static unsigned long harvest(struct pfn_buf *buf, pgoff_t first, pgoff_t nr)
+{
+	struct address_space *mapping = buf->inode->i_mapping;
+	pgoff_t start = buf->npages, end = 0;
+	unsigned long bit, count = 0;
+
+	bitmap_clear(buf->scratch, first, nr);
+	if (READ_ONCE(buf->method) == COHMEM_PFN_METHOD_MKWRITE)
+		wp_shared_mapping_range(mapping, first, nr);
+	clean_record_shared_mapping_range(mapping, first, nr, 0, buf->scratch, &start, &end);
+	bit = first;
+	for_each_set_bit_from(bit, buf->pending, first + nr)
+		if (test_and_clear_bit(bit, buf->pending))
+			__set_bit(bit, buf->scratch);
+	bit = first;
+	for_each_set_bit_from(bit, buf->scratch, first + nr)
+		count++;
+	return count;
+}
+
+/* Give scratch's bits back to pending: a report that did not reach user space. */
+static void unharvest(struct pfn_buf *buf, pgoff_t first, pgoff_t nr)
+{
+	unsigned long bit;
+
+	bit = first;
+	for_each_set_bit_from(bit, buf->scratch, first + nr)
+		set_bit(bit, buf->pending);
+}
+
+/* OR scratch's bits of [first, first + nr) into the user bitmap at bit (page - pgoff). */
+static int copy_bits_to_user(struct pfn_buf *buf, const struct cohmem_pfn_clean *a)
+{
+	unsigned long __user *ubm = u64_to_user_ptr(a->bitmap);
+	unsigned long w0 = (a->first - a->bitmap_pgoff) / BITS_PER_LONG;
+	unsigned long w1 = (a->first + a->nr - 1 - a->bitmap_pgoff) / BITS_PER_LONG;
+	unsigned long *words, bit;
+	int err = 0;
+
+	words = kvmalloc_array(w1 - w0 + 1, sizeof(long), GFP_KERNEL);
+	if (!words)
+		return -ENOMEM;
+	if (copy_from_user(words, ubm + w0, (w1 - w0 + 1) * sizeof(long))) {
+		err = -EFAULT;
+		goto out;
+	}
+	bit = a->first;
+	for_each_set_bit_from(bit, buf->scratch, a->first + a->nr)
+		__set_bit(bit - a->bitmap_pgoff - w0 * BITS_PER_LONG, words);
+	if (copy_to_user(ubm + w0, words, (w1 - w0 + 1) * sizeof(long)))
+		err = -EFAULT;
+out:
+	kvfree(words);
+	return err;
+}
+
+/* The bits set, relative to bitmap_pgoff, widen [start, end) as apply_as_clean does. */
+static void widen(struct pfn_buf *buf, struct cohmem_pfn_clean *a)
+{
+	unsigned long lo = find_next_bit(buf->scratch, a->first + a->nr, a->first), hi = lo, bit;
+	bool none = a->start >= a->end;
+
+	bit = lo;
+	for_each_set_bit_from(bit, buf->scratch, a->first + a->nr)
+		hi = bit + 1;
+	if (none || lo - a->bitmap_pgoff < a->start)
+		a->start = lo - a->bitmap_pgoff;
+	if (none || hi - a->bitmap_pgoff > a->end)
+		a->end = hi - a->bitmap_pgoff;
+}
+
+static bool range_ok(struct pfn_buf *buf, u64 first, u64 nr)
+{
+	return nr && nr <= buf->npages && first <= buf->npages - nr;
+}
+
+static long buf_clean(struct pfn_buf *buf, void __user *uarg)
+{
+	struct cohmem_pfn_clean a;
+	int err = 0;
+
+	if (copy_from_user(&a, uarg, sizeof(a)))
+		return -EFAULT;
+	if (!range_ok(buf, a.first, a.nr) || a.bitmap_pgoff > a.first || !a.bitmap)
+		return -EINVAL;
+	mutex_lock(&buf->clean_lock);
+	a.count = harvest(buf, a.first, a.nr);
+	if (a.first == 0 && a.nr == buf->npages)
+		adapt_method(buf, a.count);
+	if (a.count) {
+		err = copy_bits_to_user(buf, &a);
+		if (!err) {
+			widen(buf, &a);
+			err = copy_to_user(uarg, &a, sizeof(a)) ? -EFAULT : 0;
+		}
+		if (err)
+			unharvest(buf, a.first, a.nr);
+	} else {
+		err = copy_to_user(uarg, &a, sizeof(a)) ? -EFAULT : 0;
+	}
+	mutex_unlock(&buf->clean_lock);
+	return err;
+}
+
+static long buf_wrprotect(struct pfn_buf *buf, void __user *uarg)
+{
+	struct cohmem_pfn_wrprotect a;
+
+	if (copy_from_user(&a, uarg, sizeof(a)))
+		return -EFAULT;
+	if (!range_ok(buf, a.first, a.nr))
+		return -EINVAL;
+	mutex_lock(&buf->clean_lock);
+	a.count = harvest(buf, a.first, a.nr);
+	mutex_unlock(&buf->clean_lock);
+	return copy_to_user(uarg, &a, sizeof(a)) ? -EFAULT : 0;
+}
+
+static long buf_method(struct pfn_buf *buf, unsigned int cmd, void __user *uarg)
+{
+	struct cohmem_pfn_method a = { 0 };
+
+	if (cmd == COHMEM_PFN_SET_METHOD) {
+		if (copy_from_user(&a, uarg, sizeof(a)))
+			return -EFAULT;
+		if (a.policy > COHMEM_PFN_POLICY_MKWRITE)
+			return -EINVAL;
+	}
+	mutex_lock(&buf->clean_lock);
+	if (cmd == COHMEM_PFN_SET_METHOD) {
+		buf->policy = a.policy;
+		if (a.policy != COHMEM_PFN_POLICY_AUTO)
+			set_method(buf, a.policy == COHMEM_PFN_POLICY_MKWRITE ? COHMEM_PFN_METHOD_MKWRITE
+									      : COHMEM_PFN_METHOD_PAGETABLE);
+	}
+	a.policy = buf->policy;
+	a.method = buf->method;
+	a.switches = buf->switches;
+	mutex_unlock(&buf->clean_lock);
+	return copy_to_user(uarg, &a, sizeof(a)) ? -EFAULT : 0;
+}
+
+static long buf_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	struct pfn_buf *buf = file->private_data;
+	void __user *uarg = (void __user *)arg;
+
+	switch (cmd) {
+	case COHMEM_PFN_CLEAN:
+		return buf_clean(buf, uarg);
+	case COHMEM_PFN_WRPROTECT:
+		return buf_wrprotect(buf, uarg);
+	case COHMEM_PFN_SET_METHOD:
+	case COHMEM_PFN_GET_METHOD:
+		return buf_method(buf, cmd, uarg);
+	default:
+		return -ENOTTY;
+	}
+}
+
+/* The last reference: every descriptor is closed and every mapping is gone. */
+static int buf_release(struct inode *inode, struct file *file)
+{
+	buf_free(file->private_data);
+	return 0;
+}
+
+static const struct file_operations buf_fops = {
+	.owner = THIS_MODULE,
+	.mmap = buf_mmap,
+	.unlocked_ioctl = buf_ioctl,
+	.compat_ioctl = compat_ptr_ioctl,
+	.release = buf_release,
+};
+
+/* ---- /dev/cohmem-pfn ----------------------------------------------------------------- */
+
+static struct pfn_buf *buf_new(u64 size)
+{
+	struct pfn_buf *buf = kzalloc(sizeof(*buf), GFP_KERNEL);
+
+	if (!buf)
+		return NULL;
+	buf->npages = size >> PAGE_SHIFT;
+	buf->pages = kvcalloc(buf->npages, sizeof(*buf->pages), GFP_KERNEL);
+	buf->pending = bitmap_zalloc(buf->npages, GFP_KERNEL);
+	buf->scratch = bitmap_zalloc(buf->npages, GFP_KERNEL);
+	if (!buf->pages || !buf->pending || !buf->scratch) {
+		buf_free(buf);
+		return NULL;
+	}
+	mutex_init(&buf->clean_lock);
+	buf->policy = COHMEM_PFN_POLICY_AUTO;
+	buf->method = buf->npages < SMALL_PAGES ? COHMEM_PFN_METHOD_PAGETABLE : COHMEM_PFN_METHOD_MKWRITE;
+	return buf;
+}
+
+/* Reserve a descriptor, tell user space its number, and only then install it. */
+static int install_fd(struct file *file, __s32 __user *ufd)
+{
+	int fd = get_unused_fd_flags(O_CLOEXEC);
+
+	if (fd < 0)
+		return fd;
+	if (put_user(fd, ufd)) {
+		put_unused_fd(fd);
+		return -EFAULT;
+	}
+	fd_install(fd, file);
+	return 0;
+}
+
+static long dev_create(struct cohmem_pfn_create __user *uarg)
+{
+	struct cohmem_pfn_create a;
+	struct pfn_buf *buf;
+	struct inode *inode;
+	struct file *file;
+	int err;
+
+	if (copy_from_user(&a, uarg, sizeof(a)))
+		return -EFAULT;
+	if (a.flags || !a.size || !PAGE_ALIGNED(a.size))
+		return -EINVAL;
+	if (a.size > MAX_BYTES)
+		return -EFBIG;
+	buf = buf_new(a.size);
+	if (!buf)
+		return -ENOMEM;
+	inode = alloc_anon_inode(pfn_mnt->mnt_sb);
+	if (IS_ERR(inode)) {
+		buf_free(buf);
+		return PTR_ERR(inode);
+	}
+	inode->i_size = a.size;
+	buf->inode = inode;
+	/* alloc_file_pseudo() takes no module reference, but the last fput() drops one. */
+	__module_get(THIS_MODULE);
+	file = alloc_file_pseudo(inode, pfn_mnt, "cohmem-pfn", O_RDWR, &buf_fops);
+	if (IS_ERR(file)) {
+		module_put(THIS_MODULE);
+		iput(inode);
+		buf_free(buf);
+		return PTR_ERR(file);
+	}
+	file->private_data = buf;
+	err = install_fd(file, &uarg->fd);
+	if (err)
+		fput(file);	/* releases buf */
+	return err;
+}
+
+static long dev_lookup(struct cohmem_pfn_lookup __user *uarg)
+{
+	struct mm_struct *mm = current->mm;
+	struct cohmem_pfn_lookup a;
+	struct vm_area_struct *vma;
+	struct file *file = NULL;
+	int err;
+
+	if (copy_from_user(&a, uarg, sizeof(a)))
+		return -EFAULT;
+	if (!a.len || !PAGE_ALIGNED(a.addr) || !PAGE_ALIGNED(a.len) || a.addr + a.len < a.addr)
+		return -EINVAL;
+	mmap_read_lock(mm);
+	vma = vma_lookup(mm, a.addr);
+	if (vma && vma->vm_ops == &buf_vm_ops && a.addr + a.len <= vma->vm_end) {
+		file = get_file(vma->vm_file);
+		a.pgoff = vma->vm_pgoff + ((a.addr - vma->vm_start) >> PAGE_SHIFT);
+	}
+	mmap_read_unlock(mm);
+	if (!file)
+		return -ENODEV;	/* not one mapping of a cohmem_pfn buffer */
+	if (copy_to_user(&uarg->pgoff, &a.pgoff, sizeof(a.pgoff))) {
+		fput(file);
+		return -EFAULT;
+	}
+	err = install_fd(file, &uarg->fd);
+	if (err)
+		fput(file);
+	return err;
+}
+
+static long dev_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	switch (cmd) {
+	case COHMEM_PFN_CREATE:
+		return dev_create((void __user *)arg);
+	case COHMEM_PFN_LOOKUP:
+		return dev_lookup((void __user *)arg);
+	default:
+		return -ENOTTY;
+	}
+}
+
+static const struct file_operations dev_fops = {
+	.owner = THIS_MODULE,
+	.unlocked_ioctl = dev_ioctl,
+	.compat_ioctl = compat_ptr_ioctl,
+};
+
+static struct miscdevice pfn_dev = {
+	.minor = MISC_DYNAMIC_MINOR,
+	.name = "cohmem-pfn",
+	.fops = &dev_fops,
+	.mode = 0666,
+};
+
+static int __init cohmem_pfn_init(void)
+{
+	int err;
+
+	pfn_mnt = kern_mount(&pfn_fs_type);
+	if (IS_ERR(pfn_mnt))
+		return PTR_ERR(pfn_mnt);
+	err = misc_register(&pfn_dev);
+	if (err)
+		kern_unmount(pfn_mnt);
+	return err;
+}
+
+static void __exit cohmem_pfn_exit(void)
+{
+	misc_deregister(&pfn_dev);
+	kern_unmount(pfn_mnt);
+}
+
+module_init(cohmem_pfn_init);
+module_exit(cohmem_pfn_exit);
+MODULE_DESCRIPTION("cohmem: VM_IO pfnmap buffers with apply_as_clean dirty tracking");
+MODULE_LICENSE("GPL");

@@ -1,0 +1,352 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The cohmem_pfn kernel module and COHMEM_BACKEND_PFN, for real: it runs in
+ * the QEMU guest of the kernel matrix, where the module is loaded, and skips
+ * (77) wherever /dev/cohmem-pfn is missing.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "linux/cohmem_pfn.h"
+#include "test.h"
+
+#define PAGES 256
+
+static void need_module(void)
+{
+	if (access(COHMEM_PFN_DEVICE, F_OK))
+		cr_skip_test("%s is missing: the cohmem_pfn module is not loaded", COHMEM_PFN_DEVICE);
+}
+
+static int buffer(size_t pages)
+{
+	int fd = -1, err = cohmem_pfn_buffer_new(pages * PS, &fd);
+
+	cr_assert_eq(err, 0, "cohmem_pfn_buffer_new: %s", strerror(-err));
+	return fd;
+}
+
+static char *map(int fd, size_t pages, off_t pgoff)
+{
+	char *p = mmap(NULL, pages * PS, PROT_READ | PROT_WRITE, MAP_SHARED, fd, pgoff * (off_t)PS);
+
+	cr_assert_neq(p, MAP_FAILED, "mmap: %s", strerror(errno));
+	return p;
+}
+
+/* The module's clean, straight: bits relative to page 0 of the buffer. */
+static long module_clean(int fd, size_t first, size_t nr, unsigned long *bm)
+{
+	struct cohmem_pfn_clean c = { first, nr, 0, (uintptr_t)bm, 1, 0, 0 };
+
+	if (ioctl(fd, COHMEM_PFN_CLEAN, &c))
+		return -errno;
+	return (long)c.count;
+}
+
+static void set_policy(int fd, unsigned policy)
+{
+	struct cohmem_pfn_method m = { .policy = policy };
+
+	cr_assert_eq(ioctl(fd, COHMEM_PFN_SET_METHOD, &m), 0, "%s", strerror(errno));
+}
+
+static struct cohmem_pfn_method method(int fd)
+{
+	struct cohmem_pfn_method m;
+
+	cr_assert_eq(ioctl(fd, COHMEM_PFN_GET_METHOD, &m), 0);
+	return m;
+}
+
+TestSuite(pfn, .init = need_module, .timeout = 240);
+
+Test(pfn, buffers_are_pfnmap_and_private_mappings_are_refused)
+{
+	int fd = buffer(PAGES), bad = -1;
+	char *p = map(fd, PAGES, 0);
+	unsigned long *bm = bitmap_new(PAGES);
+
+	p[5 * PS] = 1;
+	cr_assert_eq(p[5 * PS], 1);
+	cr_assert_eq(p[6 * PS], 0, "pages start zeroed");
+	cr_assert_eq(mmap(NULL, PS, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0), MAP_FAILED);
+	cr_assert_eq(errno, EINVAL, "a COW mapping would hide later mappings from the walk");
+	cr_assert_eq(mmap(NULL, 2 * PS, PROT_READ, MAP_SHARED, fd, (off_t)(PAGES - 1) * PS), MAP_FAILED,
+		     "past the end");
+	cr_assert_eq(cohmem_pfn_buffer_new(PS + 1, &bad), -EINVAL);
+	cr_assert_eq(cohmem_pfn_buffer_new(0, &bad), -EINVAL);
+	cr_assert_eq(cohmem_pfn_buffer_new(PS, NULL), -EINVAL);
+	cr_assert_eq(bad, -1);
+	/* userfaultfd and friends refuse it: only the pfn backend takes it. */
+	cr_assert_eq(module_clean(fd, 0, PAGES, bm), 1);
+	free(bm);
+	munmap(p, PAGES * PS);
+	close(fd);
+}
+
+Test(pfn, bad_ioctl_arguments_change_nothing)
+{
+	int fd = buffer(PAGES), dev = open(COHMEM_PFN_DEVICE, O_RDWR);
+	char *p = map(fd, PAGES, 0);
+	unsigned long *bm = bitmap_new(PAGES);
+	struct cohmem_pfn_clean c = { 0, PAGES, 0, 0, 1, 0, 0 };
+	struct cohmem_pfn_wrprotect wp = { PAGES, 1, 0 };
+	struct cohmem_pfn_create cr = { PS, 1, -1 };
+	struct cohmem_pfn_lookup lk = { (uintptr_t)bm & ~(uintptr_t)(PS - 1), PS, 0, -1, 0 };
+	struct cohmem_pfn_method m = { .policy = 9 };
+
+	p[3 * PS] = 1;
+	cr_assert_eq(ioctl(fd, COHMEM_PFN_CLEAN, &c), -1, "NULL bitmap");
+	cr_assert_eq(errno, EINVAL);
+	c = (struct cohmem_pfn_clean){ 1, PAGES, 0, (uintptr_t)bm, 1, 0, 0 };
+	cr_assert_eq(ioctl(fd, COHMEM_PFN_CLEAN, &c), -1, "past the end");
+	c = (struct cohmem_pfn_clean){ 0, 0, 0, (uintptr_t)bm, 1, 0, 0 };
+	cr_assert_eq(ioctl(fd, COHMEM_PFN_CLEAN, &c), -1, "empty");
+	c = (struct cohmem_pfn_clean){ 0, PAGES, 1, (uintptr_t)bm, 1, 0, 0 };
+	cr_assert_eq(ioctl(fd, COHMEM_PFN_CLEAN, &c), -1, "bitmap_pgoff > first");
+	c = (struct cohmem_pfn_clean){ 0, PAGES, 0, 8, 1, 0, 0 };
+	cr_assert_eq(ioctl(fd, COHMEM_PFN_CLEAN, &c), -1, "a bitmap that is not mapped");
+	cr_assert_eq(errno, EFAULT);
+	cr_assert_eq(ioctl(fd, COHMEM_PFN_CLEAN, NULL), -1);
+	cr_assert_eq(ioctl(fd, COHMEM_PFN_WRPROTECT, &wp), -1);
+	cr_assert_eq(ioctl(fd, COHMEM_PFN_SET_METHOD, &m), -1);
+	cr_assert_eq(ioctl(fd, _IO(COHMEM_PFN_IOC, 99)), -1);
+	cr_assert_eq(errno, ENOTTY);
+	cr_assert_eq(ioctl(dev, COHMEM_PFN_CREATE, &cr), -1, "unknown flags");
+	cr_assert_eq(ioctl(dev, COHMEM_PFN_LOOKUP, &lk), -1, "not a pfn mapping");
+	cr_assert_eq(errno, ENODEV);
+	cr_assert_eq(ioctl(dev, COHMEM_PFN_CLEAN, &c), -1, "a buffer command on the device");
+	/* The failed clean with an unmapped bitmap gave its page back: nothing was lost. */
+	cr_assert_eq(module_clean(fd, 0, PAGES, bm), 1);
+	cr_assert(bit_is_set(bm, 3));
+	free(bm);
+	munmap(p, PAGES * PS);
+	close(fd);
+	close(dev);
+}
+
+/* The i_mmap walk: a child's own mapping of the buffer, cleaned through the parent's fd. */
+static void two_processes(unsigned policy)
+{
+	int fd = buffer(PAGES), sync[2];
+	unsigned long *bm = bitmap_new(PAGES);
+	pid_t child;
+	char go;
+
+	set_policy(fd, policy);
+	cr_assert_eq(pipe(sync), 0);
+	child = fork();
+	if (child == 0) {
+		char *q = map(fd, 64, 100);	/* pages 100..163 of the buffer */
+
+		q[0] = 1;
+		q[10 * PS + 7] = 2;
+		_exit(write(sync[1], "w", 1) == 1 && read(sync[0], &go, 1) == 1 ? 0 : 1);
+	}
+	cr_assert_eq(read(sync[0], &go, 1), 1);
+	cr_assert_eq(module_clean(fd, 0, PAGES, bm), 2, "the child's writes, through its own mapping");
+	assert_bits(bm, PAGES, (size_t[]){ 100, 110, END });
+	memset(bm, 0, PAGES / 8 + 8);
+	cr_assert_eq(module_clean(fd, 0, PAGES, bm), 0, "and cleaned");
+	cr_assert_eq(write(sync[1], "g", 1), 1);
+	cr_assert_eq(waitpid(child, NULL, 0), child);
+	free(bm);
+	close(fd);
+}
+
+Test(pfn, two_processes_one_buffer_page_table_method)
+{
+	two_processes(COHMEM_PFN_POLICY_PAGETABLE);
+}
+
+Test(pfn, two_processes_one_buffer_mkwrite_method)
+{
+	two_processes(COHMEM_PFN_POLICY_MKWRITE);
+}
+
+Test(pfn, writes_through_an_unmapped_mapping_are_not_lost)
+{
+	int fd = buffer(PAGES);
+	unsigned long *bm = bitmap_new(PAGES);
+
+	for (unsigned policy = COHMEM_PFN_POLICY_PAGETABLE; policy <= COHMEM_PFN_POLICY_MKWRITE; policy++) {
+		char *p = map(fd, PAGES, 0);
+
+		set_policy(fd, policy);
+		module_clean(fd, 0, PAGES, bm);
+		memset(bm, 0, PAGES / 8 + 8);
+		p[42 * PS] = (char)policy;
+		munmap(p, PAGES * PS);	/* the dirty PTE goes with the mapping */
+		cr_assert_geq(module_clean(fd, 0, PAGES, bm), 1);
+		cr_assert(bit_is_set(bm, 42), "policy %u", policy);
+		memset(bm, 0, PAGES / 8 + 8);
+	}
+	free(bm);
+	close(fd);
+}
+
+Test(pfn, the_policy_switches_methods_both_ways)
+{
+	int fd = buffer(1024);	/* >= 512 pages: starts with mkwrite, as vmwgfx */
+	char *p = map(fd, 1024, 0);
+	unsigned long *bm = bitmap_new(1024);
+
+	cr_assert_eq(method(fd).method, COHMEM_PFN_METHOD_MKWRITE);
+	for (unsigned c = 0; c < 3; c++) {	/* more than 10 % dirty, three scans */
+		memset(p, (int)c + 1, 1024 * PS / 2);
+		cr_assert_eq(module_clean(fd, 0, 1024, bm), 512);
+	}
+	cr_assert_eq(method(fd).method, COHMEM_PFN_METHOD_PAGETABLE);
+	for (unsigned c = 0; c < 3; c++)	/* idle, three scans */
+		cr_assert_eq(module_clean(fd, 0, 1024, bm), 0);
+	cr_assert_eq(method(fd).method, COHMEM_PFN_METHOD_MKWRITE);
+	cr_assert_eq(method(fd).switches, 2);
+	p[7 * PS] = 1;
+	memset(bm, 0, 1024 / 8 + 8);
+	cr_assert_eq(module_clean(fd, 0, 1024, bm), 1);
+	cr_assert(bit_is_set(bm, 7));
+	free(bm);
+	munmap(p, 1024 * PS);
+	close(fd);
+}
+
+Test(pfn, auto_and_pfn_backends_track_it_with_the_public_api)
+{
+	int fd = buffer(PAGES);
+	char *p = map(fd, PAGES, 0);
+	char *anon = mmap(NULL, 4 * PS, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	cohmem_tracker *t, *pt;
+	cohmem_region *r, *pr;
+	unsigned long *bm = bitmap_new(PAGES);
+	size_t start = 1, end = 0;
+	int src[2];
+
+	p[9 * PS] = 1;	/* before the region: not reported */
+	cr_assert_eq(cohmem_tracker_new(COHMEM_BACKEND_AUTO, 0, &t), 0);
+	cr_assert_eq(cohmem_region_add(t, p + 8 * PS, 64 * PS, 0, &r), 0);
+	cr_assert_eq(cohmem_region_backend(r), COHMEM_BACKEND_PFN);
+	cr_assert_eq(cohmem_tracker_new(COHMEM_BACKEND_PFN, 0, &pt), 0);
+	cr_assert_eq(cohmem_region_add(pt, anon, 4 * PS, 0, &pr), -EOPNOTSUPP, "not pfn memory");
+	cr_assert_eq(cohmem_clean(r, 0, 64, 0, bm, &start, &end), 0, "a new region starts clean");
+	p[10 * PS] = 1;
+	/* A kernel-mode write into pfnmap memory goes through pfn_mkwrite or sets the dirty bit. */
+	cr_assert_eq(pipe(src), 0);
+	cr_assert_eq(write(src[1], "kernel", 6), 6);
+	cr_assert_eq(read(src[0], p + 40 * PS, 6), 6);
+	cr_assert_eq(cohmem_clean(r, 0, 64, 0, bm, &start, &end), 2);
+	assert_bits(bm, 64, (size_t[]){ 2, 32, END });	/* region pages: buffer page - 8 */
+	cr_assert_eq(start, 2);
+	cr_assert_eq(end, 33);
+	p[20 * PS] = 1;
+	cr_assert_eq(cohmem_wrprotect(r, 0, 64), 1);
+	memset(bm, 0, PAGES / 8 + 8);
+	cr_assert_eq(cohmem_clean(r, 0, 64, 0, bm, NULL, NULL), 0, "only later writes");
+	cohmem_tracker_free(t);
+	cohmem_tracker_free(pt);
+	free(bm);
+	munmap(p, PAGES * PS);
+	munmap(anon, 4 * PS);
+	close(fd);
+	close(src[0]);
+	close(src[1]);
+}
+
+/* Writer threads race a cleaner that copies; munmap/close race cleans on the side. */
+struct race {
+	int fd;
+	char *mem, *shadow;
+	atomic_bool stop;
+	atomic_long writes, cleans;
+};
+
+static void *writer(void *arg)
+{
+	struct race *r = arg;
+	unsigned seed = (unsigned)(uintptr_t)&seed;
+
+	for (unsigned long n = 1; !atomic_load_explicit(&r->stop, memory_order_relaxed); n++) {
+		r->mem[(size_t)rand_r(&seed) % (PAGES * PS)] = (char)n;
+		atomic_fetch_add(&r->writes, 1);
+	}
+	return NULL;
+}
+
+static void *unmapper(void *arg)
+{
+	struct race *r = arg;
+
+	while (!atomic_load(&r->stop)) {	/* other mappings come and go while cleans walk */
+		char *q = map(r->fd, 16, 8);
+		int dup_fd = dup(r->fd);
+
+		q[PS] = 1;
+		munmap(q, 16 * PS);
+		close(dup_fd);
+	}
+	return NULL;
+}
+
+static void race(unsigned policy)
+{
+	struct race r = { .fd = buffer(PAGES) };
+	unsigned long *bm = bitmap_new(PAGES);
+	pthread_t w[2], u;
+
+	r.mem = map(r.fd, PAGES, 0);
+	r.shadow = calloc(PAGES, PS);
+	set_policy(r.fd, policy);
+	module_clean(r.fd, 0, PAGES, bm);
+	memset(bm, 0, PAGES / 8 + 8);
+	for (int i = 0; i < 2; i++)
+		pthread_create(&w[i], NULL, writer, &r);
+	pthread_create(&u, NULL, unmapper, &r);
+	while (atomic_load(&r.cleans) < 300 || atomic_load(&r.writes) < 20000) {
+		long n = module_clean(r.fd, 0, PAGES, bm);
+
+		cr_assert_geq(n, 0);
+		for (size_t pg = 0; pg < PAGES; pg++)
+			if (bit_is_set(bm, pg))
+				memcpy(r.shadow + pg * PS, r.mem + pg * PS, PS);
+		memset(bm, 0, PAGES / 8 + 8);
+		atomic_fetch_add(&r.cleans, 1);
+	}
+	atomic_store(&r.stop, true);
+	for (int i = 0; i < 2; i++)
+		pthread_join(w[i], NULL);
+	pthread_join(u, NULL);
+	module_clean(r.fd, 0, PAGES, bm);
+	for (size_t pg = 0; pg < PAGES; pg++)
+		if (bit_is_set(bm, pg))
+			memcpy(r.shadow + pg * PS, r.mem + pg * PS, PS);
+	for (size_t pg = 0; pg < PAGES; pg++)
+		cr_assert(!memcmp(r.shadow + pg * PS, r.mem + pg * PS, PS),
+			  "policy %u: page %zu was written but never reported", policy, pg);
+	free(bm);
+	free(r.shadow);
+	munmap(r.mem, PAGES * PS);
+	close(r.fd);
+}
+
+Test(pfn, no_write_is_lost_page_table_method)
+{
+	race(COHMEM_PFN_POLICY_PAGETABLE);
+}
+
+Test(pfn, no_write_is_lost_mkwrite_method)
+{
+	race(COHMEM_PFN_POLICY_MKWRITE);
+}
+
+Test(pfn, no_write_is_lost_while_the_policy_switches)
+{
+	race(COHMEM_PFN_POLICY_AUTO);
+}
