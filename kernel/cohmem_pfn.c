@@ -88,7 +88,8 @@ static struct page *buf_page(struct pfn_buf *buf, pgoff_t pgoff)
 
 	if (page)
 		return page;
-	fresh = alloc_page(GFP_HIGHUSER | __GFP_ZERO);
+	/* Charged to the memory cgroup of the process that touches the page. */
+	fresh = alloc_page(GFP_HIGHUSER | __GFP_ZERO | __GFP_ACCOUNT);
 	if (!fresh)
 		return NULL;
 	page = cmpxchg(&buf->pages[pgoff], NULL, fresh);
@@ -392,7 +393,7 @@ static struct pfn_buf *buf_new(u64 size)
 	if (!buf)
 		return NULL;
 	buf->npages = size >> PAGE_SHIFT;
-	buf->pages = kvcalloc(buf->npages, sizeof(*buf->pages), GFP_KERNEL);
+	buf->pages = kvcalloc(buf->npages, sizeof(*buf->pages), GFP_KERNEL_ACCOUNT);
 	buf->pending = bitmap_zalloc(buf->npages, GFP_KERNEL);
 	buf->scratch = bitmap_zalloc(buf->npages, GFP_KERNEL);
 	if (!buf->pages || !buf->pending || !buf->scratch) {
