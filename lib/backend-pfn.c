@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -31,14 +32,24 @@ static int open_device(void)
 	return fd < 0 ? -errno : fd;
 }
 
-static int pfn_supported(void)
+static int device_works = -EOPNOTSUPP;
+static pthread_once_t device_probe = PTHREAD_ONCE_INIT;
+
+static void probe_device(void)
 {
 	int fd = open_device();
 
-	if (fd < 0)
-		return -EOPNOTSUPP;
-	close(fd);
-	return 0;
+	if (fd >= 0) {
+		device_works = 0;
+		close(fd);
+	}
+}
+
+/* Probed once per process, as every backend: a module loaded later is seen by new processes. */
+static int pfn_supported(void)
+{
+	pthread_once(&device_probe, probe_device);
+	return device_works;
 }
 
 static unsigned pfn_capabilities(void)
