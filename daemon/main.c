@@ -18,6 +18,7 @@
 #include <sys/eventfd.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/sysmacros.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -97,12 +98,17 @@ static int mount_dev(const char *path, dev_t *dev)
 	return err;
 }
 
-/* A daemon killed with SIGKILL leaves a dead mount behind: clear it. */
+/*
+ * A daemon killed with SIGKILL leaves a dead mount behind: clear it, or the
+ * new mount would sit on top of it and it would outlive us. statfs(), not
+ * stat(): the kernel answers stat() from its attribute cache for a while
+ * after the daemon died, while statfs() always asks the daemon.
+ */
 static void clear_stale_mount(const char *path)
 {
-	struct stat st;
+	struct statfs sfs;
 
-	if (stat(path, &st) == 0 || errno != ENOTCONN)
+	if (statfs(path, &sfs) == 0 || errno != ENOTCONN)
 		return;
 	logmsg("%s: a stale mount (its daemon died); unmounting it", path);
 	if (umount2(path, MNT_DETACH) && system("fusermount3 -uz -- \"$COHMEMD_MOUNT\"") != 0)
@@ -204,6 +210,8 @@ int main(int argc, char *argv[])
 	fuse_loop_cfg_destroy(loop);
 	if (ret == SIGTERM || ret == SIGINT || ret == SIGHUP)	/* how libfuse says "asked to stop" */
 		ret = 0;
+	else if (ret)
+		logmsg("the FUSE loop ended with %d (%s)", ret, ret < 0 ? strerror(-ret) : "a signal");
 
 	watcher_stop(d);
 	fuse_session_unmount(d->se);
