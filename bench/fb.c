@@ -5,6 +5,12 @@
  * device copy by:
  *   cohmem        libcohmem page rectangles, copied
  *   cohmem+refine the same, shrunk to the pixels that differ first
+ *   adaptive      a COHMEM_REGION_ADAPTIVE region whose shadow is the device
+ *                 copy: hot pages stay writable, and past a dirty share the
+ *                 region compares or copies instead of faulting; refined
+ *                 only while it tracks (in the other modes the library has
+ *                 compared already, or reports every page, and a refine
+ *                 would compare the whole frame again)
  *   scanline      memcmp per scanline against the device copy, changed spans copied
  *   tiles-xxh3    32x32 tiles hashed with XXH3 against the last hashes, changed tiles copied
  *   full-copy     the whole frame, every frame
@@ -54,6 +60,7 @@ struct fb_strategy {
 	/* bring the device copy up to date; returns bytes moved */
 	unsigned long long (*sync)(struct fb_runner *r);
 	bool tracked, refine;
+	unsigned region_flags;	/* cohmem_region_add() flags */
 };
 
 static double now_ms(void)
@@ -62,6 +69,13 @@ static double now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static bool tracking(const struct fb_runner *r)
+{
+	struct cohmem_region_stats st;
+
+	return cohmem_region_stats(r->r, &st, sizeof(st)) == 0 && st.mode == COHMEM_MODE_TRACK;
 }
 
 static unsigned long long sync_cohmem(struct fb_runner *r)
@@ -73,7 +87,7 @@ static unsigned long long sync_cohmem(struct fb_runner *r)
 	if (cohmem_clean(r->r, 0, r->pages, 0, r->bitmap, NULL, NULL) <= 0)
 		return 0;
 	n = cohmem_fb_rects(&r->fb, r->bitmap, 0, rects, MAX_RECTS);
-	if (n > 0 && r->s->refine)
+	if (n > 0 && r->s->refine && tracking(r))
 		n = cohmem_fb_refine(&r->fb, r->pixels, r->device, rects, (size_t)n);
 	return n > 0 ? (unsigned long long)cohmem_fb_copy(&r->fb, r->device, r->pixels, rects, (size_t)n)
 		     : 0;
@@ -141,11 +155,12 @@ static unsigned long long sync_full(struct fb_runner *r)
 }
 
 static const struct fb_strategy fb_strategies[] = {
-	{ "cohmem", sync_cohmem, true, false },
-	{ "cohmem+refine", sync_cohmem, true, true },
-	{ "scanline", sync_scanline, false, false },
-	{ "tiles-xxh3", sync_tiles, false, false },
-	{ "full-copy", sync_full, false, false },
+	{ "cohmem", sync_cohmem, true, false, 0 },
+	{ "cohmem+refine", sync_cohmem, true, true, 0 },
+	{ "adaptive", sync_cohmem, true, true, COHMEM_REGION_ADAPTIVE },
+	{ "scanline", sync_scanline, false, false, 0 },
+	{ "tiles-xxh3", sync_tiles, false, false, 0 },
+	{ "full-copy", sync_full, false, false, 0 },
 };
 #define NFB (sizeof(fb_strategies) / sizeof(fb_strategies[0]))
 
@@ -195,7 +210,10 @@ static int runner_open(struct fb_runner *r, const struct fb_strategy *s, unsigne
 		return 0;
 	if (cohmem_tracker_new(COHMEM_BACKEND_AUTO, 0, &r->t))
 		return -EOPNOTSUPP;
-	return cohmem_region_add(r->t, r->region, r->region_size, 0, &r->r);
+	if (cohmem_region_add(r->t, r->region, r->region_size, s->region_flags, &r->r))
+		return -EOPNOTSUPP;
+	/* The device copy is laid out like the region (offset 0), and only the sync writes it. */
+	return s->region_flags & COHMEM_REGION_ADAPTIVE ? cohmem_region_set_shadow(r->r, r->device) : 0;
 }
 
 static void runner_close(struct fb_runner *r)

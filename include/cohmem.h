@@ -356,7 +356,8 @@ long cohmem_wrprotect(cohmem_region *r, size_t first_index, size_t nr);
  *
  * Every reported page is clean again when the call returns: it is reported
  * again only after a later write. Only writes through this process's own
- * mappings are seen; a write by another process into shared memory is not.
+ * mappings are seen; a write by another process into shared memory is not
+ * (except with COHMEM_BACKEND_PFN, below).
  *
  * No write is ever lost: a write that completes before cohmem_clean() returns
  * is reported by that call or by a later one. Read the contents of a reported
@@ -367,7 +368,8 @@ long cohmem_wrprotect(cohmem_region *r, size_t first_index, size_t nr);
  * writers each written page is reported exactly once. A store to a protected
  * page faults before it lands, so a write that races a clean can be reported
  * twice: by the clean that ran between the fault and the store, and by the
- * next one (the kernel's mkwrite method behaves the same way).
+ * next one (the kernel's mkwrite method behaves the same way). One exception,
+ * PFN after an munmap(), is in the backend notes.
  *
  * Backend notes:
  *  - UFFD_ASYNC: the kernel resolves write faults itself; kernel-mode writes
@@ -392,6 +394,13 @@ long cohmem_wrprotect(cohmem_region *r, size_t first_index, size_t nr);
  *    the region degrades: it is made writable and every page counts as dirty
  *    until a clean protects it again (see cohmem_region_stats()). Do not
  *    change the protection of tracked memory yourself.
+ *  - PFN: the cohmem_pfn module cleans the buffer pages behind the region
+ *    in every mapping of the buffer, in every process (the kernel's i_mmap
+ *    walk): writes through other mappings of those pages are reported too.
+ *    Unmapping a mapping of the buffer drops its page-table dirty bits, so
+ *    the module then counts all of its pages as written: a clean after a
+ *    munmap() (by any process) may report pages nobody wrote. Kernel-mode
+ *    writes are tracked.
  *
  * Adaptive regions (COHMEM_REGION_ADAPTIVE) may also report pages that were
  * not written; every write is still reported as above.
