@@ -3,10 +3,13 @@
  * vnc-server: a libvncserver server on 127.0.0.1 for an animated framebuffer,
  * with damage from libcohmem instead of polling or hand-marked rectangles.
  *
- * libvncserver reads the tracked framebuffer itself; every interval the loop
- * turns the pages written since the last look into rectangles (refined
- * against a shadow of what was marked, so a blinking cursor is a cursor) and
- * marks them with rfbMarkRectAsModified(). After --frames frames the
+ * libvncserver serves a device copy of the tracked framebuffer; every
+ * interval the loop turns the pages written since the last look into
+ * rectangles, refines them against the copy (so a blinking cursor is a
+ * cursor), copies them into it and marks them with rfbMarkRectAsModified().
+ * The copy is what the clients have: serving the tracked memory itself would
+ * let a send catch a pixel newer than the copy, and a pixel that then went
+ * back to the copy's value would never be sent again. After --frames frames the
  * animation stops at a sync point: a last damage pass, then the frame is
  * written to --sync-file as PPM and the server keeps serving until SIGINT or
  * SIGTERM. At exit it prints what it sent beside what raw and full-frame
@@ -68,6 +71,7 @@ static int write_ppm(const char *path, const struct scene *s, const rfbPixelForm
 	return fclose(f);
 }
 
+/* Bring the device copy up to date and mark what changed in it: sent from there. */
 static long mark_damage(rfbScreenInfoPtr screen, struct scene *s, unsigned char *shadow,
 			struct cohmem_rect *rects, size_t max)
 {
@@ -77,10 +81,10 @@ static long mark_damage(rfbScreenInfoPtr screen, struct scene *s, unsigned char 
 		fprintf(stderr, "vnc-server: %s\n", strerror((int)-n));
 		exit(1);
 	}
+	cohmem_fb_copy(&s->fb, shadow, s->pixels, rects, (size_t)n);
 	for (long i = 0; i < n; i++)
 		rfbMarkRectAsModified(screen, (int)rects[i].x, (int)rects[i].y,
 				      (int)(rects[i].x + rects[i].w), (int)(rects[i].y + rects[i].h));
-	cohmem_fb_copy(&s->fb, shadow, s->pixels, rects, (size_t)n);
 	updates += n > 0;
 	return n;
 }
@@ -159,7 +163,7 @@ int main(int argc, char *argv[])
 	screen = rfbGetScreen(&one, argv, (int)so.width, (int)so.height, 8, 3, 4);
 	if (!screen)
 		return 1;
-	screen->frameBuffer = (char *)s.pixels;	/* the tracked memory itself: no copy */
+	screen->frameBuffer = (char *)shadow;	/* the device copy: what the clients have */
 	screen->paddedWidthInBytes = (int)s.fb.stride;
 	screen->desktopName = "cohmem";
 	screen->cursor = NULL;	/* the framebuffer draws its own; libvncserver's would be painted into updates */
