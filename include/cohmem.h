@@ -369,7 +369,7 @@ long cohmem_wrprotect(cohmem_region *r, size_t first_index, size_t nr);
  * page faults before it lands, so a write that races a clean can be reported
  * twice: by the clean that ran between the fault and the store, and by the
  * next one (the kernel's mkwrite method behaves the same way). One exception,
- * PFN after an munmap(), is in the backend notes.
+ * PFN after a mapping closes, is in the backend notes.
  *
  * Backend notes:
  *  - UFFD_ASYNC: the kernel resolves write faults itself; kernel-mode writes
@@ -397,9 +397,10 @@ long cohmem_wrprotect(cohmem_region *r, size_t first_index, size_t nr);
  *  - PFN: the cohmem_pfn module cleans the buffer pages behind the region
  *    in every mapping of the buffer, in every process (the kernel's i_mmap
  *    walk): writes through other mappings of those pages are reported too.
- *    Unmapping a mapping of the buffer drops its page-table dirty bits, so
- *    the module then counts all of its pages as written: a clean after a
- *    munmap() (by any process) may report pages nobody wrote. Kernel-mode
+ *    A mapping of the buffer that closes (munmap(), exit, a forked child's
+ *    copy) takes its page-table dirty bits with it, so the module counts all
+ *    of its pages as written: a clean after that may report pages nobody
+ *    wrote (madvise(MADV_DONTFORK) spares a process that forks). Kernel-mode
  *    writes are tracked.
  *
  * Adaptive regions (COHMEM_REGION_ADAPTIVE) may also report pages that were
@@ -424,6 +425,11 @@ long cohmem_clean(cohmem_region *r, size_t first_index, size_t nr,
  * and several mappings may map it; a clean walks all of them, as the
  * kernel's clean_record_shared_mapping_range() does. Private mappings are
  * refused (-EINVAL from mmap()). Pages are allocated at first touch.
+ *
+ * Device memory is tracked the same way: a PCI device given to the module
+ * (echo VENDOR DEVICE > /sys/bus/pci/drivers/cohmem_pfn/new_id) has its
+ * largest memory BAR served as /dev/cohmem-pfn-<PCI address>; open it, map it
+ * MAP_SHARED, and add a region on the mapping (COHMEM_BACKEND_PFN or AUTO).
  * @len: its size in bytes, page-aligned, > 0 (at most 16 GiB).
  * @fd:  receives an O_RDWR, close-on-exec descriptor; close it when done
  *       (mappings keep the buffer alive).

@@ -16,20 +16,34 @@
  * the pages pfn_mkwrite recorded (whose PTEs may be gone since: munmap and
  * exit zap them, which is why closing a mapping also records its pages).
  *
+ * Two kinds of buffer: memory the module allocates (/dev/cohmem-pfn creates
+ * them), and device memory: the BAR of a PCI device given to the driver
+ * (echo VENDOR DEVICE > /sys/bus/pci/drivers/cohmem_pfn/new_id), served as
+ * /dev/cohmem-pfn-<PCI address>. Every file of a device buffer shares the
+ * buffer's address_space (as DRM shares its anon inode's), so the walk finds
+ * the mappings of every process that opened the node.
+ *
  * Locking: pending is a bitmap of atomic bits (pfn_mkwrite runs without any
  * lock of ours); clean_lock serializes cleans and protects scratch, which
  * clean_record_shared_mapping_range() writes non-atomically. The helpers take
  * i_mmap_lock_read themselves, so unmaps wait for them or they for unmaps.
+ * A buffer lives while its kref does: one reference per open file, and one
+ * for the PCI binding of a device buffer. gone_lock orders device removal
+ * against faults, so that no PTE to a released BAR outlives the removal.
  */
 #include <linux/bitmap.h>
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/highmem.h>
+#include <linux/io.h>
+#include <linux/kref.h>
 #include <linux/miscdevice.h>
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/mount.h>
+#include <linux/pci.h>
 #include <linux/pseudo_fs.h>
+#include <linux/rwsem.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 #include <linux/cohmem_pfn.h>
@@ -42,9 +56,13 @@
 #define DIRTY_PERCENT 10
 
 struct pfn_buf {
-	struct inode *inode;
+	struct kref ref;
+	struct inode *inode;		/* its address_space is what the helpers walk */
 	unsigned long npages;
-	struct page **pages;		/* allocated at first fault */
+	struct page **pages;		/* allocated at first fault; NULL for device memory */
+	unsigned long base_pfn;		/* device memory: the BAR's first page frame */
+	struct rw_semaphore gone_lock;	/* device memory: faults read gone, removal sets it */
+	bool gone;
 	unsigned long *pending;		/* atomic bits: recorded by pfn_mkwrite or close */
 	unsigned long *scratch;		/* clean_lock */
 	struct mutex clean_lock;
@@ -67,8 +85,9 @@ static struct file_system_type pfn_fs_type = {
 	.kill_sb = kill_anon_super,
 };
 
-static void buf_free(struct pfn_buf *buf)
+static void buf_free(struct kref *ref)
 {
+	struct pfn_buf *buf = container_of(ref, struct pfn_buf, ref);
 	unsigned long i;
 
 	for (i = 0; buf->pages && i < buf->npages; i++)
@@ -77,7 +96,14 @@ static void buf_free(struct pfn_buf *buf)
 	kvfree(buf->pages);
 	bitmap_free(buf->pending);
 	bitmap_free(buf->scratch);
+	if (buf->inode)
+		iput(buf->inode);
 	kfree(buf);
+}
+
+static void buf_put(struct pfn_buf *buf)
+{
+	kref_put(&buf->ref, buf_free);
 }
 
 /* ---- mappings ---------------------------------------------------------------------- */
@@ -100,6 +126,22 @@ static struct page *buf_page(struct pfn_buf *buf, pgoff_t pgoff)
 	return fresh;
 }
 
+/*
+ * Device memory: removal sets gone under the write lock and then zaps every
+ * mapping, so a fault either inserts before the zap or sees gone. The cache
+ * mode is PAT's for the range (write-combining for a prefetchable BAR).
+ */
+static vm_fault_t device_insert(struct pfn_buf *buf, struct vm_fault *vmf, pgprot_t prot)
+{
+	vm_fault_t ret = VM_FAULT_SIGBUS;
+
+	down_read(&buf->gone_lock);
+	if (!buf->gone)
+		ret = vmf_insert_pfn_prot(vmf->vma, vmf->address, buf->base_pfn + vmf->pgoff, prot);
+	up_read(&buf->gone_lock);
+	return ret;
+}
+
 static vm_fault_t buf_fault(struct vm_fault *vmf)
 {
 	struct vm_area_struct *vma = vmf->vma;
@@ -109,14 +151,16 @@ static vm_fault_t buf_fault(struct vm_fault *vmf)
 
 	if (vmf->pgoff >= buf->npages)
 		return VM_FAULT_SIGBUS;
-	page = buf_page(buf, vmf->pgoff);
-	if (!page)
-		return VM_FAULT_OOM;
 	/* mkwrite: read-only, so that the first write goes through pfn_mkwrite. */
 	if (READ_ONCE(buf->method) == COHMEM_PFN_METHOD_MKWRITE)
 		prot = vm_get_page_prot(vma->vm_flags & ~VM_SHARED);
 	else
 		prot = vm_get_page_prot(vma->vm_flags);
+	if (!buf->pages)
+		return device_insert(buf, vmf, prot);
+	page = buf_page(buf, vmf->pgoff);
+	if (!page)
+		return VM_FAULT_OOM;
 	return vmf_insert_pfn_prot(vma, vmf->address, page_to_pfn(page), prot);
 }
 
@@ -164,6 +208,8 @@ static int buf_mmap(struct file *file, struct vm_area_struct *vma)
 
 	if ((vma->vm_flags & (VM_SHARED | VM_MAYWRITE)) != (VM_SHARED | VM_MAYWRITE))
 		return -EINVAL;
+	if (READ_ONCE(buf->gone))	/* a hint: device_insert() is what keeps the BAR safe */
+		return -ENODEV;
 	if (vma->vm_pgoff >= buf->npages || pages > buf->npages - vma->vm_pgoff)
 		return -EINVAL;
 	vma->vm_flags |= VM_IO | VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP;
@@ -351,6 +397,16 @@ static long buf_method(struct pfn_buf *buf, unsigned int cmd, void __user *uarg)
 	return copy_to_user(uarg, &a, sizeof(a)) ? -EFAULT : 0;
 }
 
+static long buf_info(struct pfn_buf *buf, void __user *uarg)
+{
+	struct cohmem_pfn_info a = {
+		.size = (u64)buf->npages << PAGE_SHIFT,
+		.flags = buf->pages ? 0 : COHMEM_PFN_INFO_DEVICE,
+	};
+
+	return copy_to_user(uarg, &a, sizeof(a)) ? -EFAULT : 0;
+}
+
 static long buf_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
 	struct pfn_buf *buf = file->private_data;
@@ -364,15 +420,17 @@ static long buf_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	case COHMEM_PFN_SET_METHOD:
 	case COHMEM_PFN_GET_METHOD:
 		return buf_method(buf, cmd, uarg);
+	case COHMEM_PFN_INFO:
+		return buf_info(buf, uarg);
 	default:
 		return -ENOTTY;
 	}
 }
 
-/* The last reference: every descriptor is closed and every mapping is gone. */
+/* A descriptor's last close: every mapping made through it is gone too. */
 static int buf_release(struct inode *inode, struct file *file)
 {
-	buf_free(file->private_data);
+	buf_put(file->private_data);
 	return 0;
 }
 
@@ -386,20 +444,32 @@ static const struct file_operations buf_fops = {
 
 /* ---- /dev/cohmem-pfn ----------------------------------------------------------------- */
 
-static struct pfn_buf *buf_new(u64 size)
+/* A buffer of size bytes with its own inode; with_pages: memory of its own, else device memory. */
+static struct pfn_buf *buf_new(u64 size, bool with_pages)
 {
 	struct pfn_buf *buf = kzalloc(sizeof(*buf), GFP_KERNEL);
+	struct inode *inode;
 
 	if (!buf)
-		return NULL;
+		return ERR_PTR(-ENOMEM);
+	kref_init(&buf->ref);
 	buf->npages = size >> PAGE_SHIFT;
-	buf->pages = kvcalloc(buf->npages, sizeof(*buf->pages), GFP_KERNEL_ACCOUNT);
+	if (with_pages)
+		buf->pages = kvcalloc(buf->npages, sizeof(*buf->pages), GFP_KERNEL_ACCOUNT);
 	buf->pending = bitmap_zalloc(buf->npages, GFP_KERNEL);
 	buf->scratch = bitmap_zalloc(buf->npages, GFP_KERNEL);
-	if (!buf->pages || !buf->pending || !buf->scratch) {
-		buf_free(buf);
-		return NULL;
+	if ((with_pages && !buf->pages) || !buf->pending || !buf->scratch) {
+		buf_put(buf);
+		return ERR_PTR(-ENOMEM);
 	}
+	inode = alloc_anon_inode(pfn_mnt->mnt_sb);
+	if (IS_ERR(inode)) {
+		buf_put(buf);
+		return ERR_CAST(inode);
+	}
+	inode->i_size = size;
+	buf->inode = inode;
+	init_rwsem(&buf->gone_lock);
 	mutex_init(&buf->clean_lock);
 	buf->policy = COHMEM_PFN_POLICY_AUTO;
 	buf->method = buf->npages < SMALL_PAGES ? COHMEM_PFN_METHOD_PAGETABLE : COHMEM_PFN_METHOD_MKWRITE;
@@ -425,7 +495,6 @@ static long dev_create(struct cohmem_pfn_create __user *uarg)
 {
 	struct cohmem_pfn_create a;
 	struct pfn_buf *buf;
-	struct inode *inode;
 	struct file *file;
 	int err;
 
@@ -435,23 +504,18 @@ static long dev_create(struct cohmem_pfn_create __user *uarg)
 		return -EINVAL;
 	if (a.size > MAX_BYTES)
 		return -EFBIG;
-	buf = buf_new(a.size);
-	if (!buf)
-		return -ENOMEM;
-	inode = alloc_anon_inode(pfn_mnt->mnt_sb);
-	if (IS_ERR(inode)) {
-		buf_free(buf);
-		return PTR_ERR(inode);
-	}
-	inode->i_size = a.size;
-	buf->inode = inode;
+	buf = buf_new(a.size, true);
+	if (IS_ERR(buf))
+		return PTR_ERR(buf);
+	/* The file takes an inode reference of its own, and buf's one kref. */
+	ihold(buf->inode);
 	/* alloc_file_pseudo() takes no module reference, but the last fput() drops one. */
 	__module_get(THIS_MODULE);
-	file = alloc_file_pseudo(inode, pfn_mnt, "cohmem-pfn", O_RDWR, &buf_fops);
+	file = alloc_file_pseudo(buf->inode, pfn_mnt, "cohmem-pfn", O_RDWR, &buf_fops);
 	if (IS_ERR(file)) {
 		module_put(THIS_MODULE);
-		iput(inode);
-		buf_free(buf);
+		iput(buf->inode);
+		buf_put(buf);
 		return PTR_ERR(file);
 	}
 	file->private_data = buf;
@@ -517,6 +581,166 @@ static struct miscdevice pfn_dev = {
 	.mode = 0666,
 };
 
+/* ---- device memory: a PCI BAR given to the driver ---------------------------------- */
+#ifdef CONFIG_PCI
+
+static int bar = -1;
+module_param(bar, int, 0444);
+MODULE_PARM_DESC(bar, "BAR of a bound PCI device to serve (default -1: its largest memory BAR)");
+
+struct pfn_device {
+	struct miscdevice misc;
+	char name[32];
+	struct pfn_buf *buf;
+	int bar;
+};
+
+/* Opened through /dev/cohmem-pfn-<PCI address>: the same buffer, the same address_space. */
+static int device_open(struct inode *inode, struct file *file)
+{
+	struct pfn_device *dev = container_of(file->private_data, struct pfn_device, misc);
+
+	/* misc_open() holds misc_mtx: removal deregisters before it drops the binding's reference. */
+	kref_get(&dev->buf->ref);
+	file->private_data = dev->buf;
+	file->f_mapping = dev->buf->inode->i_mapping;
+	return 0;
+}
+
+static const struct file_operations device_fops = {
+	.owner = THIS_MODULE,
+	.open = device_open,
+	.mmap = buf_mmap,
+	.unlocked_ioctl = buf_ioctl,
+	.compat_ioctl = compat_ptr_ioctl,
+	.release = buf_release,
+};
+
+static int pick_bar(struct pci_dev *pdev)
+{
+	int i, best = -1;
+
+	if (bar >= 0)
+		return bar < PCI_STD_NUM_BARS && (pci_resource_flags(pdev, bar) & IORESOURCE_MEM) ? bar : -1;
+	for (i = 0; i < PCI_STD_NUM_BARS; i++)
+		if ((pci_resource_flags(pdev, i) & IORESOURCE_MEM) &&
+		    (best < 0 || pci_resource_len(pdev, i) > pci_resource_len(pdev, best)))
+			best = i;
+	return best;
+}
+
+/*
+ * The device goes away: no fault may map its BAR again, what was written is
+ * harvested into pending (its PTEs' dirty bits die with the zap), and every
+ * mapping loses its PTEs. Later accesses get SIGBUS; cleans still report.
+ */
+static void buf_retire(struct pfn_buf *buf)
+{
+	struct address_space *mapping = buf->inode->i_mapping;
+
+	down_write(&buf->gone_lock);
+	buf->gone = true;
+	up_write(&buf->gone_lock);
+	mutex_lock(&buf->clean_lock);
+	wp_shared_mapping_range(mapping, 0, buf->npages);
+	harvest(buf, 0, buf->npages);
+	unharvest(buf, 0, buf->npages);
+	unmap_mapping_range(mapping, 0, 0, 1);
+	mutex_unlock(&buf->clean_lock);
+}
+
+static int device_probe(struct pci_dev *pdev, const struct pci_device_id *id)
+{
+	int b = pick_bar(pdev), err;
+	struct pfn_device *dev;
+	resource_size_t start, len;
+
+	if (b < 0)
+		return -ENODEV;
+	start = pci_resource_start(pdev, b);
+	len = pci_resource_len(pdev, b);
+	if (!PAGE_ALIGNED(start) || !PAGE_ALIGNED(len) || !len || len > MAX_BYTES)
+		return -ENODEV;
+	dev = devm_kzalloc(&pdev->dev, sizeof(*dev), GFP_KERNEL);
+	if (!dev)
+		return -ENOMEM;
+	err = pci_enable_device_mem(pdev);
+	if (err)
+		return err;
+	err = pci_request_region(pdev, b, "cohmem_pfn");
+	if (err)
+		goto disable;
+	/* Prefetchable memory (ivshmem's shared memory, a GPU aperture) may be write-combined. */
+	if (pci_resource_flags(pdev, b) & IORESOURCE_PREFETCH)
+		devm_arch_io_reserve_memtype_wc(&pdev->dev, start, len);
+	dev->buf = buf_new(len, false);
+	if (IS_ERR(dev->buf)) {
+		err = PTR_ERR(dev->buf);
+		goto release;
+	}
+	dev->buf->base_pfn = start >> PAGE_SHIFT;
+	dev->bar = b;
+	snprintf(dev->name, sizeof(dev->name), "cohmem-pfn-%s", pci_name(pdev));
+	dev->misc = (struct miscdevice){
+		.minor = MISC_DYNAMIC_MINOR,
+		.name = dev->name,
+		.fops = &device_fops,
+		.parent = &pdev->dev,
+		.mode = 0600,	/* device memory: root decides who gets it */
+	};
+	err = misc_register(&dev->misc);
+	if (err)
+		goto put;
+	pci_set_drvdata(pdev, dev);
+	dev_info(&pdev->dev, "BAR %d (%llu KiB) as /dev/%s\n", b, (unsigned long long)len >> 10, dev->name);
+	return 0;
+put:
+	buf_put(dev->buf);
+release:
+	pci_release_region(pdev, b);
+disable:
+	pci_disable_device(pdev);
+	return err;
+}
+
+static void device_remove(struct pci_dev *pdev)
+{
+	struct pfn_device *dev = pci_get_drvdata(pdev);
+
+	misc_deregister(&dev->misc);
+	buf_retire(dev->buf);
+	buf_put(dev->buf);
+	pci_release_region(pdev, dev->bar);
+	pci_disable_device(pdev);
+}
+
+/* No id table: the driver takes only devices it is given (new_id, driver_override). */
+static struct pci_driver pfn_pci_driver = {
+	.name = "cohmem_pfn",
+	.probe = device_probe,
+	.remove = device_remove,
+};
+
+static int device_memory_init(void)
+{
+	return pci_register_driver(&pfn_pci_driver);
+}
+
+static void device_memory_exit(void)
+{
+	pci_unregister_driver(&pfn_pci_driver);
+}
+#else
+static int device_memory_init(void)
+{
+	return 0;
+}
+
+static void device_memory_exit(void)
+{
+}
+#endif
+
 static int __init cohmem_pfn_init(void)
 {
 	int err;
@@ -526,12 +750,21 @@ static int __init cohmem_pfn_init(void)
 		return PTR_ERR(pfn_mnt);
 	err = misc_register(&pfn_dev);
 	if (err)
-		kern_unmount(pfn_mnt);
+		goto unmount;
+	err = device_memory_init();
+	if (err)
+		goto deregister;
+	return 0;
+deregister:
+	misc_deregister(&pfn_dev);
+unmount:
+	kern_unmount(pfn_mnt);
 	return err;
 }
 
 static void __exit cohmem_pfn_exit(void)
 {
+	device_memory_exit();
 	misc_deregister(&pfn_dev);
 	kern_unmount(pfn_mnt);
 }

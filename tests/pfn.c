@@ -7,8 +7,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -137,30 +139,35 @@ Test(pfn, bad_ioctl_arguments_change_nothing)
 /* The i_mmap walk: a child's own mapping of the buffer, cleaned through the parent's fd. */
 static void two_processes(unsigned policy)
 {
-	int fd = buffer(PAGES), sync[2];
+	int fd = buffer(PAGES), go[2], done[2];
 	unsigned long *bm = bitmap_new(PAGES);
 	pid_t child;
-	char go;
+	char c;
 
 	set_policy(fd, policy);
-	cr_assert_eq(pipe(sync), 0);
+	cr_assert_eq(pipe(go), 0);	/* one pipe each way: a process could read back its own byte */
+	cr_assert_eq(pipe(done), 0);
 	child = fork();
 	if (child == 0) {
 		char *q = map(fd, 64, 100);	/* pages 100..163 of the buffer */
 
 		q[0] = 1;
 		q[10 * PS + 7] = 2;
-		_exit(write(sync[1], "w", 1) == 1 && read(sync[0], &go, 1) == 1 ? 0 : 1);
+		_exit(write(done[1], "w", 1) == 1 && read(go[0], &c, 1) == 1 ? 0 : 1);
 	}
-	cr_assert_eq(read(sync[0], &go, 1), 1);
+	cr_assert_eq(read(done[0], &c, 1), 1);
 	cr_assert_eq(module_clean(fd, 0, PAGES, bm), 2, "the child's writes, through its own mapping");
 	assert_bits(bm, PAGES, (size_t[]){ 100, 110, END });
 	memset(bm, 0, PAGES / 8 + 8);
 	cr_assert_eq(module_clean(fd, 0, PAGES, bm), 0, "and cleaned");
-	cr_assert_eq(write(sync[1], "g", 1), 1);
+	cr_assert_eq(write(go[1], "g", 1), 1);
 	cr_assert_eq(waitpid(child, NULL, 0), child);
 	free(bm);
 	close(fd);
+	for (int i = 0; i < 2; i++) {
+		close(go[i]);
+		close(done[i]);
+	}
 }
 
 Test(pfn, two_processes_one_buffer_page_table_method)
@@ -191,6 +198,34 @@ Test(pfn, writes_through_an_unmapped_mapping_are_not_lost)
 		memset(bm, 0, PAGES / 8 + 8);
 	}
 	free(bm);
+	close(fd);
+}
+
+/* A forked child's copy of a mapping closes with the child: all its pages count, unless MADV_DONTFORK. */
+Test(pfn, a_forked_copy_of_a_mapping_reports_it_unless_dontfork)
+{
+	int fd = buffer(PAGES);
+	char *p = map(fd, PAGES, 0);
+	unsigned long *bm = bitmap_new(PAGES);
+	pid_t child;
+
+	p[0] = 1;
+	module_clean(fd, 0, PAGES, bm);
+	memset(bm, 0, PAGES / 8 + 8);
+	child = fork();
+	if (child == 0)
+		_exit(0);
+	cr_assert_eq(waitpid(child, NULL, 0), child);
+	cr_assert_eq(module_clean(fd, 0, PAGES, bm), PAGES, "its dirty bits went with it: all count");
+	memset(bm, 0, PAGES / 8 + 8);
+	cr_assert_eq(madvise(p, PAGES * PS, MADV_DONTFORK), 0, "%s", strerror(errno));
+	child = fork();
+	if (child == 0)
+		_exit(0);
+	cr_assert_eq(waitpid(child, NULL, 0), child);
+	cr_assert_eq(module_clean(fd, 0, PAGES, bm), 0, "no copy, nothing reported");
+	free(bm);
+	munmap(p, PAGES * PS);
 	close(fd);
 }
 
@@ -295,9 +330,10 @@ static void *unmapper(void *arg)
 	return NULL;
 }
 
-static void race(unsigned policy)
+/* On the first PAGES pages of the buffer behind fd (which it closes). */
+static void race_on(int fd, unsigned policy)
 {
-	struct race r = { .fd = buffer(PAGES) };
+	struct race r = { .fd = fd };
 	unsigned long *bm = bitmap_new(PAGES);
 	pthread_t w[2], u;
 
@@ -306,6 +342,7 @@ static void race(unsigned policy)
 	set_policy(r.fd, policy);
 	module_clean(r.fd, 0, PAGES, bm);
 	memset(bm, 0, PAGES / 8 + 8);
+	memcpy(r.shadow, r.mem, PAGES * PS);	/* device memory is not zeroed */
 	for (int i = 0; i < 2; i++)
 		pthread_create(&w[i], NULL, writer, &r);
 	pthread_create(&u, NULL, unmapper, &r);
@@ -336,6 +373,11 @@ static void race(unsigned policy)
 	close(r.fd);
 }
 
+static void race(unsigned policy)
+{
+	race_on(buffer(PAGES), policy);
+}
+
 Test(pfn, no_write_is_lost_page_table_method)
 {
 	race(COHMEM_PFN_POLICY_PAGETABLE);
@@ -349,4 +391,156 @@ Test(pfn, no_write_is_lost_mkwrite_method)
 Test(pfn, no_write_is_lost_while_the_policy_switches)
 {
 	race(COHMEM_PFN_POLICY_AUTO);
+}
+
+/*
+ * Device memory: the BAR of a PCI device bound to the driver. The kernel
+ * matrix boots QEMU with an ivshmem-plain device (its BAR 2 is a file of the
+ * host), binds it, and names its node in COHMEM_TEST_PFN_BAR; after the guest
+ * powers off, the host finds in that file the signatures written here.
+ * One test, so that nothing else uses the BAR while it is unbound.
+ */
+static const char *bar_node(void)
+{
+	const char *node = getenv("COHMEM_TEST_PFN_BAR");
+
+	if (!node || !*node)
+		cr_skip_test("no PCI device is bound to cohmem_pfn (COHMEM_TEST_PFN_BAR is unset; "
+			     "the kernel matrix binds QEMU's ivshmem-plain)");
+	return node;
+}
+
+static int bar_open(const char *node, struct cohmem_pfn_info *info)
+{
+	int fd = open(node, O_RDWR | O_CLOEXEC);
+
+	cr_assert_geq(fd, 0, "%s: %s", node, strerror(errno));
+	cr_assert_eq(ioctl(fd, COHMEM_PFN_INFO, info), 0, "%s", strerror(errno));
+	cr_assert(info->flags & COHMEM_PFN_INFO_DEVICE, "a device buffer says so");
+	cr_assert_geq(info->size, (PAGES + 8) * PS, "a BAR of %llu bytes", (unsigned long long)info->size);
+	return fd;
+}
+
+/* The public API on the BAR; a child that opened the node itself writes too: the i_mmap walk. */
+static void bar_tracked(const char *node, unsigned policy)
+{
+	struct cohmem_pfn_info info;
+	int fd = bar_open(node, &info), go[2], done[2], status;
+	unsigned long *bm = bitmap_new(PAGES);
+	cohmem_tracker *t;
+	cohmem_region *r;
+	pid_t child;
+	char *p, c;
+
+	/* Forked before the parent maps the BAR: a child's copy of a mapping reports it all on exit. */
+	cr_assert_eq(pipe(go), 0);
+	cr_assert_eq(pipe(done), 0);
+	child = fork();
+	if (child == 0) {
+		int own = open(node, O_RDWR);
+		char *q = own < 0 ? MAP_FAILED : mmap(NULL, PS, PROT_READ | PROT_WRITE, MAP_SHARED, own,
+						      40 * (off_t)PS);
+
+		if (q == MAP_FAILED || read(go[0], &c, 1) != 1)
+			_exit(3);
+		q[7] = 'c';
+		_exit(write(done[1], "w", 1) == 1 ? 0 : 1);
+	}
+	p = map(fd, PAGES, 0);
+	set_policy(fd, policy);
+	cr_assert_eq(cohmem_tracker_new(COHMEM_BACKEND_AUTO, 0, &t), 0);
+	cr_assert_eq(cohmem_region_add(t, p, PAGES * PS, 0, &r), 0);
+	cr_assert_eq(cohmem_region_backend(r), COHMEM_BACKEND_PFN);
+	cr_assert_eq(cohmem_clean(r, 0, PAGES, 0, bm, NULL, NULL), 0, "a new region starts clean");
+	p[3 * PS] = 'a';
+	p[17 * PS + 100] = 'b';
+	cr_assert_eq(write(go[1], "g", 1), 1);
+	cr_assert_eq(read(done[0], &c, 1), 1);
+	cr_assert_eq(waitpid(child, &status, 0), child);
+	cr_assert_eq(status, 0);
+	cr_assert_eq(cohmem_clean(r, 0, PAGES, 0, bm, NULL, NULL), 3, "policy %u", policy);
+	assert_bits(bm, PAGES, (size_t[]){ 3, 17, 40, END });
+	cr_assert_eq(p[40 * PS + 7], 'c', "one memory, every mapping");
+	memset(bm, 0, PAGES / 8 + 8);
+	cr_assert_eq(cohmem_clean(r, 0, PAGES, 0, bm, NULL, NULL), 0, "and cleaned");
+	cohmem_tracker_free(t);
+	free(bm);
+	munmap(p, PAGES * PS);
+	close(fd);
+	for (int i = 0; i < 2; i++) {
+		close(go[i]);
+		close(done[i]);
+	}
+}
+
+/* For the host: a signature in each of the BAR's last three pages. */
+static void bar_sign(const char *node)
+{
+	struct cohmem_pfn_info info;
+	int fd = bar_open(node, &info);
+	size_t pages = info.size / PS;
+	char *p = map(fd, 3, (off_t)(pages - 3));
+
+	for (size_t i = 0; i < 3; i++)
+		snprintf(p + i * PS, PS, "cohmem ivshmem page %zu", pages - 3 + i);
+	munmap(p, 3 * PS);
+	close(fd);
+}
+
+static void sysfs_write(const char *path, const char *value)
+{
+	int fd = open(path, O_WRONLY);
+
+	cr_assert_geq(fd, 0, "%s: %s", path, strerror(errno));
+	cr_assert_eq(write(fd, value, strlen(value)), (ssize_t)strlen(value), "%s: %s", path, strerror(errno));
+	close(fd);
+}
+
+/* Unbinding while a process has the BAR mapped and a descriptor open: SIGBUS, not a crash; then back. */
+static void bar_unbind(const char *node)
+{
+	const char *pci = node + strlen(COHMEM_PFN_DEVICE_PREFIX);
+	struct cohmem_pfn_info info;
+	int fd = bar_open(node, &info), status;
+	char *p = map(fd, PAGES, 0);
+	unsigned long *bm = bitmap_new(PAGES);
+	pid_t child;
+
+	module_clean(fd, 0, PAGES, bm);
+	memset(bm, 0, PAGES / 8 + 8);
+	p[5 * PS] = 'x';
+	sysfs_write("/sys/bus/pci/drivers/cohmem_pfn/unbind", pci);
+	cr_assert_eq(access(node, F_OK), -1, "the node is gone");
+	child = fork();
+	if (child == 0) {
+		p[6 * PS] = 'y';
+		_exit(0);
+	}
+	cr_assert_eq(waitpid(child, &status, 0), child);
+	cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGBUS, "status %#x", status);
+	cr_assert_eq(mmap(NULL, PS, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), MAP_FAILED);
+	cr_assert_eq(errno, ENODEV, "no new mappings of a device that is gone");
+	/* The child's copy of the mapping went with it: its pages count as written too. */
+	cr_assert_geq(module_clean(fd, 0, PAGES, bm), 1, "what was written before still reports");
+	cr_assert(bit_is_set(bm, 5));
+	munmap(p, PAGES * PS);
+	close(fd);
+	sysfs_write("/sys/bus/pci/drivers/cohmem_pfn/bind", pci);
+	cr_assert_eq(access(node, F_OK), 0, "and back: %s", strerror(errno));
+	free(bm);
+}
+
+Test(pfn, a_device_bar_is_tracked_page_by_page)
+{
+	const char *node = bar_node();
+	int fd;
+
+	bar_tracked(node, COHMEM_PFN_POLICY_PAGETABLE);
+	bar_tracked(node, COHMEM_PFN_POLICY_MKWRITE);
+	cr_assert_eq(mmap(NULL, PS, PROT_READ | PROT_WRITE, MAP_PRIVATE,
+			  fd = open(node, O_RDWR), 0), MAP_FAILED, "no private mappings of device memory");
+	close(fd);
+	race_on(open(node, O_RDWR), COHMEM_PFN_POLICY_AUTO);
+	bar_unbind(node);
+	bar_sign(node);
 }

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <glob.h>
 #include <linux/magic.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -40,7 +41,7 @@ struct fact {
 	char detail[160];
 };
 
-#define MAX_FACTS 24	/* probe_*() add 15 */
+#define MAX_FACTS 24	/* probe_*() add 16 */
 
 struct report {
 	struct fact facts[MAX_FACTS];
@@ -151,6 +152,38 @@ static void probe_others(struct report *rep)
 	add_fact(rep, "max_map_count", "vm.max_map_count", true,
 		 "%ld (mprotect splits a mapping per written page; past this it degrades)",
 		 read_sysctl("/proc/sys/vm/max_map_count"));
+}
+
+/* Device memory served by cohmem_pfn: the PCI devices given to it, by node. */
+static void probe_pfn_devices(struct report *rep)
+{
+	char list[160] = "", *at = list;
+	glob_t g;
+
+	if (access(COHMEM_PFN_DEVICE, F_OK)) {
+		add_fact(rep, "pfn_devices", "cohmem_pfn device memory", false, "the module is not loaded");
+		return;
+	}
+	if (glob(COHMEM_PFN_DEVICE_PREFIX "*", 0, NULL, &g) == 0) {
+		for (size_t i = 0; i < g.gl_pathc; i++) {
+			struct cohmem_pfn_info info = { 0 };
+			int fd = open(g.gl_pathv[i], O_RDONLY | O_CLOEXEC);
+
+			if (fd >= 0 && ioctl(fd, COHMEM_PFN_INFO, &info))
+				info.size = 0;
+			if (fd >= 0)
+				close(fd);
+			at += snprintf(at, sizeof(list) - (size_t)(at - list), "%s%s (%llu KiB)", i ? ", " : "",
+				       g.gl_pathv[i] + strlen(COHMEM_PFN_DEVICE_PREFIX),
+				       (unsigned long long)info.size >> 10);
+			if (at >= list + sizeof(list))
+				break;
+		}
+		globfree(&g);
+	}
+	add_fact(rep, "pfn_devices", "cohmem_pfn device memory", *list, "%s",
+		 *list ? list : "none (give a PCI device: echo VENDOR DEVICE > "
+				"/sys/bus/pci/drivers/cohmem_pfn/new_id)");
 }
 
 static void why_not_pfn(char *why, size_t len)
@@ -394,6 +427,7 @@ static int probe(bool json)
 	uname(&u);
 	probe_userfaultfd(&rep);
 	probe_others(&rep);
+	probe_pfn_devices(&rep);
 	probe_backends(&rep);
 	probe_auto(&rep);
 	if (json)

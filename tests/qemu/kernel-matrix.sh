@@ -135,8 +135,16 @@ mkdir -p /dev/shm && mount -t tmpfs shm /dev/shm
 # ramfs: a file system that is neither shmem nor anonymous memory, for the file-mapping tests
 mount -t ramfs work /work
 insmod /fuse.ko
-[ -e /cohmem_pfn.ko ] && insmod /cohmem_pfn.ko
 export LD_LIBRARY_PATH=/lib/cohmem TMPDIR=/work HOME=/work
+if [ -e /cohmem_pfn.ko ]; then
+	insmod /cohmem_pfn.ko
+	# QEMU's ivshmem-plain (1af4:1110): its BAR 2 is a file of the host. Given to the driver.
+	echo "1af4 1110" >/sys/bus/pci/drivers/cohmem_pfn/new_id
+	for d in /sys/bus/pci/drivers/cohmem_pfn/0000:*; do
+		[ -e "$d" ] && export COHMEM_TEST_PFN_BAR=/dev/cohmem-pfn-${d##*/}
+	done
+	echo "MATRIX-IVSHMEM ${COHMEM_TEST_PFN_BAR:-none}"
+fi
 cd /work
 echo "MATRIX-KERNEL $(cat /proc/sys/kernel/osrelease)"
 echo "MATRIX-PROBE-BEGIN"
@@ -166,8 +174,12 @@ chmod +x "$root/init"
 
 # ---- boot and judge ---------------------------------------------------------------
 echo "kernel-matrix: booting $(basename "$vmlinuz" .vmlinuz) under QEMU (TCG)"
+# Memory shared with the host, as a PCI BAR: what cohmem_pfn tracks as device memory.
+truncate -s 4M "$work/ivshmem"
 timeout 1500 qemu-system-x86_64 -accel tcg -smp 2 -m 3072 -nographic -no-reboot \
 	-kernel "$vmlinuz" -initrd "$work/initrd.gz" \
+	-object memory-backend-file,id=ivshmem,mem-path="$work/ivshmem",size=4M,share=on \
+	-device ivshmem-plain,memdev=ivshmem \
 	-append "console=ttyS0 quiet panic=-1" </dev/null 2>&1 | tr -d '\r' >"$work/console" || true
 
 guest_kernel=$(grep -o 'MATRIX-KERNEL .*' "$work/console" | cut -d' ' -f2)
@@ -195,6 +207,23 @@ done < <(grep '^MATRIX-RESULT ' "$work/console")
 if [ "$status" != 0 ]; then
 	echo "kernel-matrix: failures; guest output around them:"
 	grep -v '^MATRIX-PROBE' "$work/console" | grep -B1 -A25 '^MATRIX-RESULT .* [^0]$' | grep -v '^MATRIX-RESULT .* 0$' | head -n 200
+fi
+# The guest's writes into the BAR are in the host's file: the last three pages are signed.
+if [ -n "$module" ] && grep -q '^test-pfn pfn$' "$list"; then
+	if grep -q '^MATRIX-IVSHMEM none' "$work/console"; then
+		echo "kernel-matrix: FAIL: the ivshmem device was not bound to cohmem_pfn in the guest"
+		status=1
+	fi
+	for page in 1021 1022 1023; do
+		sig=$(dd if="$work/ivshmem" bs=4096 skip=$page count=1 2>/dev/null | tr -d '\0' | head -c 64)
+		if [ "$sig" != "cohmem ivshmem page $page" ]; then
+			echo "kernel-matrix: FAIL: page $page of the ivshmem file holds '$sig', not the guest's signature"
+			status=1
+		fi
+	done
+	if [ $status = 0 ]; then
+		echo "kernel-matrix: the guest's writes into the ivshmem BAR reached the host's file"
+	fi
 fi
 expected=$(wc -l <"$list")
 ran=$(grep -c '^MATRIX-RESULT ' "$work/console")

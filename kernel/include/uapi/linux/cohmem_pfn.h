@@ -10,6 +10,8 @@
 #include <linux/types.h>
 
 #define COHMEM_PFN_DEVICE "/dev/cohmem-pfn"
+/* Device memory: the BAR of a PCI device bound to the cohmem_pfn driver, at this prefix + its PCI address. */
+#define COHMEM_PFN_DEVICE_PREFIX "/dev/cohmem-pfn-"
 #define COHMEM_PFN_IOC 0xC5
 
 /* /dev/cohmem-pfn: a new buffer of size bytes (page-aligned); fd receives an O_RDWR descriptor. */
@@ -68,11 +70,20 @@ struct cohmem_pfn_method {
 	__u64 switches;	/* out: changes of method so far */
 };
 
+/* Any buffer: its size, and whether it is device memory (a PCI BAR given to the driver). */
+#define COHMEM_PFN_INFO_DEVICE (1u << 0)
+struct cohmem_pfn_info {
+	__u64 size;	/* bytes */
+	__u32 flags;	/* COHMEM_PFN_INFO_* */
+	__u32 pad;
+};
+
 #define COHMEM_PFN_CREATE _IOWR(COHMEM_PFN_IOC, 1, struct cohmem_pfn_create)
 #define COHMEM_PFN_LOOKUP _IOWR(COHMEM_PFN_IOC, 2, struct cohmem_pfn_lookup)
 #define COHMEM_PFN_CLEAN _IOWR(COHMEM_PFN_IOC, 3, struct cohmem_pfn_clean)
 #define COHMEM_PFN_WRPROTECT _IOWR(COHMEM_PFN_IOC, 4, struct cohmem_pfn_wrprotect)
 #define COHMEM_PFN_SET_METHOD _IOWR(COHMEM_PFN_IOC, 5, struct cohmem_pfn_method)
 #define COHMEM_PFN_GET_METHOD _IOR(COHMEM_PFN_IOC, 6, struct cohmem_pfn_method)
+#define COHMEM_PFN_INFO _IOR(COHMEM_PFN_IOC, 7, struct cohmem_pfn_info)
 
 #endif
