@@ -167,15 +167,19 @@ static void probe_pfn_devices(struct report *rep)
 	if (glob(COHMEM_PFN_DEVICE_PREFIX "*", 0, NULL, &g) == 0) {
 		for (size_t i = 0; i < g.gl_pathc; i++) {
 			struct cohmem_pfn_info info = { 0 };
-			int fd = open(g.gl_pathv[i], O_RDONLY | O_CLOEXEC);
+			int fd = open(g.gl_pathv[i], O_RDONLY | O_CLOEXEC), err = fd < 0 ? errno : 0;
+			char size[64];
 
 			if (fd >= 0 && ioctl(fd, COHMEM_PFN_INFO, &info))
-				info.size = 0;
+				err = errno;
 			if (fd >= 0)
 				close(fd);
-			at += snprintf(at, sizeof(list) - (size_t)(at - list), "%s%s (%llu KiB)", i ? ", " : "",
-				       g.gl_pathv[i] + strlen(COHMEM_PFN_DEVICE_PREFIX),
-				       (unsigned long long)info.size >> 10);
+			if (err)
+				snprintf(size, sizeof(size), "size unknown: %s", strerror(err));
+			else
+				snprintf(size, sizeof(size), "%llu KiB", (unsigned long long)info.size >> 10);
+			at += snprintf(at, sizeof(list) - (size_t)(at - list), "%s%s (%s)", i ? ", " : "",
+				       g.gl_pathv[i] + strlen(COHMEM_PFN_DEVICE_PREFIX), size);
 			if (at >= list + sizeof(list))
 				break;
 		}

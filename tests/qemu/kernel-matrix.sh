@@ -175,10 +175,11 @@ chmod +x "$root/init"
 # ---- boot and judge ---------------------------------------------------------------
 echo "kernel-matrix: booting $(basename "$vmlinuz" .vmlinuz) under QEMU (TCG)"
 # Memory shared with the host, as a PCI BAR: what cohmem_pfn tracks as device memory.
-truncate -s 4M "$work/ivshmem"
+ivshmem_pages=1024
+truncate -s $((ivshmem_pages * 4))K "$work/ivshmem"
 timeout 1500 qemu-system-x86_64 -accel tcg -smp 2 -m 3072 -nographic -no-reboot \
 	-kernel "$vmlinuz" -initrd "$work/initrd.gz" \
-	-object memory-backend-file,id=ivshmem,mem-path="$work/ivshmem",size=4M,share=on \
+	-object memory-backend-file,id=ivshmem,mem-path="$work/ivshmem",size=$((ivshmem_pages * 4))K,share=on \
 	-device ivshmem-plain,memdev=ivshmem \
 	-append "console=ttyS0 quiet panic=-1" </dev/null 2>&1 | tr -d '\r' >"$work/console" || true
 
@@ -214,7 +215,7 @@ if [ -n "$module" ] && grep -q '^test-pfn pfn$' "$list"; then
 		echo "kernel-matrix: FAIL: the ivshmem device was not bound to cohmem_pfn in the guest"
 		status=1
 	fi
-	for page in 1021 1022 1023; do
+	for page in $((ivshmem_pages - 3)) $((ivshmem_pages - 2)) $((ivshmem_pages - 1)); do
 		sig=$(dd if="$work/ivshmem" bs=4096 skip=$page count=1 2>/dev/null | tr -d '\0' | head -c 64)
 		if [ "$sig" != "cohmem ivshmem page $page" ]; then
 			echo "kernel-matrix: FAIL: page $page of the ivshmem file holds '$sig', not the guest's signature"
