@@ -533,12 +533,14 @@ static void bar_unbind(const char *node)
 Test(pfn, a_device_bar_is_tracked_page_by_page)
 {
 	const char *node = bar_node();
+	struct cohmem_pfn_info info;
 	int fd;
 
 	bar_tracked(node, COHMEM_PFN_POLICY_PAGETABLE);
 	bar_tracked(node, COHMEM_PFN_POLICY_MKWRITE);
-	cr_assert_eq(mmap(NULL, PS, PROT_READ | PROT_WRITE, MAP_PRIVATE,
-			  fd = open(node, O_RDWR), 0), MAP_FAILED, "no private mappings of device memory");
+	fd = bar_open(node, &info);
+	cr_assert_eq(mmap(NULL, PS, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0), MAP_FAILED);
+	cr_assert_eq(errno, EINVAL, "no private mappings of device memory");
 	close(fd);
 	race_on(open(node, O_RDWR), COHMEM_PFN_POLICY_AUTO);
 	bar_unbind(node);
