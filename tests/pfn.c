@@ -76,7 +76,11 @@ Test(pfn, buffers_are_pfnmap_and_private_mappings_are_refused)
 	int fd = buffer(PAGES), bad = -1;
 	char *p = map(fd, PAGES, 0);
 	unsigned long *bm = bitmap_new(PAGES);
+	struct cohmem_pfn_info info;
 
+	cr_assert_eq(ioctl(fd, COHMEM_PFN_INFO, &info), 0);
+	cr_assert_eq(info.size, PAGES * PS);
+	cr_assert_eq(info.flags, 0, "memory of its own, not a device's");
 	p[5 * PS] = 1;
 	cr_assert_eq(p[5 * PS], 1);
 	cr_assert_eq(p[6 * PS], 0, "pages start zeroed");

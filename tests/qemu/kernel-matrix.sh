@@ -214,6 +214,9 @@ if [ -n "$module" ] && grep -q '^test-pfn pfn$' "$list"; then
 	if grep -q '^MATRIX-IVSHMEM none' "$work/console"; then
 		echo "kernel-matrix: FAIL: the ivshmem device was not bound to cohmem_pfn in the guest"
 		status=1
+	elif ! grep -qE "^cohmem_pfn device memory +0000:[0-9a-f:.]+ \($((ivshmem_pages * 4)) KiB\)" "$work/console"; then
+		echo "kernel-matrix: FAIL: cohmemctl probe does not list the ivshmem BAR"
+		status=1
 	fi
 	for page in $((ivshmem_pages - 3)) $((ivshmem_pages - 2)) $((ivshmem_pages - 1)); do
 		sig=$(dd if="$work/ivshmem" bs=4096 skip=$page count=1 2>/dev/null | tr -d '\0' | head -c 64)
