@@ -116,10 +116,10 @@ static bool mounted(void)
  */
 static void fini_check(bool ok, const char *what)
 {
-	if (ok)
-		return;
 	char cmd[PATH_MAX + 32];
 
+	if (ok)
+		return;
 	fprintf(stderr, "teardown: %s (%s); the daemon's log ends:\n", what, dir);
 	fflush(stderr);
 	snprintf(cmd, sizeof(cmd), "tail -n 15 %s/log >&2", dir);

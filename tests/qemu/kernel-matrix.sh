@@ -16,7 +16,7 @@
 # must report itself unavailable in every program, and everything else must
 # run, not skip.
 #
-# COHMEM_MATRIX_ONLY=REGEX keeps only the matching list lines.
+# COHMEM_MATRIX_ONLY=REGEX keeps only the matching list lines (to chase one failure).
 # Exit 0: passed; 1: failed; 77: skipped (no qemu, busybox or kernel package),
 # with the reason on stdout.
 set -euo pipefail
@@ -88,7 +88,6 @@ else
 	list=$work/list
 fi
 
-# COHMEM_MATRIX_ONLY=REGEX runs only the list's lines that match (when chasing one failure).
 if [ -n "${COHMEM_MATRIX_ONLY:-}" ]; then
 	grep -E -- "$COHMEM_MATRIX_ONLY" "$list" >"$work/only" || true
 	list=$work/only
