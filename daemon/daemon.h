@@ -1,122 +1,222 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * cohmemd: a FUSE file system of buffers whose every mapping, in every
- * process that attached it, is kept coherent with a backing store — the
- * user-space twin of the kernel walking a file's i_mmap tree in
- * clean_record_shared_mapping_range().
+ * process, is kept coherent with a backing store.
  *
- * Locking: daemon.lock covers the table of buffers (names, inode numbers);
- * buffer.lock covers everything of one buffer (size, consumers, mappings,
- * their pending bits) and is held across a harvest. Order: daemon.lock, then
- * buffer.lock, then the ring lock.
+ * Where bytes come from. Only from the kernel: write(2) and the kernel's
+ * writeback of pages written through mappings both arrive as WRITE
+ * requests, which are stored in the state file and then marked for every
+ * consumer. A clean makes the kernel write back the buffer's dirty pages
+ * first (fdatasync() of a descriptor the daemon holds on its own mount), so
+ * it reports every write that completed before it, by any process: attached
+ * or not, forked, never linked with libcohmem, or dead. The daemon never
+ * reads a client's memory or page tables.
+ *
+ * Threads, and what each may wait for. FUSE workers (libfuse's loop) wait
+ * only for the short mutexes below, never for anything that needs another
+ * request of this connection answered. Everything that can — writing back,
+ * opening the daemon's own files, reading /proc/<pid>/maps, retrieving from
+ * the page cache — runs on collector threads (collect.c), holding no lock,
+ * and their requests are answered from there. The watcher (watch.c) follows
+ * exits, the --interval timer and termination.
+ *
+ * Locks: daemon.lock covers the table of buffers (names, inode numbers,
+ * references); buffer.lock one buffer's attributes, consumers, attachments
+ * and pending pages; users_lock the per-user accounting; collect.lock the
+ * job queue. Order: daemon.lock, buffer.lock, users_lock, collect.lock. None
+ * is held across a wait on the connection.
  */
 #ifndef COHMEMD_H
 #define COHMEMD_H
 
 #define FUSE_USE_VERSION 314
 #include <fuse_lowlevel.h>
-#include <liburing.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
 #include "buffer-proto.h"
-#include "kabi.h"
+#include "pageset.h"
 
-#define SCAN_VEC 256
-
-/* One process's mapping of a buffer, announced with COHMEM_IOC_ATTACH. */
-struct mapping {
-	uint64_t id;		/* for the watcher's epoll data */
-	pid_t pid;
-	int pidfd;		/* pins the process; readable when it exits */
-	int pagemap;		/* /proc/<pid>/pagemap, scan mode */
-	uint64_t addr, len, offset;
-};
-
-/* An open file description of a buffer: it sees every write since its last clean. */
+/* An open file description of a buffer. Every one is a consumer, but the daemon's own. */
 struct consumer {
 	struct buffer *b;
-	unsigned long *pending;	/* bit per page of the buffer */
+	struct pageset pending;		/* pages written since this description's last clean */
+	bool overflow;			/* pending could not grow: report everything once */
+	bool internal;			/* the daemon's own writeback descriptor */
+	int accmode;			/* O_RDONLY, O_WRONLY or O_RDWR */
+	uid_t uid;			/* who opened it: charged for it */
 	struct fuse_pollhandle *ph;	/* a poller waiting for pending pages */
 };
 
+/* A mapping a process announced with COHMEM_IOC_ATTACH (shown by cohmemctl ls). */
+struct attachment {
+	pid_t pid;			/* the thread group, resolved from the request's thread */
+	uid_t uid;			/* of the caller, from the kernel */
+	int pidfd;			/* pins the process; readable when it exits */
+	uint64_t id;			/* for the watcher */
+	uint64_t addr, len, offset;
+};
+
+/* A request answered after a writeback pass (collect.c). */
+struct waiter;
+
 struct buffer {
 	fuse_ino_t ino;
-	char name[256];
-	int fd;			/* the state file */
+	char name[256];			/* name and unlinked change under d->lock and b->lock both */
 	bool unlinked;
-	uint64_t lookups;	/* the kernel's references (lookup minus forget) */
+	uint64_t lookups;		/* the kernel's references (lookup minus forget) */
+	unsigned refs;			/* collector jobs holding it (daemon.lock) */
+
 	pthread_mutex_t lock;
-	uint64_t size;		/* bytes */
-	size_t bitmap_pages;	/* what the consumers' bitmaps can hold */
-	struct consumer **consumers;
+	uint64_t size;			/* bytes */
+	mode_t mode;
+	uid_t uid;
+	gid_t gid;
+	int fd;				/* the state file while any description is open, else -1 */
+	unsigned opens;			/* open descriptions, the daemon's own included */
+	struct consumer **consumers;	/* every open description, the daemon's own included */
 	size_t nconsumers;
-	struct mapping *mappings;
-	size_t nmappings;
-	struct page_region vec[SCAN_VEC];	/* PAGEMAP_SCAN output, kept zeroed */
+	size_t nexternal;		/* of them, not the daemon's own */
+	struct attachment *attached;
+	size_t nattached;
+	struct pageset unstored;	/* written back, but storing failed: retried each pass */
+	uint32_t unstored_gen;		/* counts such failures */
+	int store_error;		/* why, while unstored is not empty */
+	bool unsynced;			/* stored since the state file was last synced (--durable) */
+
+	/* the collector's (collect.c), under buffer.lock */
+	struct waiter *waiting;		/* for the next pass to start */
+	struct waiter *serving;		/* by the pass that runs */
+	bool want_writeback;		/* a pass without waiters (--interval, a retirement) */
+	bool want_self;			/* a pass that opens the daemon's own descriptor */
+	bool queued, running;		/* under collect.lock */
+	int self;			/* the daemon's own descriptor of this buffer, or -1 */
+	unsigned retrieving;		/* NOTIFY_RETRIEVE replies outstanding */
+	pthread_cond_t retrieved;
 };
+
+/* Per-user accounting, limited by the --user-* options (root is not limited). */
+struct user {
+	uid_t uid;
+	uint64_t buffers, bytes, opens, attached;
+};
+
+struct limits {
+	uint64_t max_bytes;		/* one buffer */
+	uint64_t user_buffers, user_bytes, user_opens, user_attached;
+	unsigned collectors;		/* threads */
+	unsigned user_collectors;	/* of them, busy for one user at most */
+};
+
+struct collector;
 
 struct daemon {
 	struct fuse_session *se;
-	const char *mountpoint;
+	char mountpoint[4096];		/* absolute */
 	int state_dir;
-	dev_t dev;		/* of the mount, as /proc/<pid>/maps shows it */
-	uint64_t max_bytes;
+	dev_t dev;			/* of the mount, as stat() and /proc/<pid>/maps show it */
 	unsigned interval_ms;
 	bool allow_other;
-	enum cohmem_coherence coherence;
+	bool durable;
 	size_t page_size;
+	struct limits limits;
 
-	pthread_mutex_t lock;	/* the table */
+	pthread_mutex_t lock;		/* the table */
 	struct buffer **buffers;
 	size_t nbuffers;
 	fuse_ino_t next_ino;
-	uint64_t next_mapping;
+	pthread_mutex_t users_lock;
+	struct user *users;
+	size_t nusers;
+	uint64_t next_attachment;
 
-	pthread_mutex_t ring_lock;
-	struct io_uring ring;	/* state-file writes */
-
-	int epoll, stop, timer;	/* the watcher's: epoll, an eventfd, a timerfd */
-	pthread_t watcher;
+	struct collector *collect;
+	int epoll, stop, timer;		/* the watcher's */
+	pthread_t watcher, main_thread;
+	atomic_int stopping;		/* 1: asked to (a signal), 2: the loop ended by itself */
 };
 
 extern struct daemon daemon_state;
 
 /* store.c: buffers and their state files */
 int store_load(struct daemon *d);
-struct buffer *store_find(struct daemon *d, fuse_ino_t ino);	/* caller holds d->lock */
-struct buffer *store_lookup(struct daemon *d, const char *name);	/* caller holds d->lock */
+struct buffer *store_find(struct daemon *d, fuse_ino_t ino);	/* d->lock */
+struct buffer *store_lookup(struct daemon *d, const char *name);	/* d->lock */
 int store_create(struct daemon *d, const char *name, mode_t mode, uid_t uid, gid_t gid,
-		 struct buffer **ret);	/* caller holds d->lock */
-int store_unlink(struct daemon *d, const char *name);	/* caller holds d->lock */
-void store_put(struct daemon *d, struct buffer *b, uint64_t forgets);	/* caller holds d->lock */
-int store_resize(struct buffer *b, uint64_t size);	/* caller holds b->lock */
-int store_stat(struct daemon *d, struct buffer *b, struct stat *st);
+		 struct buffer **ret);	/* d->lock */
+int store_unlink(struct daemon *d, const char *name);	/* d->lock */
+int store_rename(struct daemon *d, const char *name, const char *newname, unsigned flags); /* d->lock */
+void store_put(struct daemon *d, struct buffer *b, uint64_t forgets);	/* d->lock */
+void store_unref(struct daemon *d, struct buffer *b);	/* a collector job is done; d->lock */
+int store_resize(struct daemon *d, struct buffer *b, uint64_t size);	/* b->lock */
+int store_setattr(struct daemon *d, struct buffer *b, const struct stat *attr, int to_set); /* d->lock */
+int store_stat(struct daemon *d, struct buffer *b, struct stat *st);	/* b->lock */
+int store_open(struct daemon *d, struct buffer *b);	/* a description opens; b->lock */
+void store_close(struct buffer *b);	/* a description was released; b->lock */
+/* Store bytes of a WRITE and mark them for every consumer; b->lock. */
+int store_write(struct daemon *d, struct buffer *b, const char *data, size_t len, uint64_t off,
+		bool writeback);
 bool store_name_valid(const char *name);
 
 /* pages.c: what consumers are owed */
-void pages_mark(struct buffer *b, uint64_t first, uint64_t n);	/* for every consumer; b->lock */
-void pages_notify(struct buffer *b);	/* wake pollers with pending pages; b->lock */
-int consumer_new(struct buffer *b, struct consumer **ret);	/* b->lock */
+void pages_mark(struct buffer *b, uint64_t first, uint64_t n);	/* every consumer; b->lock */
+void pages_notify(struct buffer *b);	/* wake pollers with pages pending; b->lock */
+bool pages_pending(const struct consumer *c);
+int consumer_new(struct buffer *b, int accmode, uid_t uid, bool internal, struct consumer **ret);
 void consumer_free(struct consumer *c);	/* b->lock */
+/* Report [first, first + nr) into bitmap (NULL: count only) and forget it; b->lock. */
+uint64_t consumer_take(struct consumer *c, uint64_t first, uint64_t nr, uint64_t *bitmap);
+/* Give back what a clean took but could not deliver; b->lock. */
+void consumer_untake(struct consumer *c, uint64_t first, uint64_t nr, const uint64_t *bitmap);
+/* Answer COHMEM_IOC_CLEAN or _WRPROTECT over [first, first + nr) for c; b->lock. */
+void clean_answer(fuse_req_t req, struct consumer *c, unsigned cmd, uint64_t first, uint64_t nr);
 
-/* harvest.c: scan mode */
-int harvest(struct daemon *d, struct buffer *b, uint64_t first, uint64_t n);	/* b->lock */
-/* Store a WRITE request's bytes; mark the pages whose bytes change. b->lock */
-int state_write_news(struct daemon *d, struct buffer *b, const char *data, size_t len, uint64_t off);
+/*
+ * users.c: per-user limits, under d->users_lock (taken last). Charging past
+ * a limit fails with -EDQUOT and charges nothing, unless force (what is on
+ * disk already, what root hands over). Root is never limited.
+ */
+int user_charge(struct daemon *d, uid_t uid, uint64_t buffers, uint64_t bytes, uint64_t opens,
+		uint64_t attached, bool force);
+void user_uncharge(struct daemon *d, uid_t uid, uint64_t buffers, uint64_t bytes, uint64_t opens,
+		   uint64_t attached);
 
-/* mappings.c: attach, detach, and processes that exit */
-int mapping_attach(struct daemon *d, struct buffer *b, pid_t pid, const struct cohmem_ioc_attach *a);
-int mapping_detach(struct daemon *d, struct buffer *b, pid_t pid, uint64_t addr);
-void mapping_close(struct daemon *d, struct mapping *m);
-bool mappings_reap(struct daemon *d, struct buffer *b);	/* b->lock */
-int watcher_start(struct daemon *d);
-void watcher_stop(struct daemon *d);
+/* collect.c: writeback passes and everything else that may wait on the connection */
+int collect_start(struct daemon *d);
+void collect_stop(struct daemon *d);	/* answers what is still queued, closes own descriptors */
+/* Answer req (COHMEM_IOC_CLEAN or _WRPROTECT on c) after a pass that starts from now. */
+int collect_clean(struct daemon *d, fuse_req_t req, struct consumer *c, unsigned cmd, uint64_t first,
+		  uint64_t nr);
+int collect_attach(struct daemon *d, fuse_req_t req, struct buffer *b, const struct cohmem_ioc_attach *a);
+int collect_detach(struct daemon *d, fuse_req_t req, struct buffer *b, uint64_t addr);
+void collect_pass(struct daemon *d, struct buffer *b);	/* a pass nobody waits for; d->lock, b->lock */
+/* b has its first consumer: open the daemon's descriptor now, while b has a name; d->lock, b->lock. */
+void collect_prepare(struct daemon *d, struct buffer *b);
+void collect_forget(struct buffer *b, struct consumer *c);	/* c is released; b->lock */
+bool collect_own_thread(struct daemon *d, pid_t tid);	/* a request from a collector thread? */
+/* A NOTIFY_RETRIEVE reply: cookie is what was asked for, bufv what the page cache had. */
+void collect_retrieved(struct daemon *d, fuse_ino_t ino, off_t off, uintptr_t cookie, struct fuse_bufvec *bufv);
 
-/* fs.c */
+/* attach.c: what processes announce */
+int attach_verify(struct daemon *d, struct buffer *b, pid_t tid, const struct cohmem_ioc_attach *a,
+		  struct attachment *ret);	/* may wait: collector threads only */
+int attach_add(struct daemon *d, struct buffer *b, struct attachment *a);	/* d->lock, b->lock */
+int attach_remove(struct daemon *d, struct buffer *b, pid_t pid, uint64_t addr);	/* d->lock, b->lock */
+void attach_exited(struct daemon *d, uint64_t id);	/* the watcher: a process exited */
+void attach_close(struct daemon *d, struct attachment *a);
+pid_t thread_group(pid_t tid, int *pidfd);	/* may wait: collector threads only */
+
+/* watch.c */
+int watch_start(struct daemon *d);
+void watch_stop(struct daemon *d);
+
+/* fs.c, ioctl.c */
 extern const struct fuse_lowlevel_ops cohmemd_ops;
+void cohmemd_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg, struct fuse_file_info *fi,
+		   unsigned flags, const void *in_buf, size_t in_bufsz, size_t out_bufsz);
 
 /* Log to stderr, systemd style: one line per event. */
 void logmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -2,6 +2,11 @@
 /*
  * Buffers and their state files: STATE_DIR/<name> holds a buffer's bytes,
  * mode and ownership, so a restarted daemon serves the same buffers.
+ *
+ * A buffer's attributes are kept in memory; its state file is open only
+ * while some description of the buffer is (store_open/store_close), so an
+ * idle buffer costs no descriptor and a state directory with more files
+ * than the descriptor limit is served whole.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -12,7 +17,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "bitmap.h"
 #include "daemon.h"
 
 bool store_name_valid(const char *name)
@@ -21,6 +25,11 @@ bool store_name_valid(const char *name)
 
 	return len && len < sizeof(((struct buffer *)0)->name) && !strchr(name, '/') &&
 	       strcmp(name, ".") && strcmp(name, "..");
+}
+
+static uint64_t pages_of(const struct daemon *d, uint64_t bytes)
+{
+	return (bytes + d->page_size - 1) / d->page_size;
 }
 
 static int table_add(struct daemon *d, struct buffer *b)
@@ -34,7 +43,7 @@ static int table_add(struct daemon *d, struct buffer *b)
 	return 0;
 }
 
-static struct buffer *buffer_new(struct daemon *d, const char *name, int fd, uint64_t size)
+static struct buffer *buffer_new(struct daemon *d, const char *name, const struct stat *st)
 {
 	struct buffer *b = calloc(1, sizeof(*b));
 
@@ -42,11 +51,16 @@ static struct buffer *buffer_new(struct daemon *d, const char *name, int fd, uin
 		return NULL;
 	b->ino = d->next_ino++;
 	snprintf(b->name, sizeof(b->name), "%s", name);
-	b->fd = fd;
-	b->size = size;
-	b->bitmap_pages = (size + d->page_size - 1) / d->page_size;
+	b->fd = b->self = -1;
+	b->size = (uint64_t)st->st_size;
+	b->mode = st->st_mode & 07777;
+	b->uid = st->st_uid;
+	b->gid = st->st_gid;
 	pthread_mutex_init(&b->lock, NULL);
+	pthread_cond_init(&b->retrieved, NULL);
 	if (table_add(d, b)) {
+		pthread_cond_destroy(&b->retrieved);
+		pthread_mutex_destroy(&b->lock);
 		free(b);
 		return NULL;
 	}
@@ -62,16 +76,16 @@ int store_load(struct daemon *d)
 		return -errno;
 	while ((e = readdir(dir))) {
 		struct stat st;
-		int fd;
 
 		if (!store_name_valid(e->d_name))
 			continue;
-		fd = openat(d->state_dir, e->d_name, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-		if (fd < 0 || fstat(fd, &st) || !S_ISREG(st.st_mode) || !buffer_new(d, e->d_name, fd, (uint64_t)st.st_size)) {
-			if (fd >= 0)
-				close(fd);
+		if (fstatat(d->state_dir, e->d_name, &st, AT_SYMLINK_NOFOLLOW) || !S_ISREG(st.st_mode) ||
+		    !buffer_new(d, e->d_name, &st)) {
 			logmsg("ignoring %s in the state directory", e->d_name);
+			continue;
 		}
+		/* What is there was allowed once: charged, never refused. */
+		user_charge(d, st.st_uid, 1, (uint64_t)st.st_size, 0, 0, true);
 	}
 	closedir(dir);
 	return 0;
@@ -96,24 +110,37 @@ struct buffer *store_lookup(struct daemon *d, const char *name)
 int store_create(struct daemon *d, const char *name, mode_t mode, uid_t uid, gid_t gid,
 		 struct buffer **ret)
 {
-	int fd;
+	struct stat st;
+	int fd, err;
 
 	if (!store_name_valid(name))
 		return strlen(name) >= sizeof((*ret)->name) ? -ENAMETOOLONG : -EINVAL;
 	if (store_lookup(d, name))
 		return -EEXIST;
+	err = user_charge(d, uid, 1, 0, 0, 0, false);
+	if (err)
+		return err;
 	fd = openat(d->state_dir, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode & 07777);
-	if (fd < 0)
-		return -errno;
+	if (fd < 0) {
+		err = -errno;
+		user_uncharge(d, uid, 1, 0, 0, 0);
+		return err;
+	}
 	/* Ownership lives on the state file; only a root daemon can give it away. */
 	if (fchown(fd, uid, gid) && errno != EPERM)
 		logmsg("%s: cannot set its owner: %s", name, strerror(errno));
-	fchmod(fd, mode & 07777);	/* as asked, whatever the daemon's umask */
-	*ret = buffer_new(d, name, fd, 0);
-	if (!*ret) {
+	if (fchmod(fd, mode & 07777) || fstat(fd, &st))	/* as asked, whatever the daemon's umask */
+		err = -errno;
+	close(fd);
+	if (err || !(*ret = buffer_new(d, name, &st))) {
 		unlinkat(d->state_dir, name, 0);
-		close(fd);
-		return -ENOMEM;
+		user_uncharge(d, uid, 1, 0, 0, 0);
+		return err ? err : -ENOMEM;
+	}
+	/* A daemon that cannot give it away owns it, but charges who asked. */
+	if (st.st_uid != uid) {
+		user_uncharge(d, uid, 1, 0, 0, 0);
+		user_charge(d, st.st_uid, 1, 0, 0, 0, true);
 	}
 	return 0;
 }
@@ -126,13 +153,32 @@ static void buffer_free(struct daemon *d, struct buffer *b)
 			break;
 		}
 	}
-	for (size_t i = 0; i < b->nmappings; i++)
-		mapping_close(d, &b->mappings[i]);
-	free(b->mappings);
+	for (size_t i = 0; i < b->nattached; i++)
+		attach_close(d, &b->attached[i]);
+	user_uncharge(d, b->uid, 1, b->size, 0, 0);
+	free(b->attached);
 	free(b->consumers);
-	close(b->fd);
+	if (b->fd >= 0)
+		close(b->fd);
+	pageset_clear(&b->unstored);
+	pthread_cond_destroy(&b->retrieved);
 	pthread_mutex_destroy(&b->lock);
 	free(b);
+}
+
+/* Free b once nothing refers to it: no name, no kernel reference, no description, no job. */
+static void maybe_free(struct daemon *d, struct buffer *b)
+{
+	if (b->unlinked && !b->lookups && !b->opens && !b->refs)
+		buffer_free(d, b);
+}
+
+/* name and unlinked change under both d->lock and b->lock: either lock reads them. */
+static void mark_unlinked(struct buffer *b)
+{
+	pthread_mutex_lock(&b->lock);
+	b->unlinked = true;
+	pthread_mutex_unlock(&b->lock);
 }
 
 int store_unlink(struct daemon *d, const char *name)
@@ -143,49 +189,231 @@ int store_unlink(struct daemon *d, const char *name)
 		return -ENOENT;
 	if (unlinkat(d->state_dir, name, 0))
 		return -errno;
-	b->unlinked = true;	/* open descriptions keep the bytes, like any file */
-	if (!b->lookups && !b->nconsumers)
-		buffer_free(d, b);
+	mark_unlinked(b);	/* open descriptions keep the bytes, like any file */
+	maybe_free(d, b);
+	return 0;
+}
+
+int store_rename(struct daemon *d, const char *name, const char *newname, unsigned flags)
+{
+	struct buffer *b = store_lookup(d, name), *old = store_lookup(d, newname);
+
+	if (!store_name_valid(newname))
+		return -EINVAL;
+	if (!b)
+		return -ENOENT;
+	if (old && (flags & RENAME_NOREPLACE))
+		return -EEXIST;
+	if (renameat(d->state_dir, name, d->state_dir, newname))
+		return -errno;
+	if (old && old != b) {
+		mark_unlinked(old);
+		maybe_free(d, old);
+	}
+	pthread_mutex_lock(&b->lock);
+	snprintf(b->name, sizeof(b->name), "%s", newname);
+	pthread_mutex_unlock(&b->lock);
 	return 0;
 }
 
 void store_put(struct daemon *d, struct buffer *b, uint64_t forgets)
 {
 	b->lookups = forgets > b->lookups ? 0 : b->lookups - forgets;
-	if (b->unlinked && !b->lookups && !b->nconsumers)
-		buffer_free(d, b);
+	maybe_free(d, b);
 }
 
-int store_resize(struct buffer *b, uint64_t size)
+void store_unref(struct daemon *d, struct buffer *b)
 {
-	size_t ps = (size_t)sysconf(_SC_PAGESIZE), pages = (size + ps - 1) / ps;
+	b->refs--;
+	maybe_free(d, b);
+}
 
-	if (ftruncate(b->fd, (off_t)size))
-		return -errno;
-	b->size = size;
-	if (pages <= b->bitmap_pages)
-		return 0;
-	for (size_t i = 0; i < b->nconsumers; i++) {
-		struct consumer *c = b->consumers[i];
-		unsigned long *p = realloc(c->pending, bitmap_words(pages) * sizeof(unsigned long));
-
-		if (!p)
-			return -ENOMEM;
-		memset(p + bitmap_words(b->bitmap_pages), 0,
-		       (bitmap_words(pages) - bitmap_words(b->bitmap_pages)) * sizeof(unsigned long));
-		c->pending = p;
+int store_open(struct daemon *d, struct buffer *b)
+{
+	if (b->fd < 0) {
+		if (b->unlinked)
+			return -ENOENT;
+		b->fd = openat(d->state_dir, b->name, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+		if (b->fd < 0)
+			return -errno;
 	}
-	b->bitmap_pages = pages;
+	b->opens++;
 	return 0;
+}
+
+void store_close(struct buffer *b)
+{
+	if (--b->opens == 0 && b->fd >= 0) {
+		close(b->fd);
+		b->fd = -1;
+	}
+}
+
+/* The state file, opened for this call if no description holds it open; *opened says so. */
+static int state_fd(struct daemon *d, struct buffer *b, bool *opened)
+{
+	*opened = false;
+	if (b->fd >= 0)
+		return b->fd;
+	if (b->unlinked)
+		return -ENOENT;
+	*opened = true;
+	return openat(d->state_dir, b->name, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+}
+
+/*
+ * A new size. Charged to the owner; what truncation cuts away changed, so
+ * those pages are marked (a buffer grown again shows zeros there), and so is
+ * a last page cut in the middle. Growing writes nothing: it marks nothing.
+ */
+int store_resize(struct daemon *d, struct buffer *b, uint64_t size)
+{
+	uint64_t old_pages = pages_of(d, b->size);
+	bool opened;
+	int fd, err = 0;
+
+	if (size > b->size) {
+		err = user_charge(d, b->uid, 0, size - b->size, 0, 0, false);
+		if (err)
+			return err;
+	}
+	fd = state_fd(d, b, &opened);
+	if (fd < 0 || ftruncate(fd, (off_t)size))
+		err = -errno;
+	if (opened && fd >= 0)
+		close(fd);
+	if (err) {
+		if (size > b->size)
+			user_uncharge(d, b->uid, 0, size - b->size, 0, 0);
+		return err;
+	}
+	if (size < b->size) {
+		user_uncharge(d, b->uid, 0, b->size - size, 0, 0);
+		pages_mark(b, size / d->page_size, old_pages - size / d->page_size);
+	}
+	b->size = size;
+	return 0;
+}
+
+static int set_times(int fd, struct daemon *d, struct buffer *b, const struct stat *attr, int to_set)
+{
+	struct timespec times[2] = { { .tv_nsec = UTIME_OMIT }, { .tv_nsec = UTIME_OMIT } };
+
+	if (to_set & FUSE_SET_ATTR_ATIME)
+		times[0] = attr->st_atim;
+	if (to_set & FUSE_SET_ATTR_MTIME)
+		times[1] = attr->st_mtim;
+	if (to_set & FUSE_SET_ATTR_ATIME_NOW)
+		times[0].tv_nsec = UTIME_NOW;
+	if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+		times[1].tv_nsec = UTIME_NOW;
+	if (!(to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW |
+			FUSE_SET_ATTR_MTIME_NOW)))
+		return 0;
+	return futimens(fd, times) ? -errno : 0;
+}
+
+/* The kernel checked the caller's right to each change (default_permissions). */
+int store_setattr(struct daemon *d, struct buffer *b, const struct stat *attr, int to_set)
+{
+	bool opened;
+	int fd, err = 0;
+
+	if ((to_set & FUSE_SET_ATTR_SIZE) && (uint64_t)attr->st_size > d->limits.max_bytes)
+		return -EFBIG;
+	if (to_set & FUSE_SET_ATTR_SIZE)
+		err = store_resize(d, b, (uint64_t)attr->st_size);
+	if (err || !(to_set & ~FUSE_SET_ATTR_SIZE))
+		return err;
+	fd = state_fd(d, b, &opened);
+	if (fd < 0)
+		return -errno;
+	if ((to_set & FUSE_SET_ATTR_MODE) && fchmod(fd, attr->st_mode & 07777))
+		err = -errno;
+	if (!err && (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))) {
+		uid_t uid = to_set & FUSE_SET_ATTR_UID ? attr->st_uid : b->uid;
+		gid_t gid = to_set & FUSE_SET_ATTR_GID ? attr->st_gid : b->gid;
+
+		if (fchown(fd, uid, gid)) {
+			err = -errno;
+		} else if (uid != b->uid) {	/* only root gives buffers away: the new owner pays */
+			user_uncharge(d, b->uid, 1, b->size, 0, 0);
+			user_charge(d, uid, 1, b->size, 0, 0, true);
+		}
+	}
+	if (!err)
+		err = set_times(fd, d, b, attr, to_set);
+	if (!err) {
+		struct stat st;
+
+		if (!fstat(fd, &st)) {
+			b->mode = st.st_mode & 07777;
+			b->uid = st.st_uid;
+			b->gid = st.st_gid;
+		}
+	}
+	if (opened)
+		close(fd);
+	return err;
 }
 
 int store_stat(struct daemon *d, struct buffer *b, struct stat *st)
 {
-	if (fstat(b->fd, st))
+	int err = b->fd >= 0 ? fstat(b->fd, st) :
+		  b->unlinked ? (errno = ENOENT, -1) : fstatat(d->state_dir, b->name, st, AT_SYMLINK_NOFOLLOW);
+
+	if (err)
 		return -errno;
 	st->st_ino = b->ino;
 	st->st_nlink = b->unlinked ? 0 : 1;
 	st->st_size = (off_t)b->size;
+	st->st_mode = S_IFREG | b->mode;
+	st->st_uid = b->uid;
+	st->st_gid = b->gid;
 	st->st_blksize = (blksize_t)d->page_size;
+	return 0;
+}
+
+int store_write(struct daemon *d, struct buffer *b, const char *data, size_t len, uint64_t off,
+		bool writeback)
+{
+	uint64_t end = off + len, ps = d->page_size, grow = end > b->size ? end - b->size : 0;
+	ssize_t done;
+	int err;
+
+	if (!len)
+		return 0;
+	if (b->fd < 0)
+		return -EBADF;
+	if (grow && (err = user_charge(d, b->uid, 0, grow, 0, 0, false)))
+		return err;
+	done = pwrite(b->fd, data, len, (off_t)off);
+	if (done != (ssize_t)len) {
+		err = done < 0 ? -errno : -ENOSPC;	/* a short write: the file system is full */
+		if (grow) {
+			user_uncharge(d, b->uid, 0, grow, 0, 0);
+			if (ftruncate(b->fd, (off_t)b->size))
+				logmsg("%s: cannot undo a failed write: %s", b->name, strerror(errno));
+		}
+		/*
+		 * write(2) gets the error. Writeback has no one to tell but the
+		 * page cache, which still has the bytes: remember the pages and
+		 * retry them from there (collect.c); until then cleans fail.
+		 */
+		if (writeback) {
+			if (pageset_add(&b->unstored, off / ps, (end - 1) / ps - off / ps + 1))
+				logmsg("%s: cannot remember unstored pages at %#llx: lost", b->name,
+				       (unsigned long long)off);
+			b->unstored_gen++;
+			b->store_error = err;
+		}
+		return err;
+	}
+	b->size += grow;
+	b->unsynced = true;
+	/* Whole pages are stored now, whatever failed before. */
+	if (b->unstored.count && (end / ps) > (off + ps - 1) / ps)
+		pageset_take(&b->unstored, (off + ps - 1) / ps, end / ps - (off + ps - 1) / ps, NULL);
+	pages_mark(b, off / ps, (end - 1) / ps - off / ps + 1);
 	return 0;
 }

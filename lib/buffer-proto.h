@@ -16,21 +16,19 @@
 #include <linux/ioctl.h>
 #include <linux/types.h>
 
-#define COHMEM_PROTO_VERSION 1
+#define COHMEM_PROTO_VERSION 2
 #define COHMEM_IOC_WINDOW 65536	/* pages per clean request: an 8 KiB bitmap */
 
-enum cohmem_coherence {
-	COHMEM_COHERENCE_SCAN = 1,	/* PAGEMAP_SCAN of every attached mapping (uffd WP_ASYNC) */
-	COHMEM_COHERENCE_WRITEBACK,	/* the kernel writes dirty pages back; the client fsyncs */
-};
+#define COHMEM_INFO_DURABLE (1u << 0)	/* cohmemd --durable: cleans sync the state file */
 
 struct cohmem_ioc_info {
 	__u32 version;		/* out: COHMEM_PROTO_VERSION */
-	__u32 coherence;	/* out: enum cohmem_coherence */
+	__u32 flags;		/* out: COHMEM_INFO_* */
 	__u64 page_size;	/* out */
 	__u64 size;		/* out: the buffer's size in bytes */
 };
 
+/* Needs a description open for writing, and a writable shared mapping of this buffer there. */
 struct cohmem_ioc_attach {
 	__u64 addr, len;	/* in: the caller's mapping of this buffer */
 	__u64 offset;		/* in: the file offset mapped at addr */
@@ -40,27 +38,47 @@ struct cohmem_ioc_detach {
 	__u64 addr;		/* in: as given to attach */
 };
 
+/*
+ * COHMEM_CLEAN_SYNC: have the kernel write the buffer's dirty pages back
+ * first, so the answer covers every write through any mapping that completed
+ * before the request. Without it the answer covers what reached the daemon
+ * (write(2), and writeback so far): what a clean of the next window of the
+ * same call needs.
+ */
+#define COHMEM_CLEAN_SYNC (1u << 0)
+
+/* Needs a description open for reading. */
 struct cohmem_ioc_clean {
 	__u64 first, nr;	/* in: pages [first, first + nr), nr <= COHMEM_IOC_WINDOW */
+	__u32 flags;		/* in: COHMEM_CLEAN_* */
+	__u32 pad;
 	__u64 count;		/* out: pages reported */
 	__u64 bitmap[COHMEM_IOC_WINDOW / 64];	/* out: bit i = page first + i */
 };
 
 struct cohmem_ioc_wrprotect {
 	__u64 first, nr;	/* in */
+	__u32 flags;		/* in: COHMEM_CLEAN_* */
+	__u32 pad;
 	__u64 count;		/* out: pages this consumer had pending */
 };
 
 #define COHMEM_LS_MAPPINGS 32
 
-/* On the mount's root directory: one buffer per call, by index, until ENOENT. */
+/*
+ * On the mount's root directory: one buffer per call, by index, until
+ * ENOENT. Mappings are shown to root, to the daemon's user and to the user
+ * whose process attached them; the others are only counted, in hidden.
+ */
 struct cohmem_ioc_ls {
 	__u32 index;		/* in */
 	__u32 consumers;	/* out: open file descriptions */
 	__u64 size;		/* out: bytes */
 	__u64 pending;		/* out: pages pending for the consumer with the most */
 	__u32 mode, uid, gid;	/* out */
-	__u32 nmappings;	/* out: attached mappings (the first COHMEM_LS_MAPPINGS below) */
+	__u32 nmappings;	/* out: attached mappings shown (the first COHMEM_LS_MAPPINGS below) */
+	__u32 hidden;		/* out: attached mappings of other users, not shown */
+	__u32 pad;
 	char name[256];		/* out */
 	struct {
 		__s32 pid;

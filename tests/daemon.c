@@ -1,263 +1,207 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * cohmemd, for real: every test starts the daemon on a temporary mount (in
- * the coherence mode COHMEM_TEST_COHERENCE names: scan or writeback) and
- * works with processes as users would.
+ * cohmemd, for real: every test starts the daemon on a temporary mount and
+ * works with processes as users — and attackers — would.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "buffer-proto.h"
+#include "cohmemd-fixture.h"
 #include "test.h"
 
 #define PAGES 64
-#define NOBODY 65534
-
-static char dir[] = "/tmp/cohmemd-test-XXXXXX", mnt[64], state[64];
-static pid_t daemon_pid;
-
-static const char *coherence(void)
-{
-	const char *c = getenv("COHMEM_TEST_COHERENCE");
-
-	return c && *c ? c : "scan";
-}
-
-static const char *daemon_args(void)
-{
-	const char *a = getenv("COHMEMD_TEST_ARGS");
-
-	return a ? a : "--interval 30 --max-bytes 1G";
-}
-
-static int served;	/* "serving" lines seen in the log so far */
-
-/* Lines of the daemon's log that contain needle. */
-static int log_lines(const char *needle)
-{
-	char path[PATH_MAX], line[512];
-	FILE *f;
-	int n = 0;
-
-	snprintf(path, sizeof(path), "%s/log", dir);
-	f = fopen(path, "r");
-	while (f && fgets(line, sizeof(line), f))
-		n += strstr(line, needle) != NULL;
-	if (f)
-		fclose(f);
-	return n;
-}
-
-static int servings(void)
-{
-	return log_lines("cohmemd: serving");
-}
-
-static void daemon_start(const char *extra)
-{
-	char exe[PATH_MAX], cmd[2 * PATH_MAX + 256];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 32);
-	struct stat root, m;
-
-	cr_assert_gt(n, 0);
-	exe[n] = '\0';
-	strcpy(strrchr(exe, '/') + 1, "../daemon/cohmemd");
-	snprintf(cmd, sizeof(cmd), "exec %s --mount %s --state-dir %s --coherence %s %s 2>>%s/log", exe,
-		 mnt, state, coherence(), extra ? extra : "", dir);
-	daemon_pid = fork();
-	cr_assert_geq(daemon_pid, 0);
-	if (daemon_pid == 0) {
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-		_exit(127);
-	}
-	cr_assert_eq(stat(dir, &root), 0);
-	/* Serving when it says so, and the mount answers (a dead mount may answer from its cache). */
-	for (int i = 0; i < 500; i++) {
-		if (servings() > served && stat(mnt, &m) == 0 && m.st_dev != root.st_dev) {
-			served++;
-			return;
-		}
-		cr_assert_eq(waitpid(daemon_pid, NULL, WNOHANG), 0, "cohmemd exited; see %s/log", dir);
-		usleep(10000);
-	}
-	cr_assert_fail("cohmemd did not mount %s", mnt);
-}
-
-/* Whether anything is mounted at mnt (a dead mount included, which stat() may not tell). */
-static bool mounted(void)
-{
-	char line[1024], needle[128];
-	FILE *f = fopen("/proc/self/mountinfo", "r");
-	bool found = false;
-
-	snprintf(needle, sizeof(needle), " %s ", mnt);
-	while (f && !found && fgets(line, sizeof(line), f))
-		found = strstr(line, needle) != NULL;
-	if (f)
-		fclose(f);
-	return found;
-}
 
 /*
- * Criterion does not fail a test for an assertion in its .fini: a check that
- * fails there ends the test's process instead, which Criterion reports as a
- * crash (and CTest as a failure).
+ * A writer process. It maps the buffer `name` (attaching the mapping unless
+ * told not to) and then obeys the parent one step at a time: each step
+ * writes 'a' + page into each page of a list, or does something else to its
+ * mapping, and answers with one byte.
  */
-static void fini_check(bool ok, const char *what)
-{
-	char cmd[PATH_MAX + 32];
-
-	if (ok)
-		return;
-	fprintf(stderr, "teardown: %s (%s); the daemon's log ends:\n", what, dir);
-	fflush(stderr);
-	snprintf(cmd, sizeof(cmd), "tail -n 15 %s/log >&2", dir);
-	system(cmd);
-	abort();
-}
-
-static void daemon_stop(void)
-{
-	int status = 0;
-
-	kill(daemon_pid, SIGTERM);
-	fini_check(waitpid(daemon_pid, &status, 0) == daemon_pid, "cohmemd was not our child");
-	fini_check(WIFEXITED(status) && WEXITSTATUS(status) == 0, "cohmemd did not exit with status 0");
-	fini_check(!mounted(), "the mount outlived cohmemd (a dead mount under it?)");
-	/* The daemon's own sanitizer reports go to its log, not to the test's output. */
-	fini_check(log_lines("Sanitizer") + log_lines("runtime error") == 0, "sanitizer report in the log");
-}
-
-static void setup(void)
-{
-	cr_assert_not_null(mkdtemp(dir));
-	snprintf(mnt, sizeof(mnt), "%s/mnt", dir);
-	snprintf(state, sizeof(state), "%s/state", dir);
-	cr_assert_eq(mkdir(mnt, 0755), 0);
-	chmod(dir, 0755);
-	daemon_start(daemon_args());
-}
-
-static void teardown(void)
-{
-	char cmd[PATH_MAX + 32];
-
-	daemon_stop();
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	system(cmd);
-}
-
-static int buffer(const char *name, size_t pages)
-{
-	char path[PATH_MAX];
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/%s", mnt, name);
-	fd = open(path, O_RDWR | O_CREAT, 0644);
-	cr_assert_geq(fd, 0, "%s: %s", path, strerror(errno));
-	cr_assert_eq(ftruncate(fd, (off_t)(pages * PS)), 0);
-	return fd;
-}
-
-static int reopen(const char *name)
-{
-	char path[PATH_MAX];
-
-	snprintf(path, sizeof(path), "%s/%s", mnt, name);
-	return open(path, O_RDWR);
-}
-
-/* Bytes of the state file. */
-static void state_read(const char *name, void *buf, size_t len, off_t off)
-{
-	char path[PATH_MAX];
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/%s", state, name);
-	fd = open(path, O_RDONLY);
-	cr_assert_geq(fd, 0);
-	cr_assert_eq(pread(fd, buf, len, off), (ssize_t)len);
-	close(fd);
-}
-
-/*
- * A writer process: maps name, attaches, writes 'a' + page into each page of
- * pages[] (END-terminated), tells the parent, then waits for a byte and
- * exits — or dies by SIGKILL right after writing when die is set.
- */
-struct writer {
-	pid_t pid;
-	int go[2], done[2];
+enum step_kind {
+	STEP_WRITE,		/* write the pages */
+	STEP_ANON,		/* put tracked anonymous memory where the buffer was, write the pages there */
+	STEP_PROT_NONE,		/* write the pages there, then make the range unreadable */
+	STEP_OTHER_BUFFER,	/* map and attach the buffer "other" where the buffer was, write there */
+	STEP_FORK_WRITE,	/* a child writes the pages through the inherited mapping, and lives on */
+	STEP_EXIT,
 };
 
-static struct writer writer_start(const char *name, const size_t *pages, bool die)
+struct step {
+	enum step_kind kind;
+	size_t pages[8];	/* END-terminated */
+};
+
+struct writer {
+	pid_t pid;
+	int cmd[2], done[2];
+};
+
+static void write_pages(char *m, const size_t *pages)
+{
+	for (size_t i = 0; pages[i] != END; i++)
+		memset(m + pages[i] * PS, 'a' + (int)pages[i], PS);
+}
+
+static void writer_loop(struct writer *w, const char *name, bool attach)
+{
+	int fd = buffer_open(name, O_RDWR), child_done[2];
+	char *m = mmap(NULL, PAGES * PS, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	cohmem_tracker *t = NULL;
+	cohmem_region *r;
+	pid_t child = 0;
+	struct step s;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);	/* a test that fails takes its writers along */
+	close(w->cmd[1]);
+	close(w->done[0]);
+	if (fd < 0 || m == MAP_FAILED || (attach && cohmem_buffer_attach(fd, m, PAGES * PS, 0)) ||
+	    write(w->done[1], "r", 1) != 1)	/* ready */
+		_exit(3);
+	while (read(w->cmd[0], &s, sizeof(s)) == sizeof(s)) {
+		int other;
+
+		switch (s.kind) {
+		case STEP_WRITE:
+			write_pages(m, s.pages);
+			break;
+		case STEP_ANON:
+			/*
+			 * The attacker's own memory at the attached address, tracked the
+			 * way libcohmem tracks memory (a userfaultfd), so that a daemon
+			 * that scans page tables would find it written.
+			 */
+			if (mmap(m, PAGES * PS, PROT_READ | PROT_WRITE, MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, -1,
+				 0) != m || cohmem_tracker_new(COHMEM_BACKEND_AUTO, 0, &t) ||
+			    cohmem_region_add(t, m, PAGES * PS, 0, &r))
+				_exit(4);
+			write_pages(m, s.pages);
+			break;
+		case STEP_PROT_NONE:
+			write_pages(m, s.pages);
+			if (mprotect(m, PAGES * PS, PROT_NONE))
+				_exit(4);
+			break;
+		case STEP_OTHER_BUFFER:
+			other = buffer_open("other", O_RDWR);
+			if (other < 0 || mmap(m, PAGES * PS, PROT_READ | PROT_WRITE, MAP_FIXED | MAP_SHARED, other, 0) != m ||
+			    cohmem_buffer_attach(other, m, PAGES * PS, 0))
+				_exit(4);
+			write_pages(m, s.pages);
+			break;
+		case STEP_FORK_WRITE:
+			if (pipe(child_done))
+				_exit(5);
+			child = fork();
+			if (child == 0) {
+				prctl(PR_SET_PDEATHSIG, SIGKILL);
+				write_pages(m, s.pages);
+				if (write(child_done[1], "c", 1) != 1)
+					_exit(5);
+				pause();	/* lives on: its writes must not wait for its exit */
+				_exit(0);
+			}
+			if (read(child_done[0], &(char){ 0 }, 1) != 1)
+				_exit(5);
+			break;
+		case STEP_EXIT:
+			if (child > 0) {
+				kill(child, SIGKILL);
+				waitpid(child, NULL, 0);
+			}
+			cohmem_tracker_free(t);
+			_exit(0);
+		}
+		if (write(w->done[1], "w", 1) != 1)
+			_exit(4);
+	}
+	_exit(0);
+}
+
+/* A writer that has mapped (and attached) the buffer. */
+static struct writer writer_start(const char *name, bool attach)
 {
 	struct writer w;
+	char c;
 
-	cr_assert_eq(pipe(w.go), 0);
+	cr_assert_eq(pipe(w.cmd), 0);
 	cr_assert_eq(pipe(w.done), 0);
 	w.pid = fork();
 	cr_assert_geq(w.pid, 0);
-	if (w.pid == 0) {
-		int fd = reopen(name);
-		char *m = mmap(NULL, PAGES * PS, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-		char c;
-
-		if (fd < 0 || m == MAP_FAILED || cohmem_buffer_attach(fd, m, PAGES * PS, 0))
-			_exit(3);
-		for (size_t i = 0; pages[i] != END; i++)
-			memset(m + pages[i] * PS, 'a' + (int)pages[i], PS);
-		if (die)
-			raise(SIGKILL);
-		if (write(w.done[1], "w", 1) != 1 || read(w.go[0], &c, 1) != 1)
-			_exit(4);
-		_exit(0);
-	}
+	if (w.pid == 0)
+		writer_loop(&w, name, attach);
+	close(w.cmd[0]);
+	close(w.done[1]);
+	cr_assert_eq(read(w.done[0], &c, 1), 1, "the writer could not map %s", name);
 	return w;
 }
 
-static void writer_wait_written(struct writer *w)
+static void writer_step(struct writer *w, enum step_kind kind, const size_t *pages)
 {
+	struct step s = { .kind = kind, .pages = { END } };
 	char c;
 
+	for (size_t i = 0; pages && pages[i] != END; i++) {
+		s.pages[i] = pages[i];
+		s.pages[i + 1] = END;
+	}
+	cr_assert_eq(write(w->cmd[1], &s, sizeof(s)), (ssize_t)sizeof(s));
 	cr_assert_eq(read(w->done[0], &c, 1), 1, "the writer failed");
 }
 
 static void writer_end(struct writer *w)
 {
+	struct step s = { .kind = STEP_EXIT };
 	int status;
 
-	write(w->go[1], "g", 1);
+	cr_assert_eq(write(w->cmd[1], &s, sizeof(s)), (ssize_t)sizeof(s));
 	cr_assert_eq(waitpid(w->pid, &status, 0), w->pid);
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "writer status %#x", status);
+	close(w->cmd[1]);
+	close(w->done[0]);
 }
 
 static void expect_clean(int fd, const size_t *expect)
 {
 	unsigned long *bm = bitmap_new(PAGES);
+	long n = cohmem_buffer_clean(fd, 0, PAGES, 0, bm, NULL, NULL);
 
-	cr_assert_geq(cohmem_buffer_clean(fd, 0, PAGES, 0, bm, NULL, NULL), 0);
+	cr_assert_geq(n, 0, "clean: %s", strerror((int)-n));
 	assert_bits(bm, PAGES, expect);
 	free(bm);
 }
 
-TestSuite(cohmemd, .init = setup, .fini = teardown, .timeout = 120);
+static void expect_state_page(const char *name, size_t pg, char c)
+{
+	char page[4096];
+
+	state_read(name, page, sizeof(page), (off_t)(pg * PS));
+	for (size_t i = 0; i < sizeof(page); i++)
+		cr_assert_eq(page[i], c, "state file %s page %zu byte %zu: %#x, not %#x", name, pg, i,
+			     page[i], c);
+}
+
+TestSuite(cohmemd, .init = cohmemd_setup, .fini = cohmemd_teardown, .timeout = 120);
 
 Test(cohmemd, files_behave_like_files)
 {
-	int fd = buffer("fb", 4);
-	char buf[16] = { 0 }, state_buf[5];
+	int fd = buffer_create("fb", 4);
+	char buf[16] = { 0 }, state_buf[5], path[PATH_MAX];
 	struct stat st;
 
 	cr_assert_eq(pwrite(fd, "hello", 5, PS + 3), 5);
@@ -274,45 +218,36 @@ Test(cohmemd, files_behave_like_files)
 	cr_assert_eq(st.st_size, 4 * (off_t)PS + 1);
 	close(fd);
 
-	snprintf(buf, sizeof(buf), "fb");
-	{
-		char path[PATH_MAX];
-
-		snprintf(path, sizeof(path), "%s/fb", mnt);
-		cr_assert_eq(unlink(path), 0);
-		cr_assert_eq(access(path, F_OK), -1);
-		snprintf(path, sizeof(path), "%s/fb", state);
-		cr_assert_eq(access(path, F_OK), -1, "and its state file is gone");
-	}
+	snprintf(path, sizeof(path), "%s/fb", cohmemd_mnt);
+	cr_assert_eq(unlink(path), 0);
+	cr_assert_eq(access(path, F_OK), -1);
+	snprintf(path, sizeof(path), "%s/fb", cohmemd_state);
+	cr_assert_eq(access(path, F_OK), -1, "and its state file is gone");
 }
 
 Test(cohmemd, two_processes_one_writes_another_cleans)
 {
-	int fd = buffer("fb", PAGES);
-	struct writer w = writer_start("fb", (size_t[]){ 1, 5, 9, END }, false);
-	char page[4096];
+	int fd = buffer_create("fb", PAGES);
+	struct writer w = writer_start("fb", true);
 
-	writer_wait_written(&w);
+	writer_step(&w, STEP_WRITE, (size_t[]){ 1, 5, 9, END });
 	expect_clean(fd, (size_t[]){ 1, 5, 9, END });
-	for (size_t pg = 1; pg <= 9; pg += 4) {
-		state_read("fb", page, sizeof(page), (off_t)(pg * PS));
-		for (size_t i = 0; i < sizeof(page); i++)
-			cr_assert_eq(page[i], 'a' + (int)pg, "state file page %zu", pg);
-	}
+	for (size_t pg = 1; pg <= 9; pg += 4)
+		expect_state_page("fb", pg, 'a' + (char)pg);
 	expect_clean(fd, (size_t[]){ END });
 	writer_end(&w);
 }
 
 Test(cohmemd, every_consumer_sees_every_write)
 {
-	int a = buffer("fb", PAGES), b = reopen("fb"), c = reopen("fb");
-	struct writer w = writer_start("fb", (size_t[]){ 2, 3, END }, false);
+	int a = buffer_create("fb", PAGES), b = buffer_open("fb", O_RDWR), c = buffer_open("fb", O_RDONLY);
+	struct writer w = writer_start("fb", true);
 	int other;
 
-	writer_wait_written(&w);
+	writer_step(&w, STEP_WRITE, (size_t[]){ 2, 3, END });
 	expect_clean(a, (size_t[]){ 2, 3, END });
 	writer_end(&w);
-	other = reopen("fb");
+	other = buffer_open("fb", O_RDWR);
 	cr_assert_eq(pwrite(other, "z", 1, (off_t)(4 * PS)), 1, "write(2) counts too");
 	expect_clean(b, (size_t[]){ 2, 3, 4, END });
 	expect_clean(c, (size_t[]){ 2, 3, 4, END });
@@ -324,14 +259,13 @@ Test(cohmemd, every_consumer_sees_every_write)
 
 Test(cohmemd, poll_wakes_a_consumer)
 {
-	int fd = buffer("fb", PAGES);
+	int fd = buffer_create("fb", PAGES);
 	struct pollfd p = { .fd = fd, .events = POLLIN };
-	struct writer w;
+	struct writer w = writer_start("fb", true);
 
 	cr_assert_eq(poll(&p, 1, 0), 0, "nothing pending yet");
-	w = writer_start("fb", (size_t[]){ 7, END }, false);
-	writer_wait_written(&w);
-	/* the daemon collects on its --interval: no one cleans */
+	writer_step(&w, STEP_WRITE, (size_t[]){ 7, END });
+	/* the daemon writes back on its --interval: no one cleans */
 	cr_assert_eq(poll(&p, 1, 10000), 1, "poll woke");
 	cr_assert(p.revents & POLLIN);
 	expect_clean(fd, (size_t[]){ 7, END });
@@ -342,34 +276,34 @@ Test(cohmemd, poll_wakes_a_consumer)
 
 Test(cohmemd, a_client_killed_mid_write_loses_nothing)
 {
-	int fd = buffer("fb", PAGES), status;
-	struct writer w = writer_start("fb", (size_t[]){ 3, 7, END }, true);
-	char page[4096];
+	int fd = buffer_create("fb", PAGES), status;
+	struct writer w = writer_start("fb", true);
 
+	writer_step(&w, STEP_WRITE, (size_t[]){ 3, 7, END });
+	kill(w.pid, SIGKILL);
 	cr_assert_eq(waitpid(w.pid, &status, 0), w.pid);
 	cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
 	expect_clean(fd, (size_t[]){ 3, 7, END });
-	state_read("fb", page, sizeof(page), (off_t)(7 * PS));
-	cr_assert_eq(page[100], 'a' + 7, "its pages reached the state file");
+	expect_state_page("fb", 7, 'a' + 7);
 }
 
 Test(cohmemd, a_daemon_killed_and_restarted_serves_the_last_clean)
 {
-	int fd = buffer("fb", PAGES), status;
-	struct writer w = writer_start("fb", (size_t[]){ 2, 11, END }, false);
+	int fd = buffer_create("fb", PAGES), status;
+	struct writer w = writer_start("fb", true);
 	char buf[8];
 
-	writer_wait_written(&w);
+	writer_step(&w, STEP_WRITE, (size_t[]){ 2, 11, END });
 	expect_clean(fd, (size_t[]){ 2, 11, END });
 	cr_assert_eq(pwrite(fd, "written", 7, (off_t)(20 * PS)), 7);
 	writer_end(&w);
 	close(fd);
 
-	kill(daemon_pid, SIGKILL);
-	cr_assert_eq(waitpid(daemon_pid, &status, 0), daemon_pid);
-	daemon_start(daemon_args());	/* clears the dead mount first */
+	kill(cohmemd_pid, SIGKILL);
+	cr_assert_eq(waitpid(cohmemd_pid, &status, 0), cohmemd_pid);
+	cohmemd_start(cohmemd_args(), NULL, NULL);	/* clears the dead mount first */
 
-	fd = reopen("fb");
+	fd = buffer_open("fb", O_RDWR);
 	cr_assert_geq(fd, 0, "the buffer is back: %s", strerror(errno));
 	cr_assert_eq(pread(fd, buf, 1, (off_t)(11 * PS + 9)), 1);
 	cr_assert_eq(buf[0], 'a' + 11, "the last clean's content");
@@ -380,12 +314,13 @@ Test(cohmemd, a_daemon_killed_and_restarted_serves_the_last_clean)
 
 Test(cohmemd, bad_input_is_refused_and_changes_nothing)
 {
-	int fd = buffer("fb", PAGES);
+	int fd = buffer_create("fb", PAGES);
 	char *anon = mmap(NULL, PS, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	char *m = mmap(NULL, 8 * PS, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	char *priv = mmap(NULL, 8 * PS, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
-	char path[PATH_MAX + 300], longname[300], small[16];
+	char path[PATH_MAX + 300], longname[300], small[16], out[256] = { 0 }, cmd[PATH_MAX + 32];
 	unsigned long bm[2];
+	FILE *p;
 
 	cr_assert_eq(cohmem_buffer_attach(fd, anon, PS, 0), -EINVAL, "not a mapping of this buffer");
 	cr_assert_eq(cohmem_buffer_attach(fd, m, 8 * PS, PS), -EINVAL, "at another offset");
@@ -405,14 +340,27 @@ Test(cohmemd, bad_input_is_refused_and_changes_nothing)
 	cr_assert_eq(errno, ENOTTY, "unknown command");
 	cr_assert_eq(ioctl(fd, _IOWR('C', 4, char[16]), small), -1);
 	cr_assert_eq(errno, ENOTTY, "a known number with another size is another command");
+	{
+		struct cohmem_ioc_clean *io = calloc(1, sizeof(*io));
 
-	snprintf(path, sizeof(path), "%s/a/b", mnt);
+		io->nr = 1;
+		io->flags = 1u << 7;
+		cr_assert_eq(ioctl(fd, COHMEM_IOC_CLEAN, io), -1);
+		cr_assert_eq(errno, EINVAL, "unknown flags");
+		io->flags = 0;
+		io->nr = COHMEM_IOC_WINDOW + 1;
+		cr_assert_eq(ioctl(fd, COHMEM_IOC_CLEAN, io), -1);
+		cr_assert_eq(errno, EINVAL, "a window too large");
+		free(io);
+	}
+
+	snprintf(path, sizeof(path), "%s/a/b", cohmemd_mnt);
 	cr_assert_eq(open(path, O_RDWR | O_CREAT, 0644), -1);
 	cr_assert_eq(errno, ENOENT, "no directories inside");
 	cr_assert_eq(mkdir(path, 0755), -1);
 	memset(longname, 'x', sizeof(longname) - 1);
 	longname[sizeof(longname) - 1] = '\0';
-	snprintf(path, sizeof(path), "%s/%s", mnt, longname);
+	snprintf(path, sizeof(path), "%s/%s", cohmemd_mnt, longname);
 	cr_assert_eq(open(path, O_RDWR | O_CREAT, 0644), -1);
 	cr_assert_eq(errno, ENAMETOOLONG);
 	cr_assert_eq(ftruncate(fd, 1LL << 40), -1, "over --max-bytes");
@@ -420,73 +368,73 @@ Test(cohmemd, bad_input_is_refused_and_changes_nothing)
 	cr_assert_eq(pwrite(fd, "x", 1, 1LL << 40), -1);
 	cr_assert_eq(errno, EFBIG);
 
-	snprintf(path, sizeof(path), "%s", state);
-	{
-		char cmd[PATH_MAX + 32];
-		FILE *p;
-		char out[256] = { 0 };
-
-		snprintf(cmd, sizeof(cmd), "ls %s", state);
-		p = popen(cmd, "r");
-		cr_assert_gt(fread(out, 1, sizeof(out) - 1, p), 0);
-		pclose(p);
-		cr_assert_str_eq(out, "fb\n", "nothing else appeared in the state directory");
-	}
+	snprintf(cmd, sizeof(cmd), "ls %s", cohmemd_state);
+	p = popen(cmd, "r");
+	cr_assert_gt(fread(out, 1, sizeof(out) - 1, p), 0);
+	pclose(p);
+	cr_assert_str_eq(out, "fb\n", "nothing else appeared in the state directory");
 	cr_assert_eq(fstat(fd, &(struct stat){ 0 }), 0);
 	expect_clean(fd, (size_t[]){ END });
 }
 
+static int stat_mount(void *arg)
+{
+	struct stat st;
+
+	(void)arg;
+	return stat(cohmemd_mnt, &st) == -1 && errno == EACCES ? 0 : 1;
+}
+
 Test(cohmemd, only_the_mounting_user_gets_in)
 {
-	pid_t pid = fork();
 	int status;
 
-	cr_assert_geq(pid, 0);
-	if (pid == 0) {
-		struct stat st;
-
-		if (setgid(NOBODY) || setuid(NOBODY))
-			_exit(3);
-		_exit(stat(mnt, &st) == -1 && errno == EACCES ? 0 : 1);
-	}
-	cr_assert_eq(waitpid(pid, &status, 0), pid);
-	if (strstr(daemon_args(), "allow-other"))
-		cr_assert_eq(WEXITSTATUS(status), 1, "--allow-other lets others in");
+	need_root("to be another user");
+	status = as_nobody(stat_mount, NULL);
+	if (strstr(cohmemd_args(), "allow-other"))
+		cr_assert_eq(status, 1, "--allow-other lets others in");
 	else
-		cr_assert_eq(WEXITSTATUS(status), 0, "without --allow-other, nobody gets EACCES");
+		cr_assert_eq(status, 0, "without --allow-other, nobody gets EACCES");
 }
 
 Test(cohmemd, modes_and_ownership)
 {
-	int fd = buffer("fb", 1);
+	int fd = buffer_create("fb", 1);
 	char path[PATH_MAX];
 	struct stat st;
 
+	need_root("to give a buffer away");
 	cr_assert_eq(fchmod(fd, 0600), 0);
 	cr_assert_eq(fchown(fd, NOBODY, NOBODY), 0);
 	cr_assert_eq(fstat(fd, &st), 0);
 	cr_assert_eq(st.st_mode & 07777, 0600);
 	cr_assert_eq(st.st_uid, NOBODY);
-	snprintf(path, sizeof(path), "%s/fb", state);
+	snprintf(path, sizeof(path), "%s/fb", cohmemd_state);
 	cr_assert_eq(stat(path, &st), 0);
 	cr_assert(st.st_uid == NOBODY && (st.st_mode & 07777) == 0600, "kept on the state file");
 }
 
-Test(cohmemd, cohmemctl_ls_shows_buffers_consumers_and_mappings)
+static void cohmemctl_ls(char *out, size_t size)
 {
-	int fd = buffer("fb", PAGES), other = reopen("fb");
-	struct writer w = writer_start("fb", (size_t[]){ 1, END }, false);
-	char exe[PATH_MAX], cmd[2 * PATH_MAX], out[4096] = { 0 }, want[64];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 32);
+	char exe[PATH_MAX], cmd[2 * PATH_MAX];
 	FILE *p;
 
-	writer_wait_written(&w);
-	exe[n] = '\0';
-	strcpy(strrchr(exe, '/') + 1, "../tools/cohmemctl");
-	snprintf(cmd, sizeof(cmd), "%s ls %s", exe, mnt);
+	build_path(exe, sizeof(exe), "../tools/cohmemctl");
+	snprintf(cmd, sizeof(cmd), "%s ls %s", exe, cohmemd_mnt);
 	p = popen(cmd, "r");
-	cr_assert_gt(fread(out, 1, sizeof(out) - 1, p), 0);
+	memset(out, 0, size);
+	cr_assert_gt(fread(out, 1, size - 1, p), 0);
 	cr_assert_eq(WEXITSTATUS(pclose(p)), 0);
+}
+
+Test(cohmemd, cohmemctl_ls_shows_buffers_consumers_and_mappings)
+{
+	int fd = buffer_create("fb", PAGES), other = buffer_open("fb", O_RDWR);
+	struct writer w = writer_start("fb", true);
+	char out[4096], want[64];
+
+	writer_step(&w, STEP_WRITE, (size_t[]){ 1, END });
+	cohmemctl_ls(out, sizeof(out));
 	cr_assert_not_null(strstr(out, "\nfb "), "%s", out);
 	snprintf(want, sizeof(want), " %d 0x", (int)w.pid);
 	cr_assert_not_null(strstr(out, want), "the writer's mapping, by pid: %s", out);
@@ -494,4 +442,402 @@ Test(cohmemd, cohmemctl_ls_shows_buffers_consumers_and_mappings)
 	writer_end(&w);
 	close(other);
 	close(fd);
+}
+
+/* ---- trust: what a client maps, where, and with what rights ------------------- */
+
+Test(cohmemd, attaching_needs_a_writable_description_and_mapping)
+{
+	int fd = buffer_create("fb", PAGES), ro = buffer_open("fb", O_RDONLY);
+	char *rw = mmap(NULL, 8 * PS, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	char *rdonly = mmap(NULL, 8 * PS, PROT_READ, MAP_SHARED, fd, 0);
+	char *via_ro = mmap(NULL, 8 * PS, PROT_READ, MAP_SHARED, ro, 0);
+
+	cr_assert(rw != MAP_FAILED && rdonly != MAP_FAILED && via_ro != MAP_FAILED);
+	cr_assert_eq(cohmem_buffer_attach(ro, via_ro, 8 * PS, 0), -EBADF, "a read-only description");
+	cr_assert_eq(cohmem_buffer_attach(fd, rdonly, 8 * PS, 0), -EINVAL, "a read-only mapping");
+	cr_assert_eq(cohmem_buffer_attach(fd, rw, 8 * PS, 0), 0);
+	expect_clean(ro, (size_t[]){ END });	/* a read-only description may clean */
+	cr_assert_eq(cohmem_buffer_detach(fd, rw), 0);
+}
+
+Test(cohmemd, what_replaces_an_attached_mapping_never_reaches_the_buffer)
+{
+	int fd = buffer_create("fb", PAGES), other = buffer_create("other", PAGES);
+	struct writer w = writer_start("fb", true);
+
+	writer_step(&w, STEP_WRITE, (size_t[]){ 1, END });
+	expect_clean(fd, (size_t[]){ 1, END });
+	/* Its own memory at the attached address: its bytes are the writer's, not the buffer's. */
+	writer_step(&w, STEP_ANON, (size_t[]){ 2, END });
+	expect_clean(fd, (size_t[]){ END });
+	expect_state_page("fb", 2, 0);
+	/* Written, then made unreadable: it fails nobody's clean. */
+	writer_step(&w, STEP_PROT_NONE, (size_t[]){ 5, END });
+	expect_clean(fd, (size_t[]){ END });
+	expect_state_page("fb", 5, 0);
+	/* Another buffer there: its writes are its own. */
+	writer_step(&w, STEP_OTHER_BUFFER, (size_t[]){ 3, END });
+	expect_clean(fd, (size_t[]){ END });
+	expect_state_page("fb", 3, 0);
+	expect_clean(other, (size_t[]){ 3, END });
+	expect_state_page("other", 3, 'a' + 3);
+	expect_state_page("fb", 1, 'a' + 1);
+	writer_end(&w);
+	close(other);
+}
+
+/* ---- every writer, at the next clean --------------------------------------- */
+
+Test(cohmemd, a_program_that_never_calls_libcohmem_is_seen_at_the_next_clean)
+{
+	int fd = buffer_create("fb", PAGES);
+	struct writer w = writer_start("fb", false);	/* maps, never attaches */
+
+	writer_step(&w, STEP_WRITE, (size_t[]){ 4, 40, END });
+	expect_clean(fd, (size_t[]){ 4, 40, END });
+	expect_state_page("fb", 40, 'a' + 40);
+	writer_end(&w);
+}
+
+Test(cohmemd, a_forked_child_writing_through_the_inherited_mapping_is_seen_at_the_next_clean)
+{
+	int fd = buffer_create("fb", PAGES);
+	struct writer w = writer_start("fb", true);
+
+	writer_step(&w, STEP_FORK_WRITE, (size_t[]){ 6, 12, END });	/* the child lives on */
+	expect_clean(fd, (size_t[]){ 6, 12, END });
+	expect_state_page("fb", 12, 'a' + 12);
+	writer_end(&w);
+}
+
+Test(cohmemd, an_unlinked_buffer_stays_coherent)
+{
+	int fd = buffer_create("fb", PAGES);
+	struct writer w = writer_start("fb", true);
+	char path[PATH_MAX], c;
+
+	snprintf(path, sizeof(path), "%s/fb", cohmemd_mnt);
+	cr_assert_eq(unlink(path), 0);
+	writer_step(&w, STEP_WRITE, (size_t[]){ 8, 9, END });
+	expect_clean(fd, (size_t[]){ 8, 9, END });
+	cr_assert_eq(pread(fd, &c, 1, (off_t)(9 * PS)), 1);
+	cr_assert_eq(c, 'a' + 9);
+	writer_step(&w, STEP_WRITE, (size_t[]){ 10, END });
+	expect_clean(fd, (size_t[]){ 10, END });
+	writer_end(&w);
+}
+
+Test(cohmemd, a_write_that_grows_the_buffer_reaches_open_consumers)
+{
+	int fd = buffer_create("fb", 4), other = buffer_open("fb", O_RDWR);
+	unsigned long *bm = bitmap_new(16);
+	struct stat st;
+
+	cr_assert_eq(pwrite(other, "grown", 5, (off_t)(10 * PS + 7)), 5);
+	cr_assert_eq(fstat(fd, &st), 0);
+	cr_assert_eq(st.st_size, 10 * (off_t)PS + 12);
+	cr_assert_eq(cohmem_buffer_clean(fd, 0, 11, 0, bm, NULL, NULL), 1);
+	assert_bits(bm, 16, (size_t[]){ 10, END });
+	free(bm);
+	close(other);
+}
+
+Test(cohmemd, truncation_changes_what_it_cuts)
+{
+	int fd = buffer_create("fb", 8);
+	unsigned long *bm = bitmap_new(8);
+
+	cr_assert_eq(pwrite(fd, "x", 1, (off_t)(6 * PS)), 1);
+	cr_assert_eq(cohmem_buffer_wrprotect(fd, 0, 8), 1);
+	cr_assert_eq(ftruncate(fd, (off_t)(5 * PS + 100)), 0);
+	cr_assert_eq(ftruncate(fd, (off_t)(8 * PS)), 0);
+	/* Page 5 lost its tail, pages 6 and 7 their content: zeros now. */
+	cr_assert_eq(cohmem_buffer_clean(fd, 0, 8, 0, bm, NULL, NULL), 3);
+	assert_bits(bm, 8, (size_t[]){ 5, 6, 7, END });
+	free(bm);
+}
+
+struct thread_attach {
+	int fd;
+	char *m;
+	int err;
+};
+
+static void *attach_thread(void *arg)
+{
+	struct thread_attach *t = arg;
+
+	t->err = cohmem_buffer_attach(t->fd, t->m, 8 * PS, 0);
+	return NULL;
+}
+
+static void *detach_thread(void *arg)
+{
+	struct thread_attach *t = arg;
+
+	t->err = cohmem_buffer_detach(t->fd, t->m);
+	return NULL;
+}
+
+Test(cohmemd, attach_and_detach_work_from_any_thread)
+{
+	int fd = buffer_create("fb", PAGES);
+	struct thread_attach t = { fd, mmap(NULL, 8 * PS, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), -1 };
+	pthread_t th;
+	char out[4096], want[64];
+
+	cr_assert_eq(pthread_create(&th, NULL, attach_thread, &t), 0);
+	pthread_join(th, NULL);
+	cr_assert_eq(t.err, 0, "attach from a thread: %s", strerror(-t.err));
+	cohmemctl_ls(out, sizeof(out));
+	snprintf(want, sizeof(want), " %d %p+", (int)getpid(), (void *)t.m);
+	cr_assert_not_null(strstr(out, want), "listed under the process, not the thread: %s", out);
+	t.err = -1;
+	cr_assert_eq(pthread_create(&th, NULL, detach_thread, &t), 0);
+	pthread_join(th, NULL);
+	cr_assert_eq(t.err, 0, "detach from another thread: %s", strerror(-t.err));
+}
+
+/* ---- a full state file system -------------------------------------------------- */
+
+/* Fill the file system of path with a file there, all but `spare` pages. */
+static void fill(const char *path, size_t spare)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	char page[4096] = { 1 };
+	struct stat st;
+
+	cr_assert_geq(fd, 0);
+	while (write(fd, page, sizeof(page)) == sizeof(page))
+		;
+	cr_assert_eq(fstat(fd, &st), 0);
+	cr_assert_eq(ftruncate(fd, st.st_size - (off_t)(spare * sizeof(page))), 0);
+	close(fd);
+}
+
+Test(cohmemd, a_full_state_file_system_fails_cleans_until_the_pages_are_stored)
+{
+	char small[PATH_MAX], filler[PATH_MAX + 16];
+	int fd, status;
+	struct writer w;
+	unsigned long *bm = bitmap_new(PAGES);
+
+	need_root("to mount a small tmpfs as the state directory");
+	snprintf(small, sizeof(small), "%s/small", cohmemd_dir);
+	cr_assert_eq(mkdir(small, 0700), 0);
+	cr_assert_eq(mount("cohmem-test", small, "tmpfs", 0, "size=512k"), 0, "%s", strerror(errno));
+	status = cohmemd_stop_status();
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	cohmemd_start(cohmemd_args(), small, NULL);
+
+	fd = buffer_create("fb", PAGES);
+	snprintf(filler, sizeof(filler), "%s/filler", small);
+	fill(filler, 2);
+	w = writer_start("fb", true);
+	writer_step(&w, STEP_WRITE, (size_t[]){ 1, 2, 3, 4, 5, 6, 7, END });
+	cr_assert_lt(cohmem_buffer_clean(fd, 0, PAGES, 0, bm, NULL, NULL), 0, "not all could be stored");
+	cr_assert_eq(cohmem_buffer_clean(fd, 0, PAGES, 0, bm, NULL, NULL), -ENOSPC,
+		     "and later cleans say so while they are not");
+	cr_assert_eq(unlink(filler), 0);
+	memset(bm, 0, PAGES / 8);
+	cr_assert_geq(cohmem_buffer_clean(fd, 0, PAGES, 0, bm, NULL, NULL), 0, "room again: stored");
+	/* Each page was reported once, here or by the first clean, and is in the state file. */
+	for (size_t pg = 1; pg <= 7; pg++)
+		expect_state_page("fb", pg, 'a' + (char)pg);
+	writer_end(&w);
+	close(fd);
+
+	/* And a restart serves them. */
+	cohmemd_restart(cohmemd_args());
+	fd = buffer_open("fb", O_RDONLY);
+	{
+		char c;
+
+		cr_assert_eq(pread(fd, &c, 1, (off_t)(7 * PS)), 1);
+		cr_assert_eq(c, 'a' + 7);
+	}
+	close(fd);
+	status = cohmemd_stop_status();	/* off the tmpfs, for the teardown */
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	cohmemd_start(cohmemd_args(), NULL, NULL);
+	umount2(small, MNT_DETACH);
+	free(bm);
+}
+
+/* ---- what a client can make the daemon hold ------------------------------------ */
+
+Test(cohmemd, more_buffers_than_descriptors_are_all_served)
+{
+	char path[PATH_MAX + 32], prefix[64];
+	int status, fd;
+	char c;
+
+	status = cohmemd_stop_status();
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	for (int i = 0; i < 300; i++) {
+		snprintf(path, sizeof(path), "%s/b%03d", cohmemd_state, i);
+		fd = open(path, O_WRONLY | O_CREAT, 0644);
+		cr_assert_geq(fd, 0);
+		cr_assert_eq(pwrite(fd, &(char){ (char)i }, 1, 0), 1);
+		close(fd);
+	}
+	snprintf(prefix, sizeof(prefix), "ulimit -n 64 && ");
+	cohmemd_start(cohmemd_args(), NULL, prefix);
+	cr_assert_eq(cohmemd_log_lines("ignoring"), 0, "every state file is served");
+	for (int i = 0; i < 300; i += 37) {
+		snprintf(path, sizeof(path), "b%03d", i);
+		fd = buffer_open(path, O_RDONLY);
+		cr_assert_geq(fd, 0, "%s: %s", path, strerror(errno));
+		cr_assert_eq(pread(fd, &c, 1, 0), 1);
+		cr_assert_eq(c, (char)i);
+		close(fd);
+	}
+}
+
+Test(cohmemd, a_thousand_opens_of_a_sparse_16g_buffer_cost_little)
+{
+	struct rlimit r;
+	int fds[1000], fd;
+	size_t before, after;
+
+	cohmemd_restart("--max-bytes 16G");
+	cr_assert_eq(getrlimit(RLIMIT_NOFILE, &r), 0);
+	r.rlim_cur = r.rlim_max;
+	setrlimit(RLIMIT_NOFILE, &r);
+	if (r.rlim_cur < 1100)
+		cr_skip_test("RLIMIT_NOFILE %llu is too small to open 1000", (unsigned long long)r.rlim_cur);
+	fd = buffer_create("big", 1);
+	before = cohmemd_rss();
+	/* Opened small, then grown to 16 GiB under them, then opened big; a page written at the end. */
+	for (int i = 0; i < 1000; i++) {
+		if (i == 500)
+			cr_assert_eq(ftruncate(fd, 16LL << 30), 0);
+		fds[i] = buffer_open("big", O_RDWR);
+		cr_assert_geq(fds[i], 0, "open %d: %s", i, strerror(errno));
+	}
+	cr_assert_eq(pwrite(fd, "x", 1, (16LL << 30) - 1), 1);
+	after = cohmemd_rss();
+	cr_assert_lt(after - before, 32u << 20, "1000 opens took %zu KiB", (after - before) >> 10);
+	for (int i = 0; i < 1000; i++)
+		close(fds[i]);
+	close(fd);
+}
+
+/* Open descriptions of a buffer, from cohmemd's own listing. */
+static uint32_t consumers_of(const char *name)
+{
+	struct cohmem_ioc_ls *ls = calloc(1, sizeof(*ls));
+	int dir = open(cohmemd_mnt, O_RDONLY | O_DIRECTORY);
+	uint32_t n = 0;
+
+	for (ls->index = 0; dir >= 0 && !ioctl(dir, COHMEM_IOC_LS, ls); ls->index++)
+		if (!strcmp(ls->name, name))
+			n = ls->consumers;
+	close(dir);
+	free(ls);
+	return n;
+}
+
+struct quota_try {
+	int buffers_made, opens_made;
+	int buffer_err, bytes_err, open_err;
+};
+
+static int exceed_limits(void *arg)
+{
+	struct quota_try *q = arg;
+	char name[32];
+	int fd = -1, fds[8];
+
+	for (q->buffers_made = 0; q->buffers_made < 3; q->buffers_made++) {
+		snprintf(name, sizeof(name), "q%d", q->buffers_made);
+		fd = buffer_open(name, O_RDWR | O_CREAT);
+		if (fd < 0) {
+			q->buffer_err = errno;
+			break;
+		}
+	}
+	fd = buffer_open("q0", O_RDWR);
+	q->bytes_err = ftruncate(fd, 2 << 20) ? errno : 0;
+	for (q->opens_made = 0; q->opens_made < 8; q->opens_made++) {
+		fds[q->opens_made] = buffer_open("q0", O_RDONLY);
+		if (fds[q->opens_made] < 0) {
+			q->open_err = errno;
+			break;
+		}
+	}
+	return 0;
+}
+
+Test(cohmemd, limits_per_user_hold)
+{
+	struct quota_try *q = mmap(NULL, sizeof(*q), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	need_root("to be another user");
+	cohmemd_restart("--allow-other --user-buffers 2 --user-bytes 1M --user-opens 6");
+	cr_assert_eq(as_nobody(exceed_limits, q), 0);
+	cr_assert_eq(q->buffers_made, 2, "two buffers, then no more");
+	cr_assert_eq(q->buffer_err, EDQUOT, "%s", strerror(q->buffer_err));
+	cr_assert_eq(q->bytes_err, EDQUOT, "over --user-bytes: %s", strerror(q->bytes_err));
+	/* Its process holds q0, q1 and q0 again: of 6, 3 more. */
+	cr_assert_eq(q->opens_made, 3, "opens before EDQUOT: %d", q->opens_made);
+	cr_assert_eq(q->open_err, EDQUOT);
+	/* That process exited: once its descriptions are released, so is their charge. */
+	for (int i = 0; i < 500 && (consumers_of("q0") || consumers_of("q1")); i++)
+		usleep(10000);
+	memset(q, 0, sizeof(*q));
+	cr_assert_eq(as_nobody(exceed_limits, q), 0);
+	cr_assert_eq(q->opens_made, 3, "the same again: %d", q->opens_made);
+}
+
+static int ls_as_nobody(void *arg)
+{
+	char exe[PATH_MAX], cmd[2 * PATH_MAX];
+
+	build_path(exe, sizeof(exe), "../tools/cohmemctl");
+	snprintf(cmd, sizeof(cmd), "%s ls %s > %s", exe, cohmemd_mnt, (char *)arg);
+	return system(cmd) == 0 ? 0 : 1;
+}
+
+Test(cohmemd, cohmemctl_ls_shows_others_no_pids_or_addresses)
+{
+	char out[PATH_MAX], text[4096] = { 0 }, pid[32];
+	int fd, f;
+	char *m;
+
+	need_root("to be another user");
+	cohmemd_restart("--allow-other");
+	fd = buffer_create("fb", PAGES);
+	fchmod(fd, 0644);
+	m = mmap(NULL, 8 * PS, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	cr_assert_eq(cohmem_buffer_attach(fd, m, 8 * PS, 0), 0);
+	snprintf(out, sizeof(out), "%s/ls.out", cohmemd_dir);
+	f = open(out, O_WRONLY | O_CREAT, 0666);
+	close(f);
+	chmod(out, 0666);
+	cr_assert_eq(as_nobody(ls_as_nobody, out), 0);
+	f = open(out, O_RDONLY);
+	cr_assert_gt(read(f, text, sizeof(text) - 1), 0);
+	close(f);
+	snprintf(pid, sizeof(pid), " %d ", (int)getpid());
+	cr_assert_not_null(strstr(text, "\nfb "), "%s", text);
+	cr_assert_null(strstr(text, pid), "another user's pid: %s", text);
+	cr_assert_null(strstr(text, "0x7f"), "another user's addresses: %s", text);
+	cr_assert_not_null(strstr(text, "(1 of other users)"), "but how many: %s", text);
+	cr_assert_eq(cohmem_buffer_detach(fd, m), 0);
+}
+
+Test(cohmemd, a_failed_unmount_is_an_error)
+{
+	int status;
+
+	need_root("to mount over the mount point");
+	cr_assert_eq(mount("cohmem-test", cohmemd_mnt, "tmpfs", 0, "size=64k"), 0, "%s", strerror(errno));
+	status = cohmemd_stop_status();
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 1, "exit status %#x", status);
+	cr_assert_eq(cohmemd_log_lines("could not unmount"), 1);
+	/* Our tmpfs went (the daemon unmounted the top mount); clear its own and go on. */
+	umount2(cohmemd_mnt, MNT_DETACH);
+	cohmemd_start(cohmemd_args(), NULL, NULL);
 }

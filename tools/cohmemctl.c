@@ -145,10 +145,6 @@ static void probe_others(struct report *rep)
 		 : clear_refs ? "no: clear_refs accepts \"4\" but pages never become soft-dirty "
 				"(CONFIG_MEM_SOFT_DIRTY is off)"
 			      : "no: /proc/self/clear_refs cannot be written");
-	add_fact(rep, "cohmemd_coherence", "cohmemd coherence", true, "%s",
-		 !cohmem_backend_supported(COHMEM_BACKEND_UFFD_ASYNC)
-			 ? "scan (clients' page tables, through PAGEMAP_SCAN)"
-			 : "writeback (clients fsync; the kernel writes dirty pages back)");
 	add_fact(rep, "max_map_count", "vm.max_map_count", true,
 		 "%ld (mprotect splits a mapping per written page; past this it degrades)",
 		 read_sysctl("/proc/sys/vm/max_map_count"));
@@ -473,7 +469,11 @@ static int ls(const char *mount)
 			printf(" %d %#llx+%#llx@%#llx", e->mappings[i].pid,
 			       (unsigned long long)e->mappings[i].addr, (unsigned long long)e->mappings[i].len,
 			       (unsigned long long)e->mappings[i].offset);
-		printf("%s\n", e->nmappings > COHMEM_LS_MAPPINGS ? " ..." : e->nmappings ? "" : " -");
+		if (e->nmappings > COHMEM_LS_MAPPINGS)
+			printf(" ...");
+		if (e->hidden)
+			printf(" (%u of other users)", e->hidden);
+		printf("%s\n", e->nmappings || e->hidden ? "" : " -");
 	}
 	close(dir);
 	free(e);

@@ -7,7 +7,7 @@
 # $COHMEM_CACHE_DIR, default ~/.cache/cohmem), builds a busybox initramfs with
 # the test programs and the libraries they need, boots it, runs every
 # (program, backend) pair CMake registered (BUILD_DIR/tests/backend-tests.txt),
-# and cohmemd's tests in writeback mode, and fails if any fails in the guest.
+# and cohmemd's suite and stress test, and fails if any fails in the guest.
 # It builds the cohmem_pfn module (kernel/) against the matching
 # linux-headers package (installed with apt-get when missing), loads it in
 # the guest, and runs the pfn entries there too; without the headers those
@@ -182,7 +182,8 @@ timeout 1500 qemu-system-x86_64 -accel tcg -smp 2 -m 3072 -nographic -no-reboot 
 	-device ivshmem-plain,memdev=ivshmem \
 	-append "console=ttyS0 quiet panic=-1" </dev/null 2>&1 | tr -d '\r' >"$work/console" || true
 
-guest_kernel=$(grep -o 'MATRIX-KERNEL .*' "$work/console" | cut -d' ' -f2)
+guest_kernel=$(grep -o 'MATRIX-KERNEL .*' "$work/console" | cut -d' ' -f2 || true)
+guest_kernel=${guest_kernel:-"did not boot"}
 echo "kernel-matrix: cohmemctl probe in the guest ($guest_kernel):"
 sed -n '/MATRIX-PROBE-BEGIN/,/^MATRIX-PROBE-END/p' "$work/console" | sed '1d;$d'
 grep -q '^MATRIX-DONE' "$work/console" || {

@@ -1,0 +1,704 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Collector threads: everything that may wait for this connection to answer
+ * another request happens here, with no lock held, and the requests that
+ * need it are answered from here once it is done.
+ *
+ * A pass over one buffer serves every request that arrived before it
+ * started. It makes the kernel write back the buffer's dirty pages — by
+ * fdatasync() of a read-only descriptor the daemon opens on its own mount
+ * (falling back to invalidating the inode, which writes back too, when the
+ * buffer has no name to open it by) — so that every write through any
+ * mapping that completed before the request has reached the daemon as a
+ * WRITE and is stored and marked (store_write()). The kernel sends those
+ * WRITEs and the FSYNC to the FUSE workers, which is why a pass must never
+ * run on one. Then the pages whose storing failed are retrieved from the
+ * page cache and stored again, the state file is synced if --durable asks,
+ * and the waiting cleans are answered.
+ *
+ * Passes of one buffer never overlap; passes of different buffers run on up
+ * to --collectors threads, at most --user-collectors of them for buffers of
+ * one owner: a writer that stalls the kernel's writeback of a buffer it may
+ * write (holding its inode lock across a fault on another FUSE file, say)
+ * stalls the cleans of that buffer, never the mount or other users'.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon.h"
+
+enum waiter_kind { WAIT_CLEAN, WAIT_ATTACH, WAIT_DETACH };
+
+struct waiter {
+	struct waiter *next;
+	enum waiter_kind kind;
+	fuse_req_t req;
+	struct consumer *c;		/* CLEAN: NULL once its description is released */
+	unsigned cmd;
+	uint64_t first, nr;
+	pid_t tid;			/* ATTACH, DETACH: the calling thread */
+	uid_t uid;
+	struct cohmem_ioc_attach a;	/* ATTACH; DETACH uses a.addr */
+};
+
+struct queued {
+	struct buffer *b;
+	uid_t owner;
+};
+
+struct busy {
+	uid_t uid;
+	unsigned running;
+};
+
+struct collector {
+	pthread_mutex_t lock;
+	pthread_cond_t work;
+	struct queued *queue;
+	size_t nqueue, capqueue;
+	struct busy *busy;
+	size_t nbusy;
+	pthread_t *threads;
+	pid_t *tids;
+	unsigned nthreads;
+	bool stop;
+};
+
+#define RETRIEVE_PAGES 256		/* per NOTIFY_RETRIEVE: the kernel stops at max_write */
+#define RETRIEVE_RUNS 1024		/* per pass */
+#define RETRIEVE_WAIT_S 10
+
+static struct busy *busy_of(struct collector *k, uid_t uid)
+{
+	struct busy *t;
+
+	for (size_t i = 0; i < k->nbusy; i++)
+		if (k->busy[i].uid == uid)
+			return &k->busy[i];
+	t = realloc(k->busy, (k->nbusy + 1) * sizeof(*t));
+	if (!t)
+		return NULL;
+	k->busy = t;
+	k->busy[k->nbusy] = (struct busy){ uid, 0 };
+	return &k->busy[k->nbusy++];
+}
+
+static bool push(struct collector *k, struct buffer *b)	/* k->lock */
+{
+	if (k->nqueue == k->capqueue) {
+		size_t cap = k->capqueue ? 2 * k->capqueue : 16;
+		struct queued *t = realloc(k->queue, cap * sizeof(*t));
+
+		if (!t)
+			return false;
+		k->queue = t;
+		k->capqueue = cap;
+	}
+	k->queue[k->nqueue++] = (struct queued){ b, b->uid };
+	b->queued = true;
+	pthread_cond_signal(&k->work);
+	return true;
+}
+
+/* Queue a pass of b unless one is queued or running (that one re-checks when done). */
+static void enqueue(struct daemon *d, struct buffer *b)	/* d->lock, b->lock */
+{
+	struct collector *k = d->collect;
+
+	pthread_mutex_lock(&k->lock);
+	if (!b->queued && !b->running && !k->stop) {
+		if (push(k, b))
+			b->refs++;
+		else
+			logmsg("%s: out of memory queueing a pass", b->name);
+	}
+	pthread_mutex_unlock(&k->lock);
+}
+
+static struct waiter *waiter_new(struct daemon *d, struct buffer *b, enum waiter_kind kind, fuse_req_t req)
+{
+	struct waiter *w = calloc(1, sizeof(*w));
+
+	if (w) {
+		w->kind = kind;
+		w->req = req;
+		w->tid = fuse_req_ctx(req)->pid;
+		w->uid = fuse_req_ctx(req)->uid;
+	}
+	return w;
+}
+
+static int wait_for_pass(struct daemon *d, struct buffer *b, struct waiter *w)
+{
+	if (!w)
+		return -ENOMEM;
+	pthread_mutex_lock(&d->lock);
+	pthread_mutex_lock(&b->lock);
+	if (atomic_load(&d->stopping)) {
+		pthread_mutex_unlock(&b->lock);
+		pthread_mutex_unlock(&d->lock);
+		free(w);
+		return -ENOTCONN;
+	}
+	w->next = b->waiting;
+	b->waiting = w;
+	enqueue(d, b);
+	pthread_mutex_unlock(&b->lock);
+	pthread_mutex_unlock(&d->lock);
+	return 0;
+}
+
+int collect_clean(struct daemon *d, fuse_req_t req, struct consumer *c, unsigned cmd, uint64_t first,
+		  uint64_t nr)
+{
+	struct waiter *w = waiter_new(d, c->b, WAIT_CLEAN, req);
+
+	if (w) {
+		w->c = c;
+		w->cmd = cmd;
+		w->first = first;
+		w->nr = nr;
+	}
+	return wait_for_pass(d, c->b, w);
+}
+
+int collect_attach(struct daemon *d, fuse_req_t req, struct buffer *b, const struct cohmem_ioc_attach *a)
+{
+	struct waiter *w = waiter_new(d, b, WAIT_ATTACH, req);
+
+	if (w)
+		w->a = *a;
+	return wait_for_pass(d, b, w);
+}
+
+int collect_detach(struct daemon *d, fuse_req_t req, struct buffer *b, uint64_t addr)
+{
+	struct waiter *w = waiter_new(d, b, WAIT_DETACH, req);
+
+	if (w)
+		w->a.addr = addr;
+	return wait_for_pass(d, b, w);
+}
+
+void collect_pass(struct daemon *d, struct buffer *b)
+{
+	b->want_writeback = true;
+	enqueue(d, b);
+}
+
+void collect_prepare(struct daemon *d, struct buffer *b)
+{
+	if (b->self < 0) {
+		b->want_self = true;
+		enqueue(d, b);
+	}
+}
+
+void collect_forget(struct buffer *b, struct consumer *c)
+{
+	for (struct waiter *w = b->waiting; w; w = w->next)
+		if (w->c == c)
+			w->c = NULL;
+	for (struct waiter *w = b->serving; w; w = w->next)
+		if (w->c == c)
+			w->c = NULL;
+}
+
+bool collect_own_thread(struct daemon *d, pid_t tid)
+{
+	struct collector *k = d->collect;
+
+	for (unsigned i = 0; k && i < k->nthreads; i++)
+		if (__atomic_load_n(&k->tids[i], __ATOMIC_ACQUIRE) == tid)
+			return true;
+	return false;
+}
+
+/* ---- attach, detach ------------------------------------------------------------ */
+
+static void do_attach(struct daemon *d, struct buffer *b, struct waiter *w)
+{
+	struct attachment a;
+	int err = attach_verify(d, b, w->tid, &w->a, &a);
+
+	if (!err) {
+		a.uid = w->uid;
+		pthread_mutex_lock(&d->lock);
+		pthread_mutex_lock(&b->lock);
+		err = attach_add(d, b, &a);
+		pthread_mutex_unlock(&b->lock);
+		pthread_mutex_unlock(&d->lock);
+		if (err)
+			close(a.pidfd);
+	}
+	if (err)
+		fuse_reply_err(w->req, -err);
+	else
+		fuse_reply_ioctl(w->req, 0, NULL, 0);
+}
+
+static void do_detach(struct daemon *d, struct buffer *b, struct waiter *w)
+{
+	int pidfd = -1;
+	pid_t pid = thread_group(w->tid, &pidfd);
+	int err = pid < 0 ? pid : 0;
+
+	if (pidfd >= 0)
+		close(pidfd);
+	if (!err) {
+		pthread_mutex_lock(&d->lock);
+		pthread_mutex_lock(&b->lock);
+		err = attach_remove(d, b, pid, w->a.addr);
+		pthread_mutex_unlock(&b->lock);
+		pthread_mutex_unlock(&d->lock);
+	}
+	if (err)
+		fuse_reply_err(w->req, -err);
+	else
+		fuse_reply_ioctl(w->req, 0, NULL, 0);
+}
+
+/* ---- writeback ------------------------------------------------------------------- */
+
+/*
+ * A read-only descriptor of b on the daemon's own mount, if its name still
+ * leads to it. Its open is answered with FOPEN_NOFLUSH (fs.c): a daemon that
+ * dies closes its descriptors before the connection goes, and a FLUSH
+ * would wait for an answer from nobody.
+ */
+static int open_self(struct daemon *d, const char *name, fuse_ino_t ino)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	int fd;
+
+	if (snprintf(path, sizeof(path), "%s/%s", d->mountpoint, name) >= (int)sizeof(path))
+		return -1;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+	if (fd >= 0 && (fstat(fd, &st) || st.st_ino != ino || st.st_dev != d->dev)) {
+		close(fd);	/* renamed meanwhile: another buffer's name */
+		fd = -1;
+	}
+	return fd;
+}
+
+/* The daemon's own descriptor of b, opened by name if it has none yet: -1 if it cannot be. */
+static int self_fd(struct daemon *d, struct buffer *b)
+{
+	char name[sizeof(b->name)];
+	bool unlinked;
+	int fd;
+
+	pthread_mutex_lock(&b->lock);
+	fd = b->self;
+	unlinked = b->unlinked;
+	memcpy(name, b->name, sizeof(name));
+	pthread_mutex_unlock(&b->lock);
+	if (fd < 0 && !unlinked) {
+		fd = open_self(d, name, b->ino);
+		pthread_mutex_lock(&b->lock);
+		b->self = fd;	/* passes of b never overlap: nobody set it meanwhile */
+		pthread_mutex_unlock(&b->lock);
+	}
+	return fd;
+}
+
+/* Make the kernel write b's dirty pages back to us, and wait until they are stored. */
+static int writeback(struct daemon *d, struct buffer *b)
+{
+	int fd = self_fd(d, b), err;
+
+	if (fd >= 0)
+		return fdatasync(fd) ? -errno : 0;
+	/* No name: invalidating writes the dirty pages back as well (and drops the cache). */
+	err = fuse_lowlevel_notify_inval_inode(d->se, b->ino, 0, 0);
+	return err == -ENOENT ? 0 : err;	/* the kernel has no pages of it */
+}
+
+struct runs {
+	uint64_t first[RETRIEVE_RUNS], n[RETRIEVE_RUNS];
+	size_t count;
+};
+
+static int add_run(void *arg, uint64_t first, uint64_t n)
+{
+	struct runs *r = arg;
+
+	if (r->count == RETRIEVE_RUNS)
+		return 1;
+	r->first[r->count] = first;
+	r->n[r->count++] = n;
+	return 0;
+}
+
+/*
+ * What a retrieve asked for, in its cookie: how many pages, and the buffer's
+ * unstored generation then (a later failure makes its answer too old to use).
+ */
+static void *retrieve_cookie(uint32_t gen, uint64_t pages)
+{
+	return (void *)(uintptr_t)((uint64_t)gen << 16 | pages);
+}
+
+/*
+ * Pages written back whose storing failed are clean in the page cache now,
+ * and only there: retrieve them (collect_retrieved() stores them) and wait,
+ * for a while: a reply that never comes costs this pass, not the next.
+ */
+static void retry_unstored(struct daemon *d, struct buffer *b)
+{
+	struct runs *r = calloc(1, sizeof(*r));
+	size_t ps = d->page_size;
+	struct timespec until;
+	uint32_t gen;
+
+	if (!r)
+		return;
+	pthread_mutex_lock(&b->lock);
+	pageset_for_each_run(&b->unstored, add_run, r);
+	gen = b->unstored_gen;
+	pthread_mutex_unlock(&b->lock);
+	for (size_t i = 0; i < r->count; i++) {
+		for (uint64_t at = r->first[i]; at < r->first[i] + r->n[i]; at += RETRIEVE_PAGES) {
+			uint64_t n = r->first[i] + r->n[i] - at < RETRIEVE_PAGES ? r->first[i] + r->n[i] - at
+										   : RETRIEVE_PAGES;
+
+			pthread_mutex_lock(&b->lock);
+			b->retrieving++;
+			pthread_mutex_unlock(&b->lock);
+			if (fuse_lowlevel_notify_retrieve(d->se, b->ino, n * ps, (off_t)(at * ps),
+							  retrieve_cookie(gen, n))) {
+				pthread_mutex_lock(&b->lock);
+				b->retrieving--;
+				pthread_mutex_unlock(&b->lock);
+			}
+		}
+	}
+	free(r);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += RETRIEVE_WAIT_S;
+	pthread_mutex_lock(&b->lock);
+	while (b->retrieving && !atomic_load(&d->stopping))
+		if (pthread_cond_timedwait(&b->retrieved, &b->lock, &until) == ETIMEDOUT) {
+			logmsg("%s: %u retrieves unanswered; the next pass asks again", b->name, b->retrieving);
+			b->retrieving = 0;	/* what comes later is ignored */
+		}
+	pthread_mutex_unlock(&b->lock);
+}
+
+/*
+ * Store the pages of a reply that are still unstored. A WRITE stored since
+ * the retrieve was asked for is newer than what the reply carries (the
+ * kernel copied it earlier): such pages are no longer unstored and are left
+ * alone, and a reply asked for before another store failed is not used.
+ */
+static void store_retrieved(struct daemon *d, struct buffer *b, const char *data, size_t len, uint64_t off)
+{
+	size_t ps = d->page_size;
+
+	for (size_t at = 0; at < len; at += ps) {
+		uint64_t pg = (off + at) / ps;
+		size_t n = len - at < ps ? len - at : ps;
+		int err;
+
+		if (!pageset_count(&b->unstored, pg, 1))
+			continue;
+		err = store_write(d, b, data + at, n, off + at, false);
+		if (err)
+			b->store_error = err;
+	}
+}
+
+void collect_retrieved(struct daemon *d, fuse_ino_t ino, off_t off, uintptr_t cookie, struct fuse_bufvec *bufv)
+{
+	size_t len = fuse_buf_size(bufv), ps = d->page_size, asked = cookie & 0xffff;
+	uint32_t gen = (uint32_t)(cookie >> 16);
+	struct fuse_bufvec mem = FUSE_BUFVEC_INIT(len);
+	struct buffer *b;
+	char *data = malloc(len ? len : 1);
+
+	mem.buf[0].mem = data;
+	if (data && len && fuse_buf_copy(&mem, bufv, 0) != (ssize_t)len) {
+		free(data);
+		data = NULL;
+	}
+	pthread_mutex_lock(&d->lock);
+	b = store_find(d, ino);
+	if (b)
+		pthread_mutex_lock(&b->lock);
+	pthread_mutex_unlock(&d->lock);
+	if (!b) {
+		free(data);
+		return;
+	}
+	if (!b->retrieving || gen != b->unstored_gen || off < 0 || (uint64_t)off % ps) {
+		/* Nobody waits for it, or a store failed since: too old to use. */
+	} else if (!data) {
+		b->store_error = -ENOMEM;
+	} else {
+		store_retrieved(d, b, data, len, (uint64_t)off);
+		if (len < asked * ps && pageset_count(&b->unstored, ((uint64_t)off + len) / ps, 1)) {
+			/* The page cache let go of it before it could be stored. */
+			logmsg("%s: page %llu was written back, could not be stored, and is gone from the page "
+			       "cache: its last write is lost", b->name, (unsigned long long)((off + len) / ps));
+			pageset_take(&b->unstored, ((uint64_t)off + len) / ps, 1, NULL);
+		}
+	}
+	if (!b->unstored.count)
+		b->store_error = 0;
+	if (b->retrieving && !--b->retrieving)
+		pthread_cond_broadcast(&b->retrieved);
+	pages_notify(b);
+	pthread_mutex_unlock(&b->lock);
+	free(data);
+}
+
+static int durable_sync(struct buffer *b)
+{
+	int err = 0;
+
+	pthread_mutex_lock(&b->lock);
+	if (b->unsynced && b->fd >= 0) {
+		if (fdatasync(b->fd))
+			err = -errno;
+		else
+			b->unsynced = false;
+	}
+	pthread_mutex_unlock(&b->lock);
+	return err;
+}
+
+/* ---- the pass -------------------------------------------------------------------- */
+
+static void answer(struct buffer *b, int err)	/* b->lock */
+{
+	struct waiter *w = b->serving, *next;
+
+	for (; w; w = next) {
+		next = w->next;
+		if (!w->c)
+			fuse_reply_err(w->req, EBADF);	/* its description is gone */
+		else if (err)
+			fuse_reply_err(w->req, -err);
+		else
+			clean_answer(w->req, w->c, w->cmd, w->first, w->nr);
+		free(w);
+	}
+	b->serving = NULL;
+}
+
+static void run_pass(struct daemon *d, struct buffer *b)
+{
+	struct collector *k = d->collect;
+	struct waiter *w, *next, *others = NULL;
+	bool wb, want_self, requeue;
+	int err = 0, retire = -1;
+
+	/* What this pass serves: what arrived before it started. */
+	pthread_mutex_lock(&b->lock);
+	wb = b->want_writeback;
+	want_self = b->want_self;
+	b->want_writeback = b->want_self = false;
+	for (w = b->waiting; w; w = next) {
+		next = w->next;
+		if (w->kind == WAIT_CLEAN) {
+			w->next = b->serving;
+			b->serving = w;
+			wb = true;
+		} else {
+			w->next = others;
+			others = w;
+		}
+	}
+	b->waiting = NULL;
+	pthread_mutex_unlock(&b->lock);
+
+	for (w = others; w; w = next) {
+		next = w->next;
+		if (w->kind == WAIT_ATTACH)
+			do_attach(d, b, w);
+		else
+			do_detach(d, b, w);
+		free(w);
+	}
+	if (want_self && !wb)
+		self_fd(d, b);
+	if (wb) {
+		err = writeback(d, b);
+		retry_unstored(d, b);
+		if (!err && d->durable)
+			err = durable_sync(b);
+	}
+
+	pthread_mutex_lock(&b->lock);
+	answer(b, err);
+	pages_notify(b);
+	if (!b->nexternal && b->self >= 0) {	/* nobody left to clean: let our descriptor go */
+		retire = b->self;
+		b->self = -1;
+	}
+	requeue = b->waiting || b->want_writeback || b->want_self;
+	pthread_mutex_lock(&k->lock);
+	b->running = false;
+	requeue = requeue && !k->stop && push(k, b);	/* keeps our reference */
+	pthread_mutex_unlock(&k->lock);
+	pthread_mutex_unlock(&b->lock);
+
+	if (retire >= 0)
+		close(retire);	/* FLUSH and RELEASE: answered by the workers */
+	if (!requeue) {
+		pthread_mutex_lock(&d->lock);
+		store_unref(d, b);
+		pthread_mutex_unlock(&d->lock);
+	}
+}
+
+/* The first queued buffer whose owner has a collector to spare. */
+static bool pick(struct collector *k, unsigned cap, struct queued *out)
+{
+	for (size_t i = 0; i < k->nqueue; i++) {
+		struct busy *u = busy_of(k, k->queue[i].owner);
+
+		if (u && u->running >= cap)
+			continue;
+		*out = k->queue[i];
+		memmove(&k->queue[i], &k->queue[i + 1], (k->nqueue - i - 1) * sizeof(*k->queue));
+		k->nqueue--;
+		return true;
+	}
+	return false;
+}
+
+struct thread_arg {
+	struct daemon *d;
+	unsigned index;
+};
+
+static void *collector_main(void *arg)
+{
+	struct thread_arg *t = arg;
+	struct daemon *d = t->d;
+	struct collector *k = d->collect;
+
+	__atomic_store_n(&k->tids[t->index], gettid(), __ATOMIC_RELEASE);
+	free(t);
+	pthread_mutex_lock(&k->lock);
+	while (!k->stop) {
+		struct queued q;
+		struct busy *u;
+
+		if (!pick(k, d->limits.user_collectors, &q)) {
+			pthread_cond_wait(&k->work, &k->lock);
+			continue;
+		}
+		q.b->queued = false;
+		q.b->running = true;
+		u = busy_of(k, q.owner);
+		if (u)
+			u->running++;
+		pthread_mutex_unlock(&k->lock);
+		run_pass(d, q.b);
+		pthread_mutex_lock(&k->lock);
+		if (u)
+			busy_of(k, q.owner)->running--;
+		pthread_cond_broadcast(&k->work);	/* one of this owner's may run now */
+	}
+	pthread_mutex_unlock(&k->lock);
+	return NULL;
+}
+
+int collect_start(struct daemon *d)
+{
+	struct collector *k = calloc(1, sizeof(*k));
+
+	if (!k)
+		return -ENOMEM;
+	pthread_mutex_init(&k->lock, NULL);
+	pthread_cond_init(&k->work, NULL);
+	k->threads = calloc(d->limits.collectors, sizeof(*k->threads));
+	k->tids = calloc(d->limits.collectors, sizeof(*k->tids));
+	if (!k->threads || !k->tids)
+		return -ENOMEM;
+	d->collect = k;
+	for (unsigned i = 0; i < d->limits.collectors; i++) {
+		struct thread_arg *t = malloc(sizeof(*t));
+		int err;
+
+		if (!t)
+			return -ENOMEM;
+		*t = (struct thread_arg){ d, i };
+		err = pthread_create(&k->threads[i], NULL, collector_main, t);
+		if (err) {
+			free(t);
+			return -err;
+		}
+		k->nthreads++;
+	}
+	return 0;
+}
+
+/* Every dirty page of the mount to the state files, before we go. */
+static void sync_all(struct daemon *d)
+{
+	int root = open(d->mountpoint, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (root < 0 || syncfs(root))
+		logmsg("%s: cannot write back before stopping: %s", d->mountpoint, strerror(errno));
+	if (root >= 0)
+		close(root);
+}
+
+void collect_stop(struct daemon *d)
+{
+	struct collector *k = d->collect;
+	size_t nfds = 0;
+	int *fds;
+
+	if (!k)
+		return;
+	pthread_mutex_lock(&k->lock);
+	k->stop = true;
+	pthread_cond_broadcast(&k->work);
+	pthread_mutex_unlock(&k->lock);
+	for (unsigned i = 0; i < k->nthreads; i++) {
+		struct timespec until;
+
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 10;
+		if (pthread_timedjoin_np(k->threads[i], NULL, &until)) {
+			logmsg("a collector is stuck; stopping without it");
+			pthread_detach(k->threads[i]);
+		}
+	}
+	sync_all(d);
+	pthread_mutex_lock(&d->lock);
+	fds = calloc(d->nbuffers + 1, sizeof(*fds));
+	for (size_t i = 0; i < d->nbuffers; i++) {
+		struct buffer *b = d->buffers[i];
+
+		pthread_mutex_lock(&b->lock);
+		for (struct waiter *w = b->waiting, *next; w; w = next) {
+			next = w->next;
+			fuse_reply_err(w->req, ENOTCONN);
+			free(w);
+		}
+		b->waiting = NULL;
+		if (fds && b->self >= 0) {
+			fds[nfds++] = b->self;
+			b->self = -1;
+		}
+		pthread_mutex_unlock(&b->lock);
+	}
+	pthread_mutex_unlock(&d->lock);
+	/* Their FLUSH and RELEASE need the workers and d->lock: closed with no lock held. */
+	for (size_t i = 0; i < nfds; i++)
+		close(fds[i]);
+	free(fds);
+}

@@ -1,0 +1,231 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cohmemd-fixture.h"
+#include "test.h"
+
+char cohmemd_dir[] = "/tmp/cohmemd-test-XXXXXX", cohmemd_mnt[64], cohmemd_state[64];
+pid_t cohmemd_pid;
+static char state_now[PATH_MAX];	/* the state directory of the running daemon */
+static int served;			/* "serving" lines seen in the log so far */
+
+const char *cohmemd_args(void)
+{
+	const char *a = getenv("COHMEMD_TEST_ARGS");
+
+	return a ? a : "--interval 30 --max-bytes 1G";
+}
+
+int cohmemd_log_lines(const char *needle)
+{
+	char path[PATH_MAX], line[1024];
+	FILE *f;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "%s/log", cohmemd_dir);
+	f = fopen(path, "r");
+	while (f && fgets(line, sizeof(line), f))
+		n += strstr(line, needle) != NULL;
+	if (f)
+		fclose(f);
+	return n;
+}
+
+void build_path(char *out, size_t size, const char *rel)
+{
+	ssize_t n = readlink("/proc/self/exe", out, size - 64);
+
+	cr_assert_gt(n, 0);
+	out[n] = '\0';
+	snprintf(strrchr(out, '/') + 1, 64, "%s", rel);
+}
+
+void cohmemd_start(const char *args, const char *state, const char *prefix)
+{
+	char exe[PATH_MAX], cmd[3 * PATH_MAX + 512];
+	struct stat root, m;
+
+	if (getenv("COHMEMD_TEST_BIN"))	/* another build of it (tests/tsan-daemon.sh) */
+		snprintf(exe, sizeof(exe), "%s", getenv("COHMEMD_TEST_BIN"));
+	else
+		build_path(exe, sizeof(exe), "../daemon/cohmemd");
+	snprintf(state_now, sizeof(state_now), "%s", state ? state : cohmemd_state);
+	snprintf(cmd, sizeof(cmd), "%s exec %s --mount %s --state-dir %s %s 2>>%s/log", prefix ? prefix : "",
+		 exe, cohmemd_mnt, state_now, args, cohmemd_dir);
+	cohmemd_pid = fork();
+	cr_assert_geq(cohmemd_pid, 0);
+	if (cohmemd_pid == 0) {
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	cr_assert_eq(stat(cohmemd_dir, &root), 0);
+	/* Serving when it says so, and the mount answers (a dead mount may answer from its cache). */
+	for (int i = 0; i < 1000; i++) {
+		if (cohmemd_log_lines("cohmemd: serving") > served && stat(cohmemd_mnt, &m) == 0 &&
+		    m.st_dev != root.st_dev) {
+			served++;
+			return;
+		}
+		cr_assert_eq(waitpid(cohmemd_pid, NULL, WNOHANG), 0, "cohmemd exited; see %s/log", cohmemd_dir);
+		usleep(10000);
+	}
+	cr_assert_fail("cohmemd did not mount %s", cohmemd_mnt);
+}
+
+int cohmemd_stop_status(void)
+{
+	int status = -1;
+
+	kill(cohmemd_pid, SIGTERM);
+	if (waitpid(cohmemd_pid, &status, 0) != cohmemd_pid)
+		return -1;
+	return status;
+}
+
+void cohmemd_restart(const char *args)
+{
+	char state[PATH_MAX];
+	int status = cohmemd_stop_status();
+
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "cohmemd stopped with status %#x", status);
+	snprintf(state, sizeof(state), "%s", state_now);
+	cohmemd_start(args, state, NULL);
+}
+
+size_t cohmemd_rss(void)
+{
+	char path[64], line[256];
+	size_t kb = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)cohmemd_pid);
+	f = fopen(path, "r");
+	cr_assert_not_null(f);
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %zu kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb * 1024;
+}
+
+/* Whether anything is mounted at the mount point (a dead mount included, which stat() may not tell). */
+static bool mounted(void)
+{
+	char line[1024], needle[128];
+	FILE *f = fopen("/proc/self/mountinfo", "r");
+	bool found = false;
+
+	snprintf(needle, sizeof(needle), " %s ", cohmemd_mnt);
+	while (f && !found && fgets(line, sizeof(line), f))
+		found = strstr(line, needle) != NULL;
+	if (f)
+		fclose(f);
+	return found;
+}
+
+/*
+ * Criterion does not fail a test for an assertion in its .fini: a check that
+ * fails there ends the test's process instead, which Criterion reports as a
+ * crash (and CTest as a failure).
+ */
+static void fini_check(bool ok, const char *what)
+{
+	char cmd[PATH_MAX + 32];
+
+	if (ok)
+		return;
+	fprintf(stderr, "teardown: %s (%s); the daemon's log ends:\n", what, cohmemd_dir);
+	fflush(stderr);
+	snprintf(cmd, sizeof(cmd), "tail -n 15 %s/log >&2", cohmemd_dir);
+	if (system(cmd))
+		fprintf(stderr, "(no log)\n");
+	abort();
+}
+
+void cohmemd_setup(void)
+{
+	cr_assert_not_null(mkdtemp(cohmemd_dir));
+	snprintf(cohmemd_mnt, sizeof(cohmemd_mnt), "%s/mnt", cohmemd_dir);
+	snprintf(cohmemd_state, sizeof(cohmemd_state), "%s/state", cohmemd_dir);
+	cr_assert_eq(mkdir(cohmemd_mnt, 0755), 0);
+	chmod(cohmemd_dir, 0755);
+	cohmemd_start(cohmemd_args(), NULL, NULL);
+}
+
+void cohmemd_teardown(void)
+{
+	char cmd[PATH_MAX + 32];
+	int status = cohmemd_stop_status();
+
+	fini_check(status != -1, "cohmemd was not our child");
+	if (!WIFEXITED(status) || WEXITSTATUS(status))
+		fprintf(stderr, "teardown: cohmemd's wait status %#x (%s %d)\n", status,
+			WIFEXITED(status) ? "exit" : "signal", WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+	fini_check(WIFEXITED(status) && WEXITSTATUS(status) == 0, "cohmemd did not exit with status 0");
+	fini_check(!mounted(), "the mount outlived cohmemd (a dead mount under it?)");
+	/* The daemon's own sanitizer reports go to its log, not to the test's output. */
+	fini_check(cohmemd_log_lines("Sanitizer") + cohmemd_log_lines("runtime error") == 0,
+		   "sanitizer report in the log");
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", cohmemd_dir);
+	if (system(cmd))
+		fprintf(stderr, "could not remove %s\n", cohmemd_dir);
+}
+
+int buffer_open(const char *name, int flags)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/%s", cohmemd_mnt, name);
+	return open(path, flags, 0644);
+}
+
+int buffer_create(const char *name, size_t pages)
+{
+	int fd = buffer_open(name, O_RDWR | O_CREAT);
+
+	cr_assert_geq(fd, 0, "%s: %s", name, strerror(errno));
+	cr_assert_eq(ftruncate(fd, (off_t)(pages * PS)), 0);
+	return fd;
+}
+
+void state_read(const char *name, void *buf, size_t len, off_t off)
+{
+	char path[2 * PATH_MAX];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", state_now, name);
+	fd = open(path, O_RDONLY);
+	cr_assert_geq(fd, 0, "%s: %s", path, strerror(errno));
+	cr_assert_eq(pread(fd, buf, len, off), (ssize_t)len);
+	close(fd);
+}
+
+int as_nobody(int (*fn)(void *arg), void *arg)
+{
+	pid_t pid = fork();
+	int status;
+
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		if (setgid(NOBODY) || setuid(NOBODY))
+			_exit(125);
+		_exit(fn(arg));
+	}
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+void need_root(const char *why)
+{
+	if (geteuid() != 0)
+		cr_skip_test("needs root: %s", why);
+}

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cohmemd for real, for the tests: each test starts the daemon on a
+ * temporary mount (with the arguments COHMEMD_TEST_ARGS names, if set; the
+ * binary COHMEMD_TEST_BIN names, else the build tree's) and stops it after,
+ * checking that it exited 0, unmounted, and logged no sanitizer report.
+ */
+#ifndef COHMEM_TEST_COHMEMD_H
+#define COHMEM_TEST_COHMEMD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#define NOBODY 65534
+
+extern char cohmemd_dir[], cohmemd_mnt[], cohmemd_state[];
+extern pid_t cohmemd_pid;
+
+/* The suite's .init and .fini. */
+void cohmemd_setup(void);
+void cohmemd_teardown(void);
+
+/* The default arguments (COHMEMD_TEST_ARGS, or the suite's). */
+const char *cohmemd_args(void);
+/* Start the daemon: `prefix` runs in its shell first (say "ulimit -n 64;"), state may be NULL. */
+void cohmemd_start(const char *args, const char *state, const char *prefix);
+/* SIGTERM it and wait: its wait status. */
+int cohmemd_stop_status(void);
+/* Stop it (asserting it exited 0) and start it again with these arguments, on the same state directory. */
+void cohmemd_restart(const char *args);
+
+/* Lines of the daemon's log that contain needle. */
+int cohmemd_log_lines(const char *needle);
+/* The daemon's resident set size, bytes. */
+size_t cohmemd_rss(void);
+
+/* A buffer of `pages` pages, created (O_RDWR, mode 0644) and sized; its descriptor. */
+int buffer_create(const char *name, size_t pages);
+/* open(2) of a buffer on the mount: the descriptor or -1. */
+int buffer_open(const char *name, int flags);
+/* Bytes of a buffer's state file. */
+void state_read(const char *name, void *buf, size_t len, off_t off);
+/* A program next to the test programs in the build tree: ../daemon/cohmemd, ../tools/cohmemctl. */
+void build_path(char *out, size_t size, const char *rel);
+
+/* Run fn(arg) in a child as nobody; its exit status, or -1 if it did not exit. */
+int as_nobody(int (*fn)(void *arg), void *arg);
+/* Skip the test unless running as root (what it does needs it). */
+void need_root(const char *why);
+
+#endif

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# cohmemd under ThreadSanitizer: the daemon's suite and its stress test run
+# against a build of cohmemd with clang's -fsanitize=thread (the tests fail
+# on any sanitizer report in the daemon's log).
+#
+#   tests/tsan-daemon.sh SOURCE_DIR BUILD_DIR
+#
+# Exit 77 (skipped), saying why, without clang.
+set -euo pipefail
+
+src=$(cd "${1:?usage: tsan-daemon.sh SOURCE_DIR BUILD_DIR}" && pwd)
+build=$(cd "${2:?usage: tsan-daemon.sh SOURCE_DIR BUILD_DIR}" && pwd)
+cc=$(command -v clang-14 || command -v clang || true)
+[ -n "$cc" ] || { echo "SKIP: no clang (Debian: clang-14 libclang-rt-14-dev)"; exit 77; }
+out=$build/tsan
+mkdir -p "$out"
+# shellcheck disable=SC2046 # pkg-config's flags are words
+"$cc" -fsanitize=thread -g -O1 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Werror \
+	-I "$src/daemon" -I "$src/lib" $(pkg-config --cflags fuse3) "$src"/daemon/*.c \
+	$(pkg-config --libs fuse3) -lpthread -o "$out/cohmemd" ||
+	{ echo "SKIP: $cc cannot build with -fsanitize=thread (Debian: libclang-rt-14-dev)"; exit 77; }
+export COHMEMD_TEST_BIN=$out/cohmemd TSAN_OPTIONS=halt_on_error=0
+"$build/tests/test-daemon-stress"
+"$build/tests/test-daemon"
