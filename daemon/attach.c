@@ -10,8 +10,9 @@
  *
  * Reading another process's /proc files takes references to its memory, and
  * dropping the last one runs its teardown, which writes dirty pages of this
- * file system back and so waits for requests of this connection: these
- * functions run on collector threads only, holding no lock.
+ * file system back and so waits for requests of this connection: the reads
+ * are the helper's (helper.c), and these functions run on collector threads
+ * only, holding no lock.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,27 +28,9 @@
 
 #include "daemon.h"
 
-/* Tgid: of /proc/<tid>/status, or -errno. */
-static pid_t read_tgid(pid_t tid)
+pid_t thread_group(struct daemon *d, pid_t tid, int *pidfd)
 {
-	char path[64], line[128];
-	pid_t tgid = -ESRCH;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
-	f = fopen(path, "re");
-	if (!f)
-		return -errno;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "Tgid: %d", &tgid) == 1)
-			break;
-	fclose(f);
-	return tgid;
-}
-
-pid_t thread_group(pid_t tid, int *pidfd)
-{
-	pid_t tgid = read_tgid(tid);
+	pid_t tgid = helper_tgid(d, tid);
 	char path[64];
 	struct stat st;
 	int fd;
@@ -67,39 +50,6 @@ pid_t thread_group(pid_t tid, int *pidfd)
 	return tgid;
 }
 
-/* Does [a->addr, +a->len) of pid map the buffer (dev, ino), shared and writable, at a->offset? */
-static bool maps_buffer(dev_t dev, fuse_ino_t ino, pid_t pid, const struct cohmem_ioc_attach *a)
-{
-	char path[64], *line = NULL;
-	size_t cap = 0;
-	uint64_t covered = a->addr;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
-	f = fopen(path, "re");
-	if (!f)
-		return false;
-	while (covered < a->addr + a->len && getline(&line, &cap, f) > 0) {
-		uint64_t start, end, off;
-		unsigned maj, min;
-		unsigned long inode;
-		char perms[5];
-
-		if (sscanf(line, "%" SCNx64 "-%" SCNx64 " %4s %" SCNx64 " %x:%x %lu", &start, &end, perms,
-			   &off, &maj, &min, &inode) != 7 || end <= covered)
-			continue;
-		if (start > covered)
-			break;	/* a hole */
-		if (perms[1] != 'w' || perms[3] != 's' || makedev(maj, min) != dev || inode != ino ||
-		    off + (covered - start) != a->offset + (covered - a->addr))
-			break;
-		covered = end;
-	}
-	free(line);
-	fclose(f);
-	return covered >= a->addr + a->len;
-}
-
 int attach_verify(struct daemon *d, struct buffer *b, pid_t tid, const struct cohmem_ioc_attach *a,
 		  struct attachment *ret)
 {
@@ -114,11 +64,11 @@ int attach_verify(struct daemon *d, struct buffer *b, pid_t tid, const struct co
 	if (!a->len || a->addr % ps || a->len % ps || a->offset % ps || a->addr + a->len < a->addr ||
 	    a->offset + a->len < a->offset || a->offset + a->len > size)
 		return -EINVAL;
-	pid = thread_group(tid, &pidfd);
+	pid = thread_group(d, tid, &pidfd);
 	if (pid < 0)
 		return pid;
 	/* Checked after pinning: the maps read are the pinned process's. */
-	if (!maps_buffer(d->dev, ino, pid, a)) {
+	if (helper_maps(d, pid, ino, a->addr, a->len, a->offset) != 1) {
 		close(pidfd);
 		return -EINVAL;
 	}

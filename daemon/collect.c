@@ -66,7 +66,6 @@ struct collector {
 	struct busy *busy;
 	size_t nbusy;
 	pthread_t *threads;
-	pid_t *tids;
 	unsigned nthreads;
 	bool stop;
 };
@@ -195,7 +194,7 @@ void collect_pass(struct daemon *d, struct buffer *b)
 
 void collect_prepare(struct daemon *d, struct buffer *b)
 {
-	if (b->self < 0) {
+	if (!b->self_open) {
 		b->want_self = true;
 		enqueue(d, b);
 	}
@@ -209,16 +208,6 @@ void collect_forget(struct buffer *b, struct consumer *c)
 	for (struct waiter *w = b->serving; w; w = w->next)
 		if (w->c == c)
 			w->c = NULL;
-}
-
-bool collect_own_thread(struct daemon *d, pid_t tid)
-{
-	struct collector *k = d->collect;
-
-	for (unsigned i = 0; k && i < k->nthreads; i++)
-		if (__atomic_load_n(&k->tids[i], __ATOMIC_ACQUIRE) == tid)
-			return true;
-	return false;
 }
 
 /* ---- attach, detach ------------------------------------------------------------ */
@@ -247,7 +236,7 @@ static void do_attach(struct daemon *d, struct buffer *b, struct waiter *w)
 static void do_detach(struct daemon *d, struct buffer *b, struct waiter *w)
 {
 	int pidfd = -1;
-	pid_t pid = thread_group(w->tid, &pidfd);
+	pid_t pid = thread_group(d, w->tid, &pidfd);
 	int err = pid < 0 ? pid : 0;
 
 	if (pidfd >= 0)
@@ -268,56 +257,42 @@ static void do_detach(struct daemon *d, struct buffer *b, struct waiter *w)
 /* ---- writeback ------------------------------------------------------------------- */
 
 /*
- * A read-only descriptor of b on the daemon's own mount, if its name still
- * leads to it. Its open is answered with FOPEN_NOFLUSH (fs.c): a daemon that
- * dies closes its descriptors before the connection goes, and a FLUSH
- * would wait for an answer from nobody.
+ * Have the helper hold a read-only descriptor of b on the daemon's own
+ * mount, if b's name still leads to it; true if it holds one. Its open is
+ * answered with FOPEN_NOFLUSH (fs.c): closing it sends no FLUSH that would
+ * wait for a worker.
  */
-static int open_self(struct daemon *d, const char *name, fuse_ino_t ino)
-{
-	char path[PATH_MAX];
-	struct stat st;
-	int fd;
-
-	if (snprintf(path, sizeof(path), "%s/%s", d->mountpoint, name) >= (int)sizeof(path))
-		return -1;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
-	if (fd >= 0 && (fstat(fd, &st) || st.st_ino != ino || st.st_dev != d->dev)) {
-		close(fd);	/* renamed meanwhile: another buffer's name */
-		fd = -1;
-	}
-	return fd;
-}
-
-/* The daemon's own descriptor of b, opened by name if it has none yet: -1 if it cannot be. */
-static int self_fd(struct daemon *d, struct buffer *b)
+static bool self_open(struct daemon *d, struct buffer *b)
 {
 	char name[sizeof(b->name)];
-	bool unlinked;
-	int fd;
+	bool open, unlinked;
 
 	pthread_mutex_lock(&b->lock);
-	fd = b->self;
+	open = b->self_open;
 	unlinked = b->unlinked;
 	memcpy(name, b->name, sizeof(name));
 	pthread_mutex_unlock(&b->lock);
-	if (fd < 0 && !unlinked) {
-		fd = open_self(d, name, b->ino);
+	if (!open && !unlinked && helper_open(d, name, b->ino) == 0) {
+		open = true;
 		pthread_mutex_lock(&b->lock);
-		b->self = fd;	/* passes of b never overlap: nobody set it meanwhile */
+		b->self_open = true;	/* passes of b never overlap: nobody set it meanwhile */
 		pthread_mutex_unlock(&b->lock);
 	}
-	return fd;
+	return open;
 }
 
 /* Make the kernel write b's dirty pages back to us, and wait until they are stored. */
 static int writeback(struct daemon *d, struct buffer *b)
 {
-	int fd = self_fd(d, b), err;
+	int err;
 
-	if (fd >= 0)
-		return fdatasync(fd) ? -errno : 0;
-	/* No name: invalidating writes the dirty pages back as well (and drops the cache). */
+	if (self_open(d, b))
+		return helper_sync(d, b->ino);
+	/*
+	 * No name (or no helper): invalidating writes the dirty pages back as
+	 * well (and drops the cache). The one wait on our own connection left
+	 * in this process; see cohmemd(8).
+	 */
 	err = fuse_lowlevel_notify_inval_inode(d->se, b->ino, 0, 0);
 	return err == -ENOENT ? 0 : err;	/* the kernel has no pages of it */
 }
@@ -498,8 +473,8 @@ static void run_pass(struct daemon *d, struct buffer *b)
 {
 	struct collector *k = d->collect;
 	struct waiter *w, *next, *others = NULL;
-	bool wb, want_self, requeue;
-	int err = 0, retire = -1;
+	bool wb, want_self, requeue, retire = false;
+	int err = 0;
 
 	/* What this pass serves: what arrived before it started. */
 	pthread_mutex_lock(&b->lock);
@@ -529,7 +504,7 @@ static void run_pass(struct daemon *d, struct buffer *b)
 		free(w);
 	}
 	if (want_self && !wb)
-		self_fd(d, b);
+		self_open(d, b);
 	if (wb) {
 		err = writeback(d, b);
 		retry_unstored(d, b);
@@ -540,9 +515,9 @@ static void run_pass(struct daemon *d, struct buffer *b)
 	pthread_mutex_lock(&b->lock);
 	answer(b, err);
 	pages_notify(b);
-	if (!b->nexternal && b->self >= 0) {	/* nobody left to clean: let our descriptor go */
-		retire = b->self;
-		b->self = -1;
+	if (!b->nexternal && b->self_open) {	/* nobody left to clean: let our descriptor go */
+		retire = true;
+		b->self_open = false;
 	}
 	requeue = b->waiting || b->want_writeback || b->want_self;
 	pthread_mutex_lock(&k->lock);
@@ -551,8 +526,8 @@ static void run_pass(struct daemon *d, struct buffer *b)
 	pthread_mutex_unlock(&k->lock);
 	pthread_mutex_unlock(&b->lock);
 
-	if (retire >= 0)
-		close(retire);	/* FLUSH and RELEASE: answered by the workers */
+	if (retire)
+		helper_close(d, b->ino);	/* its RELEASE: answered by the workers, waited for by nobody */
 	if (!requeue) {
 		pthread_mutex_lock(&d->lock);
 		store_unref(d, b);
@@ -587,7 +562,7 @@ static void *collector_main(void *arg)
 	struct daemon *d = t->d;
 	struct collector *k = d->collect;
 
-	__atomic_store_n(&k->tids[t->index], gettid(), __ATOMIC_RELEASE);
+	helper_use_channel(t->index);
 	free(t);
 	pthread_mutex_lock(&k->lock);
 	while (!k->stop) {
@@ -623,8 +598,7 @@ int collect_start(struct daemon *d)
 	pthread_mutex_init(&k->lock, NULL);
 	pthread_cond_init(&k->work, NULL);
 	k->threads = calloc(d->limits.collectors, sizeof(*k->threads));
-	k->tids = calloc(d->limits.collectors, sizeof(*k->tids));
-	if (!k->threads || !k->tids)
+	if (!k->threads)
 		return -ENOMEM;
 	d->collect = k;
 	for (unsigned i = 0; i < d->limits.collectors; i++) {
@@ -647,19 +621,17 @@ int collect_start(struct daemon *d)
 /* Every dirty page of the mount to the state files, before we go. */
 static void sync_all(struct daemon *d)
 {
-	int root = open(d->mountpoint, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int err = helper_syncfs(d);
 
-	if (root < 0 || syncfs(root))
-		logmsg("%s: cannot write back before stopping: %s", d->mountpoint, strerror(errno));
-	if (root >= 0)
-		close(root);
+	if (err)
+		logmsg("%s: cannot write back before stopping: %s", d->mountpoint, strerror(-err));
 }
 
 void collect_stop(struct daemon *d)
 {
 	struct collector *k = d->collect;
-	size_t nfds = 0;
-	int *fds;
+	size_t nheld = 0;
+	fuse_ino_t *held;
 
 	if (!k)
 		return;
@@ -679,7 +651,7 @@ void collect_stop(struct daemon *d)
 	}
 	sync_all(d);
 	pthread_mutex_lock(&d->lock);
-	fds = calloc(d->nbuffers + 1, sizeof(*fds));
+	held = calloc(d->nbuffers + 1, sizeof(*held));
 	for (size_t i = 0; i < d->nbuffers; i++) {
 		struct buffer *b = d->buffers[i];
 
@@ -690,15 +662,15 @@ void collect_stop(struct daemon *d)
 			free(w);
 		}
 		b->waiting = NULL;
-		if (fds && b->self >= 0) {
-			fds[nfds++] = b->self;
-			b->self = -1;
+		if (held && b->self_open) {
+			held[nheld++] = b->ino;
+			b->self_open = false;
 		}
 		pthread_mutex_unlock(&b->lock);
 	}
 	pthread_mutex_unlock(&d->lock);
-	/* Their FLUSH and RELEASE need the workers and d->lock: closed with no lock held. */
-	for (size_t i = 0; i < nfds; i++)
-		close(fds[i]);
-	free(fds);
+	/* Their RELEASE needs the workers and d->lock: closed with no lock held. */
+	for (size_t i = 0; i < nheld; i++)
+		helper_close(d, held[i]);
+	free(held);
 }

@@ -37,7 +37,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "buffer-proto.h"
+#include "cohmemd-proto.h"
 #include "pageset.h"
 
 /* An open file description of a buffer. Every one is a consumer, but the daemon's own. */
@@ -91,9 +91,9 @@ struct buffer {
 	struct waiter *waiting;		/* for the next pass to start */
 	struct waiter *serving;		/* by the pass that runs */
 	bool want_writeback;		/* a pass without waiters (--interval, a retirement) */
-	bool want_self;			/* a pass that opens the daemon's own descriptor */
+	bool want_self;			/* a pass that has the helper open the daemon's own descriptor */
 	bool queued, running;		/* under collect.lock */
-	int self;			/* the daemon's own descriptor of this buffer, or -1 */
+	bool self_open;			/* the helper holds the daemon's own descriptor of it */
 	unsigned retrieving;		/* NOTIFY_RETRIEVE replies outstanding */
 	pthread_cond_t retrieved;
 };
@@ -134,6 +134,7 @@ struct daemon {
 	uint64_t next_attachment;
 
 	struct collector *collect;
+	struct helper *helper;		/* helper.c */
 	int epoll, stop, timer;		/* the watcher's */
 	pthread_t watcher, main_thread;
 	atomic_int stopping;		/* 1: asked to (a signal), 2: the loop ended by itself */
@@ -196,7 +197,6 @@ void collect_pass(struct daemon *d, struct buffer *b);	/* a pass nobody waits fo
 /* b has its first consumer: open the daemon's descriptor now, while b has a name; d->lock, b->lock. */
 void collect_prepare(struct daemon *d, struct buffer *b);
 void collect_forget(struct buffer *b, struct consumer *c);	/* c is released; b->lock */
-bool collect_own_thread(struct daemon *d, pid_t tid);	/* a request from a collector thread? */
 /* A NOTIFY_RETRIEVE reply: cookie is what was asked for, bufv what the page cache had. */
 void collect_retrieved(struct daemon *d, fuse_ino_t ino, off_t off, uintptr_t cookie, struct fuse_bufvec *bufv);
 
@@ -207,7 +207,8 @@ int attach_add(struct daemon *d, struct buffer *b, struct attachment *a);	/* d->
 int attach_remove(struct daemon *d, struct buffer *b, pid_t pid, uint64_t addr);	/* d->lock, b->lock */
 void attach_exited(struct daemon *d, uint64_t id);	/* the watcher: a process exited */
 void attach_close(struct daemon *d, struct attachment *a);
-pid_t thread_group(pid_t tid, int *pidfd);	/* may wait: collector threads only */
+/* The thread group of tid, pinned by a pidfd in *pidfd: the tgid or -errno. Collector threads only. */
+pid_t thread_group(struct daemon *d, pid_t tid, int *pidfd);
 
 /* watch.c */
 int watch_start(struct daemon *d);
@@ -217,6 +218,37 @@ void watch_stop(struct daemon *d);
 extern const struct fuse_lowlevel_ops cohmemd_ops;
 void cohmemd_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg, struct fuse_file_info *fi,
 		   unsigned flags, const void *in_buf, size_t in_bufsz, size_t out_bufsz);
+
+/*
+ * helper.c: the daemon's requests to its own mount, and its reads of other
+ * processes' /proc files, made by a helper process (see there why), over
+ * one channel per thread that uses it. helper_start() forks it, before the
+ * mount and before any thread; helper_use_channel() picks the calling
+ * thread's channel (collector i: i; the watcher and main: the last). The
+ * calls return what the helper's syscalls did (0 or -errno; helper_tgid()
+ * the tgid; helper_maps() 1 if the range maps the buffer as attaching needs),
+ * or -ENOTCONN without a helper.
+ */
+int helper_start(struct daemon *d, unsigned nchannels);
+void helper_use_channel(unsigned channel);
+int helper_open(struct daemon *d, const char *name, fuse_ino_t ino);
+int helper_sync(struct daemon *d, fuse_ino_t ino);
+int helper_close(struct daemon *d, fuse_ino_t ino);
+int helper_syncfs(struct daemon *d);
+pid_t helper_tgid(struct daemon *d, pid_t tid);
+int helper_maps(struct daemon *d, pid_t pid, fuse_ino_t ino, uint64_t addr, uint64_t len,
+		uint64_t offset);
+void helper_stop(struct daemon *d);
+/* Is thread tid (of a FUSE request) the helper's: an open of the daemon's own? */
+bool helper_owns(struct daemon *d, pid_t tid);
+
+/*
+ * mount.c. mount_start(): clear a stale mount at d->mountpoint, mount and
+ * make d->se; 0 or -1 (logged). mount_stop(): unmount; -1 (logged) if the
+ * mount is still there (something mounted over it).
+ */
+int mount_start(struct daemon *d, struct fuse_args *args, const char *argv0);
+int mount_stop(struct daemon *d);
 
 /* Log to stderr, systemd style: one line per event. */
 void logmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

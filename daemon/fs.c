@@ -104,6 +104,15 @@ static void root_stat(struct stat *st, bool shared)
 	st->st_gid = getgid();
 }
 
+/* The attributes, or the error: what getattr and setattr answer. */
+static void reply_attr(fuse_req_t req, int err, const struct stat *st)
+{
+	if (err)
+		fuse_reply_err(req, -err);
+	else
+		fuse_reply_attr(req, st, TIMEOUT);
+}
+
 static void cohmemd_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct daemon *d = D(req);
@@ -126,10 +135,7 @@ static void cohmemd_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_inf
 		pthread_mutex_unlock(&b->lock);
 	}
 	pthread_mutex_unlock(&d->lock);
-	if (err)
-		fuse_reply_err(req, -err);
-	else
-		fuse_reply_attr(req, &st, TIMEOUT);
+	reply_attr(req, err, &st);
 }
 
 static void cohmemd_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
@@ -154,10 +160,7 @@ static void cohmemd_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, i
 		pthread_mutex_unlock(&b->lock);
 	}
 	pthread_mutex_unlock(&d->lock);
-	if (err)
-		fuse_reply_err(req, -err);
-	else
-		fuse_reply_attr(req, &st, TIMEOUT);
+	reply_attr(req, err, &st);
 }
 
 static void cohmemd_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -211,7 +214,7 @@ static void cohmemd_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t o
 static int description_new(struct daemon *d, fuse_req_t req, struct buffer *b, struct fuse_file_info *fi)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
-	bool internal = collect_own_thread(d, ctx->pid);
+	bool internal = helper_owns(d, ctx->pid);
 	struct consumer *c;
 	int err = internal ? 0 : user_charge(d, ctx->uid, 0, 0, 1, 0, false);
 
@@ -256,7 +259,7 @@ static void description_free(struct daemon *d, struct consumer *c)
 	collect_forget(b, c);
 	consumer_free(c);
 	store_close(b);
-	if (!b->nexternal && b->self >= 0)
+	if (!b->nexternal && b->self_open)
 		collect_pass(d, b);	/* nobody left to clean: let the daemon's own descriptor go */
 	pthread_mutex_unlock(&b->lock);
 	store_put(d, b, 0);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The cohmem ioctls (lib/buffer-proto.h). FUSE passes restricted ioctls
+ * The cohmem ioctls (lib/cohmemd-proto.h). FUSE passes restricted ioctls
  * only: in_buf holds exactly _IOC_SIZE(cmd) bytes for a command that
  * writes, and the answer is at most out_bufsz bytes. Each command checks
  * what the description may do, every time: attaching needs it open for

@@ -53,6 +53,7 @@ static void *watch(void *arg)
 {
 	struct daemon *d = arg;
 
+	helper_use_channel(d->limits.collectors);	/* shared with main: see main() */
 	for (;;) {
 		struct epoll_event ev[16];
 		int n = epoll_wait(d->epoll, ev, 16, -1);

@@ -16,7 +16,7 @@ out=$build/tsan
 mkdir -p "$out"
 # shellcheck disable=SC2046 # pkg-config's flags are words
 "$cc" -fsanitize=thread -g -O1 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Werror \
-	-I "$src/daemon" -I "$src/lib" $(pkg-config --cflags fuse3) "$src"/daemon/*.c \
+	-I "$src/daemon" -I "$src/shared" $(pkg-config --cflags fuse3) "$src"/daemon/*.c "$src/shared/vma.c" \
 	$(pkg-config --libs fuse3) -lpthread -o "$out/cohmemd" ||
 	{ echo "SKIP: $cc cannot build with -fsanitize=thread (Debian: libclang-rt-14-dev)"; exit 77; }
 export COHMEMD_TEST_BIN=$out/cohmemd TSAN_OPTIONS=halt_on_error=0

@@ -493,7 +493,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		fprintf(stderr, "fuzz: no tmpfs for the state directory: %s\n", strerror(errno));
 	d->state_dir = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	d->epoll = epoll_create1(EPOLL_CLOEXEC);
-	if (d->state_dir < 0 || d->epoll < 0 || collect_start(d))
+	/* The helper reads the fuzzer's own /proc files for attaches, as the daemon's would. */
+	if (d->state_dir < 0 || d->epoll < 0 || helper_start(d, d->limits.collectors + 1) || collect_start(d))
 		abort();
 	cohmemd_ops.init(d, &(struct fuse_conn_info){ 0 });
 	return 0;

@@ -30,8 +30,8 @@ echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return 0; }' 
 # shellcheck disable=SC2046 # pkg-config's flags are words
 "$cc" -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -D_GNU_SOURCE \
 	-Wall -Wextra -Wno-unused-parameter -Werror \
-	-I "$src/daemon" -I "$src/lib" -I "$src/tests/fuzz" $(pkg-config --cflags fuse3) \
-	"$src"/daemon/{fs,ioctl,store,pages,pageset,users,collect,attach,watch}.c \
+	-I "$src/daemon" -I "$src/shared" -I "$src/tests/fuzz" $(pkg-config --cflags fuse3) \
+	"$src"/daemon/{fs,ioctl,store,pages,pageset,users,collect,attach,watch,helper}.c "$src/shared/vma.c" \
 	"$src/tests/fuzz/fuse-shim.c" "$src/tests/fuzz/fuzz-cohmemd.c" -lpthread -o "$out/fuzz-cohmemd"
 
 cd "$out"
