@@ -3,7 +3,7 @@
  * The adaptive scenario of cohmem-bench: one cycle = a writer dirties pages,
  * then the device side brings its copy up to date. The cost counted is both
  * sides: writer time (faults included) plus sync time. Strategies:
- *   exact      cohmem_clean() on a plain region, copy the reported pages
+ *   exact      cohmem_region_clean() on a plain region, copy the reported pages
  *   adaptive   the same on a COHMEM_REGION_ADAPTIVE region
  *   adapt+shd  adaptive with the device copy as its shadow
  *   memcmp     compare every page with the device copy, copy what differs
@@ -135,7 +135,7 @@ static void side_sync(struct sync_side *x)
 		memcpy(x->device, x->mem, x->pages * ps);
 		break;
 	default:	/* copy the reported runs, as a device would, each in one go */
-		if (cohmem_clean(x->r, 0, x->pages, 0, x->bm, NULL, NULL) <= 0)
+		if (cohmem_region_clean(x->r, 0, x->pages, 0, x->bm, NULL, NULL) <= 0)
 			break;
 		for (size_t pg = 0; pg < x->pages;) {
 			size_t end = pg;

@@ -32,7 +32,6 @@
 
 #define MAX_CYCLES 64
 #define WARMUP 2	/* cycles per strategy run first and not counted */
-#define LONG_BITS (8 * sizeof(unsigned long))
 
 static size_t ps;
 
@@ -159,9 +158,9 @@ struct strategy {
 
 static void copy_bitmap_pages(unsigned long *bm, size_t pages, char *dev, const char *mem)
 {
-	for (size_t word = 0; word < pages / LONG_BITS + 1; word++) {
+	for (size_t word = 0; word < COHMEM_BITMAP_LONGS(pages); word++) {
 		while (bm[word]) {
-			size_t pg = word * LONG_BITS + (size_t)__builtin_ctzl(bm[word]);
+			size_t pg = word * COHMEM_BITS_PER_LONG + (size_t)__builtin_ctzl(bm[word]);
 
 			memcpy(dev + pg * ps, mem + pg * ps, ps);
 			bm[word] &= bm[word] - 1;
@@ -175,7 +174,7 @@ static bool library_setup(struct runner *r)
 
 	if (cohmem_backend_supported(r->s->backend))
 		return false;
-	r->bitmap = calloc(r->w->pages / LONG_BITS + 1, sizeof(*r->bitmap));
+	r->bitmap = calloc(COHMEM_BITMAP_LONGS(r->w->pages), sizeof(*r->bitmap));
 	if (!r->bitmap)
 		die("calloc", ENOMEM);
 	if ((err = cohmem_tracker_new(r->s->backend, 0, &r->tracker)))
@@ -188,12 +187,12 @@ static bool library_setup(struct runner *r)
 static void library_sync(struct runner *r, struct times *t)
 {
 	double t0 = now_ms(), t1;
-	long n = cohmem_clean(r->region, 0, r->w->pages, 0, r->bitmap, NULL, NULL);
+	long n = cohmem_region_clean(r->region, 0, r->w->pages, 0, r->bitmap, NULL, NULL);
 
 	t1 = now_ms();
 	/* Never fewer than were written; mprotect reports all when it degrades. */
 	if (n < (long)r->w->dirty)
-		die("cohmem_clean lost writes", n < 0 ? n : EIO);
+		die("cohmem_region_clean lost writes", n < 0 ? n : EIO);
 	copy_bitmap_pages(r->bitmap, r->w->pages, r->dev, r->mem);
 	t->clean = t1 - t0;
 	t->copy = now_ms() - t1;

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "cohmem.h"
+#include "cohmem-buffer.h"
 #include "daemon-bench.h"
 
 #define SIZE (1UL << 30)

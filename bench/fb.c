@@ -32,6 +32,7 @@
 #include <xxhash.h>
 
 #include "cohmem.h"
+#include "cohmem-fb.h"
 #include "fb.h"
 
 #define TILE 32
@@ -84,9 +85,9 @@ static unsigned long long sync_cohmem(struct fb_runner *r)
 	long n;
 
 	memset(r->bitmap, 0, (r->pages / (8 * sizeof(long)) + 1) * sizeof(unsigned long));
-	if (cohmem_clean(r->r, 0, r->pages, 0, r->bitmap, NULL, NULL) <= 0)
+	if (cohmem_region_clean(r->r, 0, r->pages, 0, r->bitmap, NULL, NULL) <= 0)
 		return 0;
-	n = cohmem_fb_rects(&r->fb, r->bitmap, 0, rects, MAX_RECTS);
+	n = cohmem_fb_rects(&r->fb, 0, r->bitmap, rects, MAX_RECTS);
 	if (n > 0 && r->s->refine && tracking(r))
 		n = cohmem_fb_refine(&r->fb, r->pixels, r->device, rects, (size_t)n);
 	return n > 0 ? (unsigned long long)cohmem_fb_copy(&r->fb, r->device, r->pixels, rects, (size_t)n)

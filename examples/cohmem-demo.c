@@ -10,7 +10,6 @@
  * the demo prints what moved compared with copying everything each frame.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -22,8 +21,8 @@
 #include <unistd.h>
 
 #include "cohmem.h"
+#include "options.h"
 
-#define LONG_BITS (8 * sizeof(unsigned long))
 
 struct options {
 	size_t mib;
@@ -38,13 +37,6 @@ struct scene {
 	size_t size;
 	atomic_bool stop;
 };
-
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
 
 /* The CPU side: a 64x64 sprite crossing a 1024-pixel-wide, 4-byte-pixel surface, a cursor, bursts. */
 static void *cpu_side(void *arg)
@@ -73,7 +65,7 @@ static size_t copy_dirty(const unsigned long *bm, size_t pages, char *dev, const
 	size_t copied = 0;
 
 	for (size_t pg = 0; pg < pages; pg++) {
-		if (bm[pg / LONG_BITS] >> (pg % LONG_BITS) & 1) {
+		if (bm[pg / COHMEM_BITS_PER_LONG] >> (pg % COHMEM_BITS_PER_LONG) & 1) {
 			memcpy(dev + pg * ps, mem + pg * ps, ps);
 			copied++;
 		}
@@ -85,7 +77,7 @@ static int run(const struct options *o)
 {
 	size_t ps = (size_t)sysconf(_SC_PAGESIZE), size = o->mib << 20, pages = size / ps;
 	struct scene s = { .size = size };
-	unsigned long *bm = calloc(pages / LONG_BITS + 1, sizeof(*bm));
+	unsigned long *bm = calloc(COHMEM_BITMAP_LONGS(pages), sizeof(*bm));
 	unsigned long long moved = 0;
 	cohmem_tracker *t;
 	cohmem_region *r;
@@ -120,13 +112,13 @@ static int run(const struct options *o)
 		long n;
 
 		sleep_ms(o->frame_ms);
-		n = cohmem_clean(r, 0, pages, 0, bm, NULL, NULL);
+		n = cohmem_region_clean(r, 0, pages, 0, bm, NULL, NULL);
 		if (n < 0) {
-			fprintf(stderr, "cohmem-demo: cohmem_clean: %s\n", strerror((int)-n));
+			fprintf(stderr, "cohmem-demo: cohmem_region_clean: %s\n", strerror((int)-n));
 			return 1;
 		}
 		moved += copy_dirty(bm, pages, dev, s.mem, ps);
-		memset(bm, 0, (pages / LONG_BITS + 1) * sizeof(*bm));
+		memset(bm, 0, COHMEM_BITMAP_LONGS(pages) * sizeof(*bm));
 		if (o->verbose)
 			printf("frame %3u: %6ld dirty pages copied\n", f, n);
 	}
@@ -134,7 +126,7 @@ static int run(const struct options *o)
 	pthread_join(cpu, NULL);
 
 	/* The CPU side stopped: one last clean makes the device copy exact. */
-	if (cohmem_clean(r, 0, pages, 0, bm, NULL, NULL) < 0)
+	if (cohmem_region_clean(r, 0, pages, 0, bm, NULL, NULL) < 0)
 		return 1;
 	moved += copy_dirty(bm, pages, dev, s.mem, ps);
 	if (memcmp(dev, s.mem, size)) {
@@ -152,75 +144,26 @@ static int run(const struct options *o)
 	return 0;
 }
 
-static void usage(FILE *out)
-{
-	fprintf(out,
-		"Usage: cohmem-demo [OPTIONS]\n"
-		"Keeps a device-side copy of a buffer coherent by copying only the pages\n"
-		"libcohmem reports as written, while a thread animates the buffer.\n\n"
-		"  -b, --backend NAME   auto (default), uffd-async, uffd-sync\n"
-		"  -s, --size MIB       buffer size (default 16)\n"
-		"  -n, --frames N       frames to sync (default 60)\n"
-		"  -i, --interval MS    time between syncs (default 16)\n"
-		"  -v, --verbose        print every frame\n"
-		"  -h, --help           this text\n");
-}
-
-static int parse_backend(const char *name, enum cohmem_backend *b)
-{
-	for (int i = COHMEM_BACKEND_AUTO; cohmem_backend_name(i); i++) {
-		if (!strcmp(name, cohmem_backend_name(i))) {
-			*b = i;
-			return 0;
-		}
-	}
-	return -EINVAL;
-}
-
 int main(int argc, char *argv[])
 {
-	static const struct option opts[] = {
-		{ "backend", required_argument, NULL, 'b' },
-		{ "size", required_argument, NULL, 's' },
-		{ "frames", required_argument, NULL, 'n' },
-		{ "interval", required_argument, NULL, 'i' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
+	struct options o = { .mib = 16, .frames = 60, .frame_ms = 16 };
+	const struct option_spec specs[] = {
+		OPTION_BACKEND(&o.backend),
+		{ "size", 's', OPTION_SIZE, &o.mib, "buffer size, MiB" },
+		{ "frames", 'n', OPTION_UNSIGNED, &o.frames, "frames to sync" },
+		OPTION_INTERVAL(&o.frame_ms),
+		{ "verbose", 'v', OPTION_FLAG, &o.verbose, "print every frame" },
 		{ 0 },
 	};
-	struct options o = { .mib = 16, .frames = 60, .frame_ms = 16 };
-	int opt;
+	int status = options_parse("Usage: cohmem-demo [OPTIONS]\n"
+				   "Keeps a device-side copy of a buffer coherent by copying only the pages\n"
+				   "libcohmem reports as written, while a thread animates the buffer.\n",
+				   specs, argc, argv);
 
-	while ((opt = getopt_long(argc, argv, "b:s:n:i:vh", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'b':
-			if (parse_backend(optarg, &o.backend)) {
-				fprintf(stderr, "cohmem-demo: unknown backend '%s'\n", optarg);
-				return 2;
-			}
-			break;
-		case 's':
-			o.mib = strtoul(optarg, NULL, 0);
-			break;
-		case 'n':
-			o.frames = (unsigned)strtoul(optarg, NULL, 0);
-			break;
-		case 'i':
-			o.frame_ms = (unsigned)strtoul(optarg, NULL, 0);
-			break;
-		case 'v':
-			o.verbose = true;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (!o.mib || optind != argc) {
-		usage(stderr);
+	if (status >= 0)
+		return status;
+	if (!o.mib) {
+		fprintf(stderr, "cohmem-demo: --size must be > 0\n");
 		return 2;
 	}
 	return run(&o);

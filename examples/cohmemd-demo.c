@@ -13,7 +13,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -26,9 +25,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cohmem-buffer.h"
+#include "options.h"
 #include "scene.h"
 
-#define LONG_BITS (8 * sizeof(unsigned long))
 
 static char dir[] = "/tmp/cohmemd-demo-XXXXXX", mnt[64], state[64], buf_path[96];
 
@@ -118,11 +118,11 @@ static long consume(struct consumer *c, const struct cohmem_fb *fb, size_t pages
 {
 	long n;
 
-	memset(c->bitmap, 0, (pages / LONG_BITS + 1) * sizeof(unsigned long));
+	memset(c->bitmap, 0, COHMEM_BITMAP_LONGS(pages) * sizeof(unsigned long));
 	*dirty = cohmem_buffer_clean(c->fd, 0, pages, 0, c->bitmap, NULL, NULL);
 	if (*dirty <= 0)
 		return *dirty;
-	n = cohmem_fb_rects(fb, c->bitmap, 0, c->rects, 32);
+	n = cohmem_fb_rects(fb, 0, c->bitmap, c->rects, 32);
 	if (n > 0)
 		n = cohmem_fb_refine(fb, c->view, c->device, c->rects, (size_t)n);
 	if (n > 0)
@@ -132,49 +132,87 @@ static long consume(struct consumer *c, const struct cohmem_fb *fb, size_t pages
 	return n;
 }
 
-static void usage(FILE *out)
+/* The daemon to start: path if given, else the one built next to this program. */
+static void daemon_at(const char *path, char *out, size_t len)
 {
-	fprintf(out,
-		"Usage: cohmemd-demo [--frames N] [--cohmemd PATH]\n"
-		"Starts cohmemd on a temporary mount, animates a framebuffer in a buffer file\n"
-		"from a producer process, and receives its dirty rectangles in this process\n"
-		"through poll(2) and cohmem_buffer_clean(); prints what moved; stops and unmounts.\n\n"
-		"  -n, --frames N     frames to consume (default 60)\n"
-		"  --cohmemd PATH     the daemon (default: built next to this program)\n"
-		"  -h, --help         this text\n");
+	ssize_t n;
+
+	if (path) {
+		snprintf(out, len, "%s", path);
+		return;
+	}
+	n = readlink("/proc/self/exe", out, len - 32);
+	if (n <= 0)
+		die("/proc/self/exe");
+	out[n] = '\0';
+	strcpy(strrchr(out, '/') + 1, "../daemon/cohmemd");
+}
+
+/* One last clean (the producer is quiet now); the copy must equal the mapping and the state file. */
+static int check_copies(struct consumer *c, const struct cohmem_fb *fb, size_t size, size_t pages)
+{
+	unsigned char *file = malloc(size);
+	char statefile[128];
+	long dirty;
+	int sfd, differ;
+
+	consume(c, fb, pages, &dirty);
+	snprintf(statefile, sizeof(statefile), "%s/framebuffer", state);
+	sfd = open(statefile, O_RDONLY);
+	if (!file || sfd < 0 || pread(sfd, file, size, 0) != (ssize_t)size)
+		die(statefile);
+	differ = memcmp(c->device, c->view, size) || memcmp(c->device, file, size);
+	if (differ)
+		fprintf(stderr, "cohmemd-demo: FAILED: the consumer's copy differs\n");
+	close(sfd);
+	free(file);
+	return differ;
+}
+
+/* SIGTERM: cohmemd must unmount and exit 0; then the temporary directory goes. 0 or 1. */
+static int stop_daemon(pid_t daemon)
+{
+	char cmd[128];
+	int status;
+
+	kill(daemon, SIGTERM);
+	if (waitpid(daemon, &status, 0) != daemon || !WIFEXITED(status) || WEXITSTATUS(status)) {
+		fprintf(stderr, "cohmemd-demo: cohmemd did not stop cleanly (status %#x; see %s/cohmemd.log)\n",
+			status, dir);
+		return 1;
+	}
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd))
+		return 1;
+	printf("cohmemd stopped and unmounted %s\n", mnt);
+	return 0;
 }
 
 int main(int argc, char *argv[])
 {
-	static const struct option opts[] = {
-		{ "frames", required_argument, NULL, 'n' }, { "cohmemd", required_argument, NULL, 'c' },
-		{ "help", no_argument, NULL, 'h' }, { 0 },
-	};
-	char cohmemd[PATH_MAX] = "", cmd[128];
+	char cohmemd[PATH_MAX];
+	const char *daemon_path = NULL;
 	unsigned frames = 60, woken = 0;
+	const struct option_spec specs[] = {
+		{ "frames", 'n', OPTION_UNSIGNED, &frames, "frames to consume" },
+		{ "cohmemd", 0, OPTION_STRING, &daemon_path, "the daemon (default: built next to this program)" },
+		{ 0 },
+	};
 	struct scene_options o;
 	struct cohmem_fb fb;
 	struct consumer c = { 0 };
 	size_t size, pages;
-	int stop[2], opt, status;
+	int stop[2], status;
 	pid_t daemon, prod;
 
-	while ((opt = getopt_long(argc, argv, "n:h", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'n': frames = (unsigned)strtoul(optarg, NULL, 0); break;
-		case 'c': snprintf(cohmemd, sizeof(cohmemd), "%s", optarg); break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
-		}
-	}
-	if (!*cohmemd) {
-		ssize_t n = readlink("/proc/self/exe", cohmemd, sizeof(cohmemd) - 32);
-
-		if (n <= 0)
-			die("/proc/self/exe");
-		cohmemd[n] = '\0';
-		strcpy(strrchr(cohmemd, '/') + 1, "../daemon/cohmemd");
-	}
+	status = options_parse("Usage: cohmemd-demo [OPTIONS]\n"
+			       "Starts cohmemd on a temporary mount, animates a framebuffer in a buffer file\n"
+			       "from a producer process, and receives its dirty rectangles in this process\n"
+			       "through poll(2) and cohmem_buffer_clean(); prints what moved; stops and unmounts.\n",
+			       specs, argc, argv);
+	if (status >= 0)
+		return status;
+	daemon_at(daemon_path, cohmemd, sizeof(cohmemd));
 	scene_defaults(&o);
 	fb = (struct cohmem_fb){ 0, (size_t)o.width * 4, o.width, o.height, 4 };
 	size = fb.stride * fb.height;
@@ -195,7 +233,7 @@ int main(int argc, char *argv[])
 		die(buf_path);
 	c.view = mmap(NULL, size, PROT_READ, MAP_SHARED, c.fd, 0);
 	c.device = calloc(1, size);
-	c.bitmap = calloc(pages / LONG_BITS + 1, sizeof(unsigned long));
+	c.bitmap = calloc(COHMEM_BITMAP_LONGS(pages), sizeof(unsigned long));
 	if (c.view == MAP_FAILED || !c.device || !c.bitmap || pipe(stop))
 		die("setup");
 	prod = fork();
@@ -220,27 +258,8 @@ int main(int argc, char *argv[])
 	}
 	if (write(stop[1], "s", 1) != 1 || waitpid(prod, &status, 0) != prod || status)
 		die("producer");
-	{
-		long dirty;
-
-		consume(&c, &fb, pages, &dirty);	/* the producer is quiet now */
-	}
-	{
-		unsigned char *file = malloc(size);
-		char statefile[128];
-		int sfd;
-
-		snprintf(statefile, sizeof(statefile), "%s/framebuffer", state);
-		sfd = open(statefile, O_RDONLY);
-		if (!file || sfd < 0 || pread(sfd, file, size, 0) != (ssize_t)size)
-			die(statefile);
-		if (memcmp(c.device, c.view, size) || memcmp(c.device, file, size)) {
-			fprintf(stderr, "cohmemd-demo: FAILED: the consumer's copy differs\n");
-			return 1;
-		}
-		close(sfd);
-		free(file);
-	}
+	if (check_copies(&c, &fb, size, pages))
+		return 1;
 	printf("%u frames (%u woken by poll): %llu dirty pages, %llu rectangles, %llu bytes moved "
 	       "instead of %llu for full frames (%.1fx less)\n",
 	       frames, woken, c.pages, c.rects_total, c.bytes, (unsigned long long)size * (frames + 1),
@@ -251,15 +270,5 @@ int main(int argc, char *argv[])
 	close(c.fd);
 	free(c.device);
 	free(c.bitmap);
-	kill(daemon, SIGTERM);
-	if (waitpid(daemon, &status, 0) != daemon || !WIFEXITED(status) || WEXITSTATUS(status)) {
-		fprintf(stderr, "cohmemd-demo: cohmemd did not stop cleanly (status %#x; see %s/cohmemd.log)\n",
-			status, dir);
-		return 1;
-	}
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	if (system(cmd))
-		return 1;
-	printf("cohmemd stopped and unmounted %s\n", mnt);
-	return 0;
+	return stop_daemon(daemon);
 }

@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "options.h"
 #include "scene.h"
 
-#define LONG_BITS (8 * sizeof(unsigned long))
 
 void scene_defaults(struct scene_options *o)
 {
@@ -16,17 +17,6 @@ void scene_defaults(struct scene_options *o)
 		.width = 640, .height = 480, .offset = 0, .stride_pad = 0, .sprites = 3,
 		.sprite_size = 48, .full_every = 120, .tick_us = 4000, .backend = COHMEM_BACKEND_AUTO,
 	};
-}
-
-int scene_backend(const char *name, enum cohmem_backend *b)
-{
-	for (int i = COHMEM_BACKEND_AUTO; cohmem_backend_name(i); i++) {
-		if (!strcmp(name, cohmem_backend_name(i))) {
-			*b = i;
-			return 0;
-		}
-	}
-	return -EINVAL;
 }
 
 int scene_open(struct scene *s, const struct scene_options *o)
@@ -42,7 +32,7 @@ int scene_open(struct scene *s, const struct scene_options *o)
 	s->pages = s->region_size / ps;
 	s->region = mmap(NULL, s->region_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
 			 -1, 0);
-	s->bitmap = calloc(s->pages / LONG_BITS + 1, sizeof(unsigned long));
+	s->bitmap = calloc(COHMEM_BITMAP_LONGS(s->pages), sizeof(unsigned long));
 	if (s->region == MAP_FAILED || !s->bitmap)
 		return -ENOMEM;
 	s->pixels = (unsigned char *)s->region + o->offset;
@@ -130,14 +120,28 @@ long scene_damage(struct scene *s, const void *shadow, struct cohmem_rect *rects
 {
 	long n;
 
-	memset(s->bitmap, 0, (s->pages / LONG_BITS + 1) * sizeof(unsigned long));
-	*dirty = cohmem_clean(s->r, 0, s->pages, 0, s->bitmap, NULL, NULL);
+	memset(s->bitmap, 0, COHMEM_BITMAP_LONGS(s->pages) * sizeof(unsigned long));
+	*dirty = cohmem_region_clean(s->r, 0, s->pages, 0, s->bitmap, NULL, NULL);
 	if (*dirty < 0)
 		return *dirty;
 	if (!*dirty)
 		return 0;
-	n = cohmem_fb_rects(&s->fb, s->bitmap, 0, rects, max);
+	n = cohmem_fb_rects(&s->fb, 0, s->bitmap, rects, max);
 	if (n > 0 && shadow)
 		n = cohmem_fb_refine(&s->fb, s->pixels, shadow, rects, (size_t)n);
 	return n;
+}
+
+int scene_parse(const char *about, const struct option_spec *specs, struct scene_options *so,
+		const size_t *max_rects, int argc, char *argv[])
+{
+	int status;
+
+	scene_defaults(so);
+	status = options_parse(about, specs, argc, argv);
+	if (status < 0 && (!so->width || !so->height || !*max_rects)) {
+		fprintf(stderr, "%s: the width, the height and --max-rects must be > 0\n", argv[0]);
+		status = 2;
+	}
+	return status;
 }

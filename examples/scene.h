@@ -14,6 +14,7 @@
 #include <stddef.h>
 
 #include "cohmem.h"
+#include "cohmem-fb.h"
 
 struct scene_options {
 	unsigned width, height;		/* pixels; 4 bytes each, 0x00RRGGBB */
@@ -42,6 +43,14 @@ struct scene {
 };
 
 void scene_defaults(struct scene_options *o);
+/*
+ * options_parse() for a framebuffer example, whose specs point into so and
+ * at max_rects: so gets scene_defaults() first, and a layout without a size
+ * or no room for a rectangle is bad usage. -1 to go on, else the exit status.
+ */
+struct option_spec;
+int scene_parse(const char *about, const struct option_spec *specs, struct scene_options *so,
+		const size_t *max_rects, int argc, char *argv[]);
 /* Draw tick t of the animation into any framebuffer laid out as fb, pixel (0, 0) at pixels. */
 void scene_draw(const struct scene_options *o, const struct cohmem_fb *fb, unsigned char *pixels,
 		unsigned t);
@@ -59,8 +68,5 @@ void scene_close(struct scene *s);
  */
 long scene_damage(struct scene *s, const void *shadow, struct cohmem_rect *rects, size_t max,
 		  long *dirty);
-
-/* Parse a --backend argument. */
-int scene_backend(const char *name, enum cohmem_backend *b);
 
 #endif /* COHMEM_SCENE_H */

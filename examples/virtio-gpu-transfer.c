@@ -13,7 +13,6 @@
  */
 #include <endian.h>
 #include <errno.h>
-#include <getopt.h>
 #include <linux/virtio_gpu.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -21,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "options.h"
 #include "scene.h"
 
 #define RESOURCE_ID 1
@@ -224,89 +224,89 @@ static void host_process(struct host *h, struct queue *q)
 
 /* ---- the program -------------------------------------------------------------- */
 
-static void usage(FILE *out)
+struct transfer_options {
+	struct scene_options so;
+	unsigned frames, interval;
+	size_t max;
+	bool quiet;
+};
+
+static int parse(struct transfer_options *o, int argc, char *argv[])
 {
-	fprintf(out,
-		"Usage: virtio-gpu-transfer [OPTIONS]\n"
-		"Sends the dirty rectangles of an animated framebuffer as virtio-gpu 2D\n"
-		"TRANSFER_TO_HOST_2D + RESOURCE_FLUSH commands to an emulated host, which\n"
-		"applies them to its copy of the resource; checks that copy at the end.\n\n"
-		"  -W, --width N        pixels (default 640)\n"
-		"  -H, --height N       pixels (default 480)\n"
-		"  -n, --frames N       frames (default 60)\n"
-		"  -i, --interval MS    time between frames (default 16)\n"
-		"  -m, --max-rects N    rectangles per frame at most (default 16)\n"
-		"  -b, --backend NAME   auto (default), uffd-async, uffd-sync, soft-dirty, mprotect\n"
-		"  -q, --quiet          totals only\n"
-		"  -h, --help           this text\n");
+	const struct option_spec specs[] = {
+		OPTION_WIDTH(&o->so.width),
+		OPTION_HEIGHT(&o->so.height),
+		OPTION_FRAMES(&o->frames),
+		OPTION_INTERVAL(&o->interval),
+		OPTION_MAX_RECTS(&o->max),
+		OPTION_BACKEND(&o->so.backend),
+		OPTION_QUIET(&o->quiet),
+		{ 0 },
+	};
+
+	return scene_parse("Usage: virtio-gpu-transfer [OPTIONS]\n"
+			   "Sends the dirty rectangles of an animated framebuffer as virtio-gpu 2D\n"
+			   "TRANSFER_TO_HOST_2D + RESOURCE_FLUSH commands to an emulated host, which\n"
+			   "applies them to its copy of the resource; checks that copy at the end.\n",
+			   specs, &o->so, &o->max, argc, argv);
+}
+
+/* The host's resource must equal the guest's framebuffer; prints the totals. 0, or 1 on a mismatch. */
+static int check_host(const struct transfer_options *o, const struct scene *s, const struct queue *q,
+		      const struct host *host)
+{
+	unsigned long long full = (unsigned long long)o->so.width * o->so.height * 4 * (o->frames + 1);
+
+	if (host->errors) {
+		fprintf(stderr, "virtio-gpu-transfer: FAILED: the host refused %llu commands\n", host->errors);
+		return 1;
+	}
+	if (memcmp(host->image, s->pixels, (size_t)o->so.width * 4 * o->so.height)) {
+		fprintf(stderr, "virtio-gpu-transfer: FAILED: the host resource differs from the guest\n");
+		return 1;
+	}
+	printf("%u commands, %llu bytes transferred instead of %llu for full-frame transfers (%.1fx less)\n",
+	       q->commands, host->transferred, full,
+	       host->transferred ? (double)full / (double)host->transferred : 0.0);
+	printf("host resource equals the guest framebuffer: coherent\n");
+	return 0;
 }
 
 int main(int argc, char *argv[])
 {
-	static const struct option opts[] = {
-		{ "width", required_argument, NULL, 'W' }, { "height", required_argument, NULL, 'H' },
-		{ "frames", required_argument, NULL, 'n' }, { "interval", required_argument, NULL, 'i' },
-		{ "max-rects", required_argument, NULL, 'm' }, { "backend", required_argument, NULL, 'b' },
-		{ "quiet", no_argument, NULL, 'q' }, { "help", no_argument, NULL, 'h' }, { 0 },
-	};
+	struct transfer_options o = { .frames = 60, .interval = 16, .max = 16 };
 	static struct queue q;
-	struct scene_options so;
 	struct host host = { 0 };
 	struct scene s;
-	unsigned frames = 60, interval = 16;
-	size_t max = 16;
-	bool quiet = false;
 	unsigned char *shadow;	/* what the guest has transferred: to refine against */
 	struct cohmem_rect *rects;
-	int opt, err;
+	int status = parse(&o, argc, argv), err;
 
-	scene_defaults(&so);
-	while ((opt = getopt_long(argc, argv, "W:H:n:i:m:b:qh", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'W': so.width = (unsigned)strtoul(optarg, NULL, 0); break;
-		case 'H': so.height = (unsigned)strtoul(optarg, NULL, 0); break;
-		case 'n': frames = (unsigned)strtoul(optarg, NULL, 0); break;
-		case 'i': interval = (unsigned)strtoul(optarg, NULL, 0); break;
-		case 'm': max = strtoul(optarg, NULL, 0); break;
-		case 'q': quiet = true; break;
-		case 'b':
-			if (scene_backend(optarg, &so.backend)) {
-				fprintf(stderr, "virtio-gpu-transfer: unknown backend '%s'\n", optarg);
-				return 2;
-			}
-			break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
-		}
-	}
-	if (optind != argc || !so.width || !so.height || !max) {
-		usage(stderr);
-		return 2;
-	}
-	err = scene_open(&s, &so);	/* stride = width * 4: virtio-gpu 2D backings are packed */
-	shadow = calloc((size_t)so.width * 4, so.height);
-	rects = calloc(max, sizeof(*rects));
+	if (status >= 0)
+		return status;
+	err = scene_open(&s, &o.so);	/* stride = width * 4: virtio-gpu 2D backings are packed */
+	shadow = calloc((size_t)o.so.width * 4, o.so.height);
+	rects = calloc(o.max, sizeof(*rects));
 	if (err || !shadow || !rects) {
 		fprintf(stderr, "virtio-gpu-transfer: %s\n", strerror(err ? -err : ENOMEM));
 		return 1;
 	}
 	guest_setup(&q, &s);
 	host_process(&host, &q);
-	printf("virtio-gpu-transfer: resource %u, %ux%u B8G8R8X8, %s backend\n", RESOURCE_ID, so.width,
-	       so.height, cohmem_backend_name(cohmem_region_backend(s.r)));
+	printf("virtio-gpu-transfer: resource %u, %ux%u B8G8R8X8, %s backend\n", RESOURCE_ID, o.so.width,
+	       o.so.height, cohmem_backend_name(cohmem_region_backend(s.r)));
 
 	scene_start(&s);
-	for (unsigned f = 0; f <= frames; f++) {
-		struct timespec pause = { interval / 1000, (long)(interval % 1000) * 1000000L };
+	for (unsigned f = 0; f <= o.frames; f++) {
 		unsigned before = q.commands;
 		unsigned long long moved = host.transferred;
 		long dirty, n;
 
-		if (f == frames)
+		if (f == o.frames)
 			scene_stop(&s);	/* the last round: the producer is quiet */
 		else
-			nanosleep(&pause, NULL);
-		n = scene_damage(&s, shadow, rects, max, &dirty);
+			sleep_ms(o.interval);
+		n = scene_damage(&s, shadow, rects, o.max, &dirty);
 		if (n < 0) {
 			fprintf(stderr, "virtio-gpu-transfer: %s\n", strerror((int)-n));
 			return 1;
@@ -314,26 +314,14 @@ int main(int argc, char *argv[])
 		cohmem_fb_copy(&s.fb, shadow, s.pixels, rects, (size_t)n);
 		guest_frame(&q, &s, rects, n);
 		host_process(&host, &q);
-		if (!quiet)
+		if (!o.quiet)
 			printf("frame %3u: %5ld dirty pages -> %3u commands, %8llu bytes transferred\n", f,
 			       dirty, q.commands - before, host.transferred - moved);
 	}
-	if (host.errors) {
-		fprintf(stderr, "virtio-gpu-transfer: FAILED: the host refused %llu commands\n", host.errors);
-		return 1;
-	}
-	if (memcmp(host.image, s.pixels, (size_t)so.width * 4 * so.height)) {
-		fprintf(stderr, "virtio-gpu-transfer: FAILED: the host resource differs from the guest\n");
-		return 1;
-	}
-	printf("%u commands, %llu bytes transferred instead of %llu for full-frame transfers (%.1fx less)\n",
-	       q.commands, host.transferred, (unsigned long long)so.width * so.height * 4 * (frames + 1),
-	       host.transferred ? (double)so.width * so.height * 4 * (frames + 1) / (double)host.transferred
-				: 0.0);
-	printf("host resource equals the guest framebuffer: coherent\n");
+	status = check_host(&o, &s, &q, &host);
 	scene_close(&s);
 	free(host.image);
 	free(shadow);
 	free(rects);
-	return 0;
+	return status;
 }

@@ -6,7 +6,6 @@
  * the server's frame. Only incremental updates are requested, so a rectangle
  * the server's damage missed would show as a difference.
  */
-#include <getopt.h>
 #include <rfb/rfbclient.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -14,6 +13,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+
+#include "options.h"
 
 static unsigned long long updates;
 
@@ -71,38 +72,31 @@ static long compare(rfbClient *c, const char *ppm)
 	return first;
 }
 
-static void usage(FILE *out)
-{
-	fprintf(out, "Usage: vnc-check --port N --sync-file F [--timeout S]\n"
-		     "Follows a VNC server on 127.0.0.1:N and, once F exists, checks that the\n"
-		     "picture received equals the frame in F (PPM). Exit 0 if it does.\n");
-}
-
 int main(int argc, char *argv[])
 {
-	static const struct option opts[] = {
-		{ "port", required_argument, NULL, 'p' }, { "sync-file", required_argument, NULL, 's' },
-		{ "timeout", required_argument, NULL, 't' }, { "help", no_argument, NULL, 'h' }, { 0 },
-	};
 	const char *sync_file = NULL;
-	double timeout = 60, start = now_s(), synced = 0, last_update = 0;
+	unsigned timeout = 60;
+	double start = now_s(), synced = 0, last_update = 0;
 	unsigned long long seen = 0;
-	int port = 0, opt;
+	int port = 0;
+	const struct option_spec specs[] = {
+		{ "port", 'p', OPTION_INT, &port, "the server's TCP port on 127.0.0.1" },
+		{ "sync-file", 's', OPTION_STRING, &sync_file, "the server's frame (PPM) at its sync point" },
+		{ "timeout", 't', OPTION_UNSIGNED, &timeout, "seconds to wait for a matching picture" },
+		{ 0 },
+	};
+	int status = options_parse("Usage: vnc-check --port N --sync-file F [--timeout S]\n"
+				   "Follows a VNC server on 127.0.0.1:N and, once F exists, checks that the\n"
+				   "picture received equals the frame in F (PPM). Exit 0 if it does.\n",
+				   specs, argc, argv);
 	struct stat st;
 	rfbClient *c;
 	long diff = -2;
 
-	while ((opt = getopt_long(argc, argv, "p:s:t:h", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'p': port = atoi(optarg); break;
-		case 's': sync_file = optarg; break;
-		case 't': timeout = atof(optarg); break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
-		}
-	}
-	if (!port || !sync_file || optind != argc) {
-		usage(stderr);
+	if (status >= 0)
+		return status;
+	if (!port || !sync_file) {
+		fprintf(stderr, "vnc-check: --port and --sync-file are needed\n");
 		return 2;
 	}
 	rfbClientLog = rfbClientErr = quiet;

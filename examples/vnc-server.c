@@ -16,7 +16,6 @@
  * updates would have cost.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <rfb/rfb.h>
 #include <signal.h>
 #include <stdio.h>
@@ -24,6 +23,7 @@
 #include <string.h>
 #include <sys/time.h>
 
+#include "options.h"
 #include "scene.h"
 
 static volatile sig_atomic_t quit;
@@ -89,100 +89,108 @@ static long mark_damage(rfbScreenInfoPtr screen, struct scene *s, unsigned char 
 	return n;
 }
 
-static void usage(FILE *out)
+struct server_options {
+	struct scene_options so;
+	int port;
+	unsigned frames, interval;
+	size_t max;
+	const char *sync_file;
+};
+
+static int parse(struct server_options *o, int argc, char *argv[])
 {
-	fprintf(out,
-		"Usage: vnc-server [OPTIONS]\n"
-		"Serves an animated framebuffer over VNC on 127.0.0.1; damage comes from\n"
-		"libcohmem's dirty rectangles.\n\n"
-		"  -p, --port N         TCP port (default 5900; 0: the first free one from 5900)\n"
-		"  -W, --width N        pixels (default 640)\n"
-		"  -H, --height N       pixels (default 480)\n"
-		"  -n, --frames N       animate this many frames, then stop at a sync point\n"
-		"                       (default 0: animate until interrupted)\n"
-		"  -i, --interval MS    time between damage passes (default 16)\n"
-		"  -m, --max-rects N    rectangles per pass at most (default 32)\n"
-		"  -s, --sync-file F    at the sync point, write the frame there as PPM\n"
-		"  -b, --backend NAME   auto (default), uffd-async, uffd-sync, soft-dirty, mprotect\n"
-		"  -h, --help           this text\n");
+	const struct option_spec specs[] = {
+		{ "port", 'p', OPTION_INT, &o->port, "TCP port (0: the first free one from 5900)" },
+		OPTION_WIDTH(&o->so.width),
+		OPTION_HEIGHT(&o->so.height),
+		{ "frames", 'n', OPTION_UNSIGNED, &o->frames,
+		  "animate this many frames, then stop at a sync point (0: until interrupted)" },
+		OPTION_INTERVAL(&o->interval),
+		OPTION_MAX_RECTS(&o->max),
+		{ "sync-file", 's', OPTION_STRING, &o->sync_file, "at the sync point, write the frame there as PPM" },
+		OPTION_BACKEND(&o->so.backend),
+		{ 0 },
+	};
+
+	return scene_parse("Usage: vnc-server [OPTIONS]\n"
+			   "Serves an animated framebuffer over VNC on 127.0.0.1; damage comes from\n"
+			   "libcohmem's dirty rectangles.\n",
+			   specs, &o->so, &o->max, argc, argv);
 }
 
-int main(int argc, char *argv[])
+/* A libvncserver screen on 127.0.0.1 whose framebuffer is shadow (what the clients have), or NULL. */
+static rfbScreenInfoPtr serve(const struct server_options *o, const struct scene *s, unsigned char *shadow,
+			      char *argv[])
 {
-	static const struct option opts[] = {
-		{ "port", required_argument, NULL, 'p' }, { "width", required_argument, NULL, 'W' },
-		{ "height", required_argument, NULL, 'H' }, { "frames", required_argument, NULL, 'n' },
-		{ "interval", required_argument, NULL, 'i' }, { "max-rects", required_argument, NULL, 'm' },
-		{ "sync-file", required_argument, NULL, 's' }, { "backend", required_argument, NULL, 'b' },
-		{ "help", no_argument, NULL, 'h' }, { 0 },
-	};
-	struct scene_options so;
-	struct scene s;
-	int port = 5900, opt, err;
-	unsigned frames = 0, interval = 16, frame = 0;
-	size_t max = 32;
-	const char *sync_file = NULL;
-	unsigned char *shadow;
-	struct cohmem_rect *rects;
-	rfbScreenInfoPtr screen;
-	struct timeval next;
 	int one = 1;
+	rfbScreenInfoPtr screen = rfbGetScreen(&one, argv, (int)o->so.width, (int)o->so.height, 8, 3, 4);
 
-	scene_defaults(&so);
-	while ((opt = getopt_long(argc, argv, "p:W:H:n:i:m:s:b:h", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'p': port = atoi(optarg); break;
-		case 'W': so.width = (unsigned)strtoul(optarg, NULL, 0); break;
-		case 'H': so.height = (unsigned)strtoul(optarg, NULL, 0); break;
-		case 'n': frames = (unsigned)strtoul(optarg, NULL, 0); break;
-		case 'i': interval = (unsigned)strtoul(optarg, NULL, 0); break;
-		case 'm': max = strtoul(optarg, NULL, 0); break;
-		case 's': sync_file = optarg; break;
-		case 'b':
-			if (scene_backend(optarg, &so.backend)) {
-				fprintf(stderr, "vnc-server: unknown backend '%s'\n", optarg);
-				return 2;
-			}
-			break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
-		}
-	}
-	if (optind != argc || !so.width || !so.height || !max || port < 0) {
-		usage(stderr);
-		return 2;
-	}
-	err = scene_open(&s, &so);
-	shadow = calloc(s.fb.stride, so.height);
-	rects = calloc(max, sizeof(*rects));
-	if (err || !shadow || !rects) {
-		fprintf(stderr, "vnc-server: %s\n", strerror(err ? -err : ENOMEM));
-		return 1;
-	}
-
-	screen = rfbGetScreen(&one, argv, (int)so.width, (int)so.height, 8, 3, 4);
 	if (!screen)
-		return 1;
-	screen->frameBuffer = (char *)shadow;	/* the device copy: what the clients have */
-	screen->paddedWidthInBytes = (int)s.fb.stride;
+		return NULL;
+	screen->frameBuffer = (char *)shadow;
+	screen->paddedWidthInBytes = (int)s->fb.stride;
 	screen->desktopName = "cohmem";
 	screen->cursor = NULL;	/* the framebuffer draws its own; libvncserver's would be painted into updates */
 	screen->alwaysShared = TRUE;
 	screen->newClientHook = new_client;
-	screen->port = port ? port : 5900;
-	screen->autoPort = port == 0;
+	screen->port = o->port ? o->port : 5900;
+	screen->autoPort = o->port == 0;
 	screen->ipv6port = 0;	/* IPv4 loopback only */
 	rfbStringToAddr("127.0.0.1", &screen->listenInterface);
 	rfbLogEnable(0);
 	rfbInitServer(screen);
 	if (screen->listenSock == RFB_INVALID_SOCKET) {
 		fprintf(stderr, "vnc-server: cannot listen on 127.0.0.1:%d\n", screen->port);
+		rfbScreenCleanup(screen);
+		return NULL;
+	}
+	return screen;
+}
+
+/* Stop the animation, send the last damage, and write the frame for vnc-check. 0 or -1. */
+static int sync_point(const struct server_options *o, rfbScreenInfoPtr screen, struct scene *s,
+		      unsigned char *shadow, struct cohmem_rect *rects)
+{
+	scene_stop(s);	/* nothing changes from here on */
+	mark_damage(screen, s, shadow, rects, o->max);
+	if (o->sync_file && write_ppm(o->sync_file, s, &screen->serverFormat)) {
+		perror(o->sync_file);
+		return -1;
+	}
+	printf("vnc-server: sync point after %u frames%s%s\n", o->frames, o->sync_file ? ", frame in " : "",
+	       o->sync_file ? o->sync_file : "");
+	fflush(stdout);
+	return 0;
+}
+
+int main(int argc, char *argv[])
+{
+	struct server_options o = { .port = 5900, .interval = 16, .max = 32 };
+	struct scene s;
+	unsigned frame = 0;
+	unsigned char *shadow;
+	struct cohmem_rect *rects;
+	rfbScreenInfoPtr screen;
+	struct timeval next;
+	int status = parse(&o, argc, argv), err;
+
+	if (status >= 0)
+		return status;
+	err = scene_open(&s, &o.so);
+	shadow = calloc(s.fb.stride, o.so.height);
+	rects = calloc(o.max, sizeof(*rects));
+	if (err || !shadow || !rects) {
+		fprintf(stderr, "vnc-server: %s\n", strerror(err ? -err : ENOMEM));
 		return 1;
 	}
+
+	screen = serve(&o, &s, shadow, argv);
+	if (!screen)
+		return 1;
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
-	printf("vnc-server: listening on 127.0.0.1:%d, %ux%u, %s backend\n", screen->port, so.width,
-	       so.height, cohmem_backend_name(cohmem_region_backend(s.r)));
+	printf("vnc-server: listening on 127.0.0.1:%d, %ux%u, %s backend\n", screen->port, o.so.width,
+	       o.so.height, cohmem_backend_name(cohmem_region_backend(s.r)));
 	fflush(stdout);
 
 	scene_start(&s);
@@ -195,29 +203,22 @@ int main(int argc, char *argv[])
 		if (timercmp(&now, &next, <))
 			continue;
 		next = now;
-		next.tv_usec += (long)interval * 1000;
+		next.tv_usec += (long)o.interval * 1000;
 		next.tv_sec += next.tv_usec / 1000000;
 		next.tv_usec %= 1000000;
 		if (!s.running)
 			continue;
-		if (frames && ++frame == frames) {
-			scene_stop(&s);	/* the sync point: nothing changes from here on */
-			mark_damage(screen, &s, shadow, rects, max);
-			if (sync_file && write_ppm(sync_file, &s, &screen->serverFormat)) {
-				perror(sync_file);
+		if (o.frames && ++frame == o.frames) {
+			if (sync_point(&o, screen, &s, shadow, rects))
 				return 1;
-			}
-			printf("vnc-server: sync point after %u frames%s%s\n", frames,
-			       sync_file ? ", frame in " : "", sync_file ? sync_file : "");
-			fflush(stdout);
 			continue;
 		}
-		mark_damage(screen, &s, shadow, rects, max);
+		mark_damage(screen, &s, shadow, rects, o.max);
 	}
 	rfbShutdownServer(screen, TRUE);	/* disconnects: the clients' statistics are counted */
 	printf("vnc-server: %llu damage passes; sent %llu bytes (raw encoding would be %llu); "
 	       "a full frame per pass would be %llu bytes\n",
-	       updates, sent_bytes, raw_bytes, updates * so.width * so.height * 4ULL);
+	       updates, sent_bytes, raw_bytes, updates * o.so.width * o.so.height * 4ULL);
 	rfbScreenCleanup(screen);
 	scene_close(&s);
 	free(shadow);

@@ -14,23 +14,33 @@
  *  - A "page" is the system page size (sysconf(_SC_PAGESIZE)); page indexes
  *    count from the start of a region.
  *  - Bitmaps are arrays of unsigned long with the kernel's bit order: bit n
- *    is bit (n % LONG_BIT) of word n / LONG_BIT.
+ *    is bit (n % COHMEM_BITS_PER_LONG) of word n / COHMEM_BITS_PER_LONG;
+ *    COHMEM_BITMAP_LONGS(n) sizes one for n pages.
+ *  - Arguments come in the kernel's order: what to look at (first index,
+ *    count), then where to record it (bitmap_pgoff, bitmap, start, end).
  *
- * Threads: a tracker may be used from any thread. cohmem_clean() and
- * cohmem_wrprotect() on one region are serialized internally; calls on
+ * Threads: a tracker may be used from any thread. cohmem_region_clean() and
+ * cohmem_region_wrprotect() on one region are serialized internally; calls on
  * different regions run in parallel. cohmem_region_add() and
  * cohmem_region_remove() may run concurrently with each other and with calls
  * on other regions, but a region must not be removed while another thread
  * still uses it, and cohmem_tracker_free() must not race any other call on
  * that tracker or its regions.
  *
- * fork(): the child inherits plain, untracked memory and must not call
- * libcohmem on trackers it inherited (not even to free them). The parent keeps
+ * fork(): the child inherits plain, untracked memory. Every call on a
+ * tracker or region it inherited returns -ECHILD, except
+ * cohmem_tracker_free(), which only releases the child's copy of the memory
+ * and descriptors (the parent's tracking is not touched). The parent keeps
  * tracking as before.
+ *
+ * The other APIs of libcohmem have headers of their own: <cohmem-fb.h>
+ * (dirty rectangles of a framebuffer), <cohmem-buffer.h> (files of the
+ * cohmemd daemon) and <cohmem-pfn.h> (memory of the cohmem_pfn module).
  */
 #ifndef COHMEM_H
 #define COHMEM_H
 
+#include <limits.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -39,8 +49,13 @@ extern "C" {
 #endif
 
 #define COHMEM_VERSION_MAJOR 0
-#define COHMEM_VERSION_MINOR 1
+#define COHMEM_VERSION_MINOR 2
 #define COHMEM_VERSION_MICRO 0
+
+/** Bits in one word of a bitmap. */
+#define COHMEM_BITS_PER_LONG (CHAR_BIT * sizeof(unsigned long))
+/** Words of a bitmap with a bit for each of @npages pages. */
+#define COHMEM_BITMAP_LONGS(npages) (((npages) + COHMEM_BITS_PER_LONG - 1) / COHMEM_BITS_PER_LONG)
 
 /** A set of regions tracked with one backend configuration. Opaque. */
 typedef struct cohmem_tracker cohmem_tracker;
@@ -49,7 +64,7 @@ typedef struct cohmem_region cohmem_region;
 
 /**
  * How writes are detected. Every backend keeps the "no write is ever lost"
- * guarantee described at cohmem_clean(); they differ in the memory they can
+ * guarantee described at cohmem_region_clean(); they differ in the memory they can
  * track and in what they cost.
  *
  * | backend    | kernel                       | memory                       |
@@ -82,7 +97,7 @@ enum cohmem_backend {
 
 /**
  * cohmem_region_add() flag: the caller promises that no thread writes to the
- * region while cohmem_clean() or cohmem_wrprotect() runs on it. It lets
+ * region while cohmem_region_clean() or cohmem_region_wrprotect() runs on it. It lets
  * COHMEM_BACKEND_AUTO choose backends that are exact only then (soft-dirty,
  * before mprotect). Without the promise a write during a clean may be lost
  * with such a backend. Explicit backends ignore the flag.
@@ -91,7 +106,7 @@ enum cohmem_backend {
 
 /**
  * cohmem_region_add() flag: adaptive tracking. Extra reports are allowed,
- * lost writes never are: a write that completes before cohmem_clean()
+ * lost writes never are: a write that completes before cohmem_region_clean()
  * returns is still reported by that clean or a later one. The region then
  * weighs, with costs it measures on this machine (a write fault plus a
  * re-protect, against comparing and copying a page):
@@ -107,7 +122,7 @@ enum cohmem_backend {
  *    when the rate falls; it goes back to tracking when that would cost
  *    at least 20 % less, three times in a row.
  * cohmem_region_stats() shows what the policy did. Without the flag a region
- * is exact (see cohmem_clean()).
+ * is exact (see cohmem_region_clean()).
  */
 #define COHMEM_REGION_ADAPTIVE (1u << 2)
 
@@ -175,6 +190,31 @@ const char *cohmem_backend_name(enum cohmem_backend b);
  */
 int cohmem_backend_supported(enum cohmem_backend b);
 
+/**
+ * cohmem_backend_explain() - why @b can or cannot track memory here, for
+ * people: what cohmemctl probe prints.
+ * @b:   a backend (AUTO: whether any can).
+ * @why: receives a NUL-terminated sentence ("works" when it can), truncated
+ *       to @len bytes.
+ * @len: room in @why, > 0.
+ *
+ * Return: what cohmem_backend_supported() returns for @b: 0 or -EOPNOTSUPP;
+ * -EINVAL (and @why untouched) for a value outside the enum, a NULL @why or
+ * a zero @len.
+ * Thread-safety: any thread.
+ */
+int cohmem_backend_explain(enum cohmem_backend b, char *why, size_t len);
+
+/**
+ * cohmem_backend_from_name() - the backend that cohmem_backend_name() calls
+ * @name ("auto", "uffd-async", ...): for command lines and configuration.
+ * @name: the name, exactly (case matters).
+ * @ret:  receives the backend.
+ * Return: 0; -EINVAL (and *@ret untouched) for NULL pointers or an unknown name.
+ * Thread-safety: any thread.
+ */
+int cohmem_backend_from_name(const char *name, enum cohmem_backend *ret);
+
 /* Capabilities of a backend in this process, from cohmem_backend_capabilities(). */
 #define COHMEM_CAP_EXACT_CONCURRENT (1u << 0) /* exact and lossless while writers run during a clean */
 #define COHMEM_CAP_KERNEL_WRITES    (1u << 1) /* kernel-mode writes (read(2) into a region) succeed and are reported */
@@ -222,7 +262,7 @@ int cohmem_tracker_capabilities(const cohmem_tracker *t, unsigned *caps);
  *
  * The region starts clean: nothing is reported until it is written. The
  * memory stays readable and writable by every thread, and by the kernel
- * (read(2) into it, for example) — see the backend notes at cohmem_clean().
+ * (read(2) into it, for example) — see the backend notes at cohmem_region_clean().
  *
  * Return: 0;
  * -EINVAL: NULL @t or @ret, unaligned @addr or @len, @len == 0, the range
@@ -265,7 +305,7 @@ enum cohmem_backend cohmem_region_backend(const cohmem_region *r);
 struct cohmem_region_stats {
 	enum cohmem_backend backend;	/* as cohmem_region_backend() */
 	size_t pages;			/* the region's size in pages */
-	unsigned long long cleans;	/* cohmem_clean() calls that succeeded */
+	unsigned long long cleans;	/* cohmem_region_clean() calls that succeeded */
 	unsigned long long pages_reported;	/* pages they reported */
 	/*
 	 * mprotect: times the region fell back to "every page dirty" because
@@ -292,13 +332,13 @@ struct cohmem_region_stats {
  *          region at @shadow + i * page size), or NULL to forget it. The
  *          caller keeps it updated: after each clean it copies (at least)
  *          the reported pages from the region, and it changes it no other
- *          way. The library only reads it, during cohmem_clean().
+ *          way. The library only reads it, during cohmem_region_clean().
  *
  * A page that equals its shadow page when compared is not reported: its
  * bytes are what the caller already has. A write after the compare differs
  * from the shadow and is reported by the next clean.
  * Return: 0; -EINVAL for a NULL @r or a region that is not adaptive.
- * Thread-safety: any thread; serialized with cohmem_clean() on @r.
+ * Thread-safety: any thread; serialized with cohmem_region_clean() on @r.
  */
 int cohmem_region_set_shadow(cohmem_region *r, const void *shadow);
 
@@ -318,7 +358,7 @@ int cohmem_region_set_shadow(cohmem_region *r, const void *shadow);
 int cohmem_region_stats(const cohmem_region *r, struct cohmem_region_stats *st, size_t size);
 
 /**
- * cohmem_wrprotect() - mirror of wp_shared_mapping_range(): forget any dirty
+ * cohmem_region_wrprotect() - mirror of wp_shared_mapping_range(): forget any dirty
  * state of pages [@first_index, @first_index + @nr) of @r and track them
  * afresh, so that only later writes are reported.
  *
@@ -333,12 +373,12 @@ int cohmem_region_stats(const cohmem_region *r, struct cohmem_region_stats *st, 
  * protected again; in compare or copy mode, a range that is not the whole
  * region is left released (0 is returned) and the whole region goes back to
  * tracking.
- * Thread-safety: any thread; serialized with cohmem_clean() on @r.
+ * Thread-safety: any thread; serialized with cohmem_region_clean() on @r.
  */
-long cohmem_wrprotect(cohmem_region *r, size_t first_index, size_t nr);
+long cohmem_region_wrprotect(cohmem_region *r, size_t first_index, size_t nr);
 
 /**
- * cohmem_clean() - mirror of clean_record_shared_mapping_range(): report and
+ * cohmem_region_clean() - mirror of clean_record_shared_mapping_range(): report and
  * clean the pages of @r written since they were last cleaned or protected.
  * @r:            the region.
  * @first_index:  first page of @r to look at.
@@ -359,7 +399,7 @@ long cohmem_wrprotect(cohmem_region *r, size_t first_index, size_t nr);
  * mappings are seen; a write by another process into shared memory is not
  * (except with COHMEM_BACKEND_PFN, below).
  *
- * No write is ever lost: a write that completes before cohmem_clean() returns
+ * No write is ever lost: a write that completes before cohmem_region_clean() returns
  * is reported by that call or by a later one. Read the contents of a reported
  * page after the call returns.
  *
@@ -378,7 +418,7 @@ long cohmem_wrprotect(cohmem_region *r, size_t first_index, size_t nr);
  *    writes are tracked too, except when the process could only open a
  *    user-mode-only userfaultfd (unprivileged, vm.unprivileged_userfaultfd=0
  *    and no access to /dev/userfaultfd): then they fail with EFAULT. A signal
- *    handler that interrupts cohmem_clean() must not write into the region.
+ *    handler that interrupts cohmem_region_clean() must not write into the region.
  *  - SOFT_DIRTY: reads the soft-dirty bits of /proc/self/pagemap, then clears
  *    them with /proc/self/clear_refs. The clear is process-wide: every clean
  *    first collects the bits of every soft-dirty region of the process, so
@@ -415,194 +455,8 @@ long cohmem_wrprotect(cohmem_region *r, size_t first_index, size_t nr);
  * pages are clean now) and a later call returns the error.
  * Thread-safety: any thread; calls on one region are serialized.
  */
-long cohmem_clean(cohmem_region *r, size_t first_index, size_t nr,
-		  size_t bitmap_pgoff, unsigned long *bitmap, size_t *start, size_t *end);
-
-/**
- * cohmem_pfn_buffer_new() - a buffer of the cohmem_pfn kernel module: memory
- * that mmap(MAP_SHARED) maps VM_IO | VM_PFNMAP, as drivers map device
- * memory, which COHMEM_BACKEND_PFN (and AUTO) can track. Several processes
- * and several mappings may map it; a clean walks all of them, as the
- * kernel's clean_record_shared_mapping_range() does. Private mappings are
- * refused (-EINVAL from mmap()). Pages are allocated at first touch.
- *
- * Device memory is tracked the same way: a PCI device given to the module
- * (echo VENDOR DEVICE > /sys/bus/pci/drivers/cohmem_pfn/new_id) has its
- * largest memory BAR served as /dev/cohmem-pfn-<PCI address>; open it, map it
- * MAP_SHARED, and add a region on the mapping (COHMEM_BACKEND_PFN or AUTO).
- * @len: its size in bytes, page-aligned, > 0 (at most 16 GiB).
- * @fd:  receives an O_RDWR, close-on-exec descriptor; close it when done
- *       (mappings keep the buffer alive).
- *
- * Return: 0; -EINVAL for a NULL @fd or a bad @len; -EFBIG past 16 GiB;
- * -EOPNOTSUPP if the module is not loaded (see cohmemctl probe); -ENOMEM.
- * Thread-safety: any thread.
- */
-int cohmem_pfn_buffer_new(size_t len, int *fd);
-
-/*
- * Buffers of cohmemd, the coherent-buffer daemon: files on a cohmemd mount
- * that processes map with MAP_SHARED. Like the kernel's address_space API,
- * these work on a file, not on one mapping: a clean reports the pages
- * written since the calling open file description's last clean — through
- * any mapping, by any process (attached or not, forked, or one that never
- * links libcohmem), or by write(2) — and the daemon has stored them in its
- * state file before the call returns. The daemon learns of writes only from
- * the kernel (the pages it writes back, and write(2)), never from a
- * client's memory. These functions keep no state in the calling process:
- * they work from any thread, and in a forked child as in its parent.
- */
-
-/**
- * cohmem_buffer_attach() - announce the caller's mapping of a buffer, so that
- * `cohmemctl ls` shows which process maps what.
- * @fd:     a descriptor of the buffer (on a cohmemd mount), open for writing.
- * @addr:   the start of the caller's writable MAP_SHARED mapping of it, page-aligned.
- * @len:    its length, page-aligned, > 0.
- * @offset: the file offset mapped at @addr, page-aligned.
- *
- * Coherence does not need it: every mapping's writes are seen whether it is
- * attached or not. The daemon takes the caller's process from the request
- * (any of its threads may call), pins it with a pidfd, and checks in
- * /proc/<pid>/maps that the range maps this buffer, shared and writable, at
- * that offset. A process that exits is detached by the daemon; one that
- * unmaps without detaching stays listed until it detaches or exits.
- *
- * Return: 0; -EBADF for a bad @fd or one not open for writing; -ENOTTY if
- * @fd is not a cohmemd buffer; -EPROTO for a cohmemd of another version;
- * -EINVAL for unaligned or empty ranges, or a range that is not a writable
- * shared mapping of this buffer at @offset (or lies past its end); -EEXIST
- * if it overlaps a mapping this process attached already; -EDQUOT past the
- * daemon's --user-attached limit.
- * Thread-safety: any thread.
- */
-int cohmem_buffer_attach(int fd, void *addr, size_t len, off_t offset);
-
-/**
- * cohmem_buffer_detach() - withdraw a mapping attached with
- * cohmem_buffer_attach().
- * @fd:   a descriptor of the buffer.
- * @addr: as given to cohmem_buffer_attach().
- * Return: 0; -ENOENT if this process attached nothing at @addr; -EBADF;
- * -ENOTTY; -EPROTO.
- * Thread-safety: any thread (not necessarily the one that attached).
- */
-int cohmem_buffer_detach(int fd, void *addr);
-
-/**
- * cohmem_buffer_clean() - cohmem_clean() for a buffer: report the pages of
- * [@first_index, @first_index + @nr) of the file written since this open
- * file description's last clean (or its open), whoever else cleaned
- * meanwhile.
- *
- * Same bitmap contract as cohmem_clean() (@bitmap_pgoff, @bitmap, @start,
- * @end), with indexes in pages of the file. The daemon first has the kernel
- * write back the file's dirty pages, so every write through any mapping
- * that completed before the call is reported by it, and stored in the state
- * file before it returns (synced to disk too with cohmemd --durable). A
- * page whose bytes could not be stored (the state file system is full) is
- * never reported: the call fails with the store's error until they are.
- * Truncation reports the pages it cut (they read as zeros when the buffer
- * grows again); a write that repeats a page's bytes is reported too.
- *
- * Return: pages reported; -EINVAL for a NULL @bitmap, @bitmap_pgoff >
- * @first_index, or a range past the file's end; -EBADF for a bad @fd or one
- * opened write-only; -ENOTTY; -EPROTO; -ENOSPC, -EIO or -EDQUOT while
- * written pages in the range cannot be stored; another negative errno from
- * the daemon.
- * Thread-safety: any thread.
- */
-long cohmem_buffer_clean(int fd, size_t first_index, size_t nr, size_t bitmap_pgoff,
-			 unsigned long *bitmap, size_t *start, size_t *end);
-
-/**
- * cohmem_buffer_wrprotect() - cohmem_wrprotect() for a buffer: forget what
- * this open file description has pending in the range (the other
- * descriptions keep theirs) and see only later writes.
- * Return: pages it had pending; -EINVAL for a range past the end; -EBADF;
- * -ENOTTY; -EPROTO; the store's error as for cohmem_buffer_clean().
- * Thread-safety: any thread.
- */
-long cohmem_buffer_wrprotect(int fd, size_t first_index, size_t nr);
-
-/*
- * Dirty rectangles. Display servers and virtual GPUs want the rectangles of a
- * framebuffer that changed, not pages: these turn a cohmem_clean() bitmap
- * into rectangles that cover every pixel with a byte in a dirty page.
- */
-
-/** Where a framebuffer lies in a region. */
-struct cohmem_fb {
-	size_t offset;		/* bytes from the region's start to pixel (0, 0) */
-	size_t stride;		/* bytes from one row to the next, >= width * bpp */
-	unsigned width, height;	/* pixels, > 0 */
-	unsigned bpp;		/* bytes per pixel, > 0 */
-};
-
-/** Pixels [x, x + w) x [y, y + h) of a framebuffer. */
-struct cohmem_rect {
-	unsigned x, y, w, h;
-};
-
-/**
- * cohmem_fb_rects() - the rectangles of @fb touched by the dirty pages in
- * @bitmap.
- * @fb:           the layout; the region's pages hold it.
- * @bitmap:       a cohmem_clean() bitmap: bit (pg - @bitmap_pgoff) set for a
- *                dirty page pg of the region. It must cover every page from
- *                the first to the last byte of @fb.
- * @bitmap_pgoff: the page bit 0 stands for; <= @fb's first page.
- * @rects:        receives the rectangles.
- * @max_rects:    room in @rects, >= 1.
- *
- * Every pixel with a byte in a dirty page lies in some rectangle, and every
- * rectangle lies inside @fb. Rows of touched pixels that overlap or touch
- * from one row to the next are merged into their bounding box; when that
- * leaves more than @max_rects, the neighbours whose union adds the least area
- * are merged until it fits (with @max_rects == 1: the bounding box).
- * Rectangles may overlap.
- *
- * Return: the number of rectangles (0 when no page of @fb is dirty);
- * -EINVAL for NULL pointers, a layout with a zero size, a stride below
- * width * bpp, a layout that overflows, @bitmap_pgoff past @fb's first page,
- * or @max_rects == 0; -ENOMEM.
- * Thread-safety: any thread; reads only its arguments.
- */
-long cohmem_fb_rects(const struct cohmem_fb *fb, const unsigned long *bitmap, size_t bitmap_pgoff,
-		     struct cohmem_rect *rects, size_t max_rects);
-
-/**
- * cohmem_fb_refine() - shrink each rectangle to the pixels that differ
- * between @pixels and @shadow (both pointing at pixel (0, 0) of a buffer
- * laid out as @fb), and drop rectangles where nothing differs. Only the
- * rectangles' pixels are compared, so the cost follows the dirty area: a
- * blinking cursor in a dirty page costs a cursor-sized rectangle.
- * @fb:     the layout (its offset is not used).
- * @pixels: the framebuffer now.
- * @shadow: what the consumer has (its copy after the last sync).
- * @rects:  rectangles inside @fb, replaced by the refined ones.
- * @n:      how many.
- *
- * No pixel that differs is ever left out, provided every pixel that differs
- * lay in one of the @rects.
- *
- * Return: the number of rectangles left (<= @n, in the first entries); -EINVAL
- * for NULL pointers, a bad layout or a rectangle outside @fb.
- * Thread-safety: any thread; writers to @pixels during the call make the
- * result as of some moment of the call, per row.
- */
-long cohmem_fb_refine(const struct cohmem_fb *fb, const void *pixels, const void *shadow,
-		      struct cohmem_rect *rects, size_t n);
-
-/**
- * cohmem_fb_copy() - copy the pixels of @rects from @src to @dst, both
- * pointing at pixel (0, 0) of buffers laid out as @fb.
- * Return: the bytes copied (overlapping rectangles count twice); -EINVAL for
- * NULL pointers, a bad layout or a rectangle outside @fb.
- * Thread-safety: any thread.
- */
-long cohmem_fb_copy(const struct cohmem_fb *fb, void *dst, const void *src,
-		    const struct cohmem_rect *rects, size_t n);
+long cohmem_region_clean(cohmem_region *r, size_t first_index, size_t nr,
+			 size_t bitmap_pgoff, unsigned long *bitmap, size_t *start, size_t *end);
 
 #ifdef __cplusplus
 }

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Adaptive regions: a policy between cohmem_clean() and the backend that may
+ * Adaptive regions: a policy between cohmem_region_clean() and the backend that may
  * report more than was written but never less.
  *
  * Track mode. The backend cleans every run of the range that is not hot. A
@@ -79,6 +79,7 @@ int adaptive_new(cohmem_region *r)
 {
 	size_t words = bitmap_words(r->npages);
 	struct adaptive *ad = calloc(1, sizeof(*ad));
+	int err;
 
 	if (!ad)
 		return -ENOMEM;
@@ -91,7 +92,13 @@ int adaptive_new(cohmem_region *r)
 		adaptive_free(r);
 		return -ENOMEM;
 	}
-	ad->pinned = costs_get(r->ops, &ad->costs);
+	err = costs_get(r, &ad->costs);
+	if (err < 0) {
+		r->adapt = ad;
+		adaptive_free(r);
+		return err;
+	}
+	ad->pinned = err;
 	ad->sample_len = r->npages / SAMPLE_FRACTION;
 	if (ad->sample_len < SAMPLE_MIN)
 		ad->sample_len = r->npages < SAMPLE_MIN ? r->npages : SAMPLE_MIN;
@@ -119,6 +126,8 @@ _public_ int cohmem_region_set_shadow(cohmem_region *r, const void *shadow)
 
 	if (!r || !r->adapt)
 		return -EINVAL;
+	if (tracker_forked(r->tracker))
+		return -ECHILD;
 	pthread_mutex_lock(&r->lock);
 	ad = r->adapt;
 	ad->shadow = shadow;

@@ -39,7 +39,7 @@ struct mprotect_region {
 	atomic_int degraded;
 };
 
-static int mprotect_supported(void)
+static int mprotect_supported(char *why, size_t len)
 {
 	return 0;
 }
@@ -110,7 +110,7 @@ static int mprotect_region_add(cohmem_region *r)
 		.taken = calloc(bitmap_words(r->npages), sizeof(unsigned long)),
 		.npages = r->npages,
 	};
-	err = vma_walk(r->start, r->start + len, check_vma, NULL);
+	err = vma_walk(0, r->start, r->start + len, check_vma, NULL);
 	if (!err && (!mr->dirty || !mr->taken))
 		err = -ENOMEM;
 	/* Registered first, so that no write can fault where nobody handles it. */
@@ -214,6 +214,7 @@ const struct backend_ops mprotect_ops = {
 	.capabilities = mprotect_capabilities,
 	.region_add = mprotect_region_add,
 	.region_remove = mprotect_region_remove,
+	.remove_is_local = true,
 	.region_free = mprotect_region_free,
 	.clean = mprotect_clean,
 	.wrprotect = mprotect_wrprotect,

@@ -12,12 +12,13 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "bitmap.h"
 #include "internal.h"
-#include "linux/cohmem_pfn.h"
+#include "cohmem-pfn.h"
 
 struct pfn_region {
 	int fd;			/* the buffer */
@@ -32,24 +33,28 @@ static int open_device(void)
 	return fd < 0 ? -errno : fd;
 }
 
-static int device_works = -EOPNOTSUPP;
+static int device_error;	/* 0, or -errno of opening the device */
 static pthread_once_t device_probe = PTHREAD_ONCE_INIT;
 
 static void probe_device(void)
 {
 	int fd = open_device();
 
-	if (fd >= 0) {
-		device_works = 0;
+	device_error = fd < 0 ? fd : 0;
+	if (fd >= 0)
 		close(fd);
-	}
 }
 
 /* Probed once per process, as every backend: a module loaded later is seen by new processes. */
-static int pfn_supported(void)
+static int pfn_supported(char *why, size_t len)
 {
 	pthread_once(&device_probe, probe_device);
-	return device_works;
+	if (device_error == -ENOENT)
+		return backend_unsupported(why, len, "%s is missing: the cohmem_pfn module is not loaded",
+					   COHMEM_PFN_DEVICE);
+	if (device_error)
+		return backend_unsupported(why, len, "%s: %s", COHMEM_PFN_DEVICE, strerror(-device_error));
+	return 0;
 }
 
 static unsigned pfn_capabilities(void)
@@ -148,21 +153,19 @@ static int pfn_release(cohmem_region *r, size_t first, size_t nr)
 	return -EOPNOTSUPP;
 }
 
-_public_ int cohmem_pfn_buffer_new(size_t len, int *fd)
+_public_ int cohmem_pfn_open(size_t len, unsigned flags)
 {
 	struct cohmem_pfn_create create = { .size = len };
 	int dev, err;
 
-	if (!fd || !len || len % page_size())
+	if (flags || !len || len % page_size())
 		return -EINVAL;
 	dev = open_device();
 	if (dev < 0)
 		return dev == -ENOENT || dev == -ENXIO || dev == -ENODEV ? -EOPNOTSUPP : dev;
 	err = ioctl(dev, COHMEM_PFN_CREATE, &create) ? -errno : 0;
 	close(dev);
-	if (!err)
-		*fd = create.fd;
-	return err;
+	return err ? err : create.fd;
 }
 
 const struct backend_ops pfn_ops = {
@@ -171,6 +174,7 @@ const struct backend_ops pfn_ops = {
 	.capabilities = pfn_capabilities,
 	.region_add = pfn_region_add,
 	.region_remove = pfn_region_remove,
+	.remove_is_local = true,
 	.region_free = pfn_region_free,
 	.clean = pfn_clean,
 	.wrprotect = pfn_wrprotect,

@@ -110,34 +110,39 @@ static int page_soft_dirty(volatile char *p)
  * clean; write, expect dirty. Runs once, before this process has soft-dirty
  * regions (adding one needs the answer), so its clear loses nobody's bits.
  */
-static int probe(void)
+static const char *probe(void)
 {
 	size_t ps = page_size();
 	volatile char *page = mmap(NULL, ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	bool works;
+	const char *why = NULL;
 
 	if (page == MAP_FAILED)
-		return -EOPNOTSUPP;
+		return "no memory for the probe";
 	page[0] = 1;
-	works = !clear_soft_dirty() && page_soft_dirty(page) == 0;
+	if (clear_soft_dirty())
+		why = "/proc/self/clear_refs cannot be written";
+	else if (page_soft_dirty(page) != 0)
+		why = "a page stays soft-dirty after a clear";
 	page[0] = 2;
-	works = works && page_soft_dirty(page) == 1;
+	if (!why && page_soft_dirty(page) != 1)
+		why = "clear_refs accepts \"4\" but pages never become soft-dirty "
+		      "(CONFIG_MEM_SOFT_DIRTY is off)";
 	munmap((void *)page, ps);
-	return works ? 0 : -EOPNOTSUPP;
+	return why;
 }
 
-static int supported = 1;	/* 1: not probed yet */
+static const char *unsupported_why;	/* NULL: works */
 static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
 
 static void run_probe(void)
 {
-	supported = probe();
+	unsupported_why = probe();
 }
 
-static int soft_dirty_supported(void)
+static int soft_dirty_supported(char *why, size_t len)
 {
 	pthread_once(&probe_once, run_probe);
-	return supported;
+	return unsupported_why ? backend_unsupported(why, len, "%s", unsupported_why) : 0;
 }
 
 static unsigned soft_dirty_capabilities(void)
@@ -161,7 +166,7 @@ static int soft_dirty_region_add(cohmem_region *r)
 		return -ENOMEM;
 	sr->r = r;
 	sr->pending = calloc(bitmap_words(r->npages), sizeof(unsigned long));
-	err = sr->pending ? vma_walk(r->start, region_addr(r, r->npages), check_writable, NULL)
+	err = sr->pending ? vma_walk(0, r->start, region_addr(r, r->npages), check_writable, NULL)
 			  : -ENOMEM;
 	if (err)
 		goto fail;
@@ -251,6 +256,7 @@ const struct backend_ops soft_dirty_ops = {
 	.capabilities = soft_dirty_capabilities,
 	.region_add = soft_dirty_region_add,
 	.region_remove = soft_dirty_region_remove,
+	.remove_is_local = true,
 	.region_free = soft_dirty_region_free,
 	.clean = soft_dirty_clean,
 	.wrprotect = soft_dirty_wrprotect,

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -29,13 +30,19 @@ struct async_region {
 	struct page_region vec[SCAN_VEC_LEN];	/* zeroed: see pagemap_scan_written() */
 };
 
-static int async_supported(void)
+static int async_supported(char *why, size_t len)
 {
 	const struct uffd_caps *caps = uffd_caps();
 	uint64_t need = UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED;
 
-	if (caps->error || !caps->wp || !caps->pagemap_scan || (caps->features & need) != need)
-		return -EOPNOTSUPP;
+	if (caps->error)
+		return backend_unsupported(why, len, "userfaultfd unavailable: %s", strerror(-caps->error));
+	if (!caps->wp)
+		return backend_unsupported(why, len, "the kernel refuses write-protect registration (before 5.7?)");
+	if ((caps->features & need) != need)
+		return backend_unsupported(why, len, "the kernel lacks UFFD_FEATURE_WP_ASYNC (Linux 6.7)");
+	if (!caps->pagemap_scan)
+		return backend_unsupported(why, len, "the kernel lacks the PAGEMAP_SCAN ioctl (Linux 6.7)");
 	return 0;
 }
 
@@ -45,8 +52,9 @@ static unsigned async_capabilities(void)
 	       COHMEM_CAP_ANON | COHMEM_CAP_SHMEM | COHMEM_CAP_FILE;
 }
 
-static void async_ctx_free(struct backend_ctx *c)
+static void async_ctx_free(struct backend_ctx *c, bool forked)
 {
+	(void)forked;
 	if (c->uffd >= 0)
 		close(c->uffd);
 	if (c->pagemap >= 0)
@@ -68,7 +76,7 @@ static int async_ctx_new(cohmem_tracker *t, struct backend_ctx **ret)
 	if (c->uffd < 0 || c->pagemap < 0) {
 		int err = c->uffd < 0 ? c->uffd : -errno;
 
-		async_ctx_free(c);
+		async_ctx_free(c, false);
 		return err;
 	}
 	*ret = c;
@@ -139,6 +147,7 @@ const struct backend_ops uffd_async_ops = {
 	.ctx_free = async_ctx_free,
 	.region_add = async_region_add,
 	.region_remove = async_region_remove,
+	.remove_is_local = false,
 	.region_free = async_region_free,
 	.clean = async_clean,
 	.wrprotect = async_clean,	/* counting sink: protect what was written */

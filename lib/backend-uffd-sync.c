@@ -57,18 +57,17 @@ struct sync_region {
 	unsigned long *taken;	/* clean()'s scratch: the bits it took */
 };
 
-static int sync_supported(void)
+static int sync_supported(char *why, size_t len)
 {
 	const struct uffd_caps *caps = uffd_caps();
 
-	return caps->error || !caps->wp ? -EOPNOTSUPP : 0;
+	if (caps->error)
+		return backend_unsupported(why, len, "userfaultfd unavailable: %s", strerror(-caps->error));
+	if (!caps->wp)
+		return backend_unsupported(why, len, "the kernel refuses write-protect registration (before 5.7?)");
+	return 0;
 }
 
-/*
- * Insertion sort by address. Not qsort(): glibc's may call malloc, and this
- * thread must never wait for a lock that a writer blocked on a tracked page
- * could be holding.
- */
 static unsigned sync_capabilities(void)
 {
 	const struct uffd_caps *caps = uffd_caps();
@@ -164,9 +163,9 @@ static void *fault_thread(void *arg)
 	}
 }
 
-static void sync_ctx_free(struct backend_ctx *c)
+static void sync_ctx_free(struct backend_ctx *c, bool forked)
 {
-	if (c->thread_started) {
+	if (c->thread_started && !forked) {
 		uint64_t one = 1;
 
 		while (write(c->stop, &one, sizeof(one)) < 0 && errno == EINTR)
@@ -219,7 +218,7 @@ static int sync_ctx_new(cohmem_tracker *t, struct backend_ctx **ret)
 	*ret = c;
 	return 0;
 fail:
-	sync_ctx_free(c);
+	sync_ctx_free(c, false);
 	return err;
 }
 
@@ -266,7 +265,7 @@ static int sync_region_add(cohmem_region *r)
 	 * them PTEs first, as QEMU's background snapshot does.
 	 */
 	if (!(uffd_caps()->features & UFFD_FEATURE_WP_UNPOPULATED)) {
-		err = vma_walk(r->start, r->start + len, populate_anon, NULL);
+		err = vma_walk(0, r->start, r->start + len, populate_anon, NULL);
 		if (err)
 			goto fail;
 	}
@@ -345,6 +344,7 @@ const struct backend_ops uffd_sync_ops = {
 	.ctx_free = sync_ctx_free,
 	.region_add = sync_region_add,
 	.region_remove = sync_region_remove,
+	.remove_is_local = false,
 	.region_free = sync_region_free,
 	.clean = sync_clean,
 	.wrprotect = sync_wrprotect,

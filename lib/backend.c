@@ -1,18 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
-#include <unistd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
 
 #include "internal.h"
-
-size_t page_size(void)
-{
-	static size_t size;
-
-	/* A benign race: every thread computes and stores the same value. */
-	if (!size)
-		size = (size_t)sysconf(_SC_PAGESIZE);
-	return size;
-}
 
 static const char *const backend_names[COHMEM_BACKEND_COUNT] = {
 	[COHMEM_BACKEND_AUTO] = "auto",
@@ -56,22 +48,59 @@ _public_ const char *cohmem_backend_name(enum cohmem_backend b)
 	return backend_valid(b) ? backend_names[b] : NULL;
 }
 
+_public_ int cohmem_backend_from_name(const char *name, enum cohmem_backend *ret)
+{
+	if (!name || !ret)
+		return -EINVAL;
+	for (unsigned b = 0; b < COHMEM_BACKEND_COUNT; b++) {
+		if (!strcmp(name, backend_names[b])) {
+			*ret = (enum cohmem_backend)b;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+int backend_unsupported(char *why, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why && len) {
+		va_start(ap, fmt);
+		vsnprintf(why, len, fmt, ap);
+		va_end(ap);
+	}
+	return -EOPNOTSUPP;
+}
+
+static int backend_check(enum cohmem_backend b, char *why, size_t len)
+{
+	if (b == COHMEM_BACKEND_AUTO) {
+		for (unsigned i = 0; i < COHMEM_BACKEND_COUNT; i++)
+			if (backends[i] && !backends[i]->supported(NULL, 0))
+				return 0;
+		return backend_unsupported(why, len, "no backend works here");
+	}
+	if (!backends[b])
+		return backend_unsupported(why, len, "not built into this version of libcohmem");
+	return backends[b]->supported(why, len);
+}
+
 _public_ int cohmem_backend_supported(enum cohmem_backend b)
 {
-	const struct backend_ops *ops;
+	return backend_valid(b) ? backend_check(b, NULL, 0) : -EINVAL;
+}
 
-	if (!backend_valid(b))
+_public_ int cohmem_backend_explain(enum cohmem_backend b, char *why, size_t len)
+{
+	int err;
+
+	if (!backend_valid(b) || !why || !len)
 		return -EINVAL;
-	if (b == COHMEM_BACKEND_AUTO) {
-		for (unsigned i = 0; i < COHMEM_BACKEND_COUNT; i++) {
-			ops = backends[i];
-			if (ops && !ops->supported())
-				return 0;
-		}
-		return -EOPNOTSUPP;
-	}
-	ops = backends[b];
-	return ops ? ops->supported() : -EOPNOTSUPP;
+	err = backend_check(b, why, len);
+	if (!err)
+		snprintf(why, len, "works");
+	return err;
 }
 
 _public_ int cohmem_backend_capabilities(enum cohmem_backend b, unsigned *caps)
@@ -83,7 +112,7 @@ _public_ int cohmem_backend_capabilities(enum cohmem_backend b, unsigned *caps)
 		return -EINVAL;
 	*caps = 0;
 	ops = backends[b];
-	err = ops ? ops->supported() : -EOPNOTSUPP;
+	err = ops ? ops->supported(NULL, 0) : -EOPNOTSUPP;
 	if (!err)
 		*caps = ops->capabilities();
 	return err;
@@ -91,7 +120,7 @@ _public_ int cohmem_backend_capabilities(enum cohmem_backend b, unsigned *caps)
 
 bool auto_may_use(const struct backend_ops *ops, unsigned flags)
 {
-	if (!ops || ops->supported())
+	if (!ops || ops->supported(NULL, 0))
 		return false;
 	return (ops->capabilities() & COHMEM_CAP_EXACT_CONCURRENT) || (flags & COHMEM_REGION_QUIESCENT);
 }
@@ -122,6 +151,8 @@ _public_ int cohmem_tracker_capabilities(const cohmem_tracker *t, unsigned *caps
 {
 	if (!t || !caps)
 		return -EINVAL;
+	if (tracker_forked(t))
+		return -ECHILD;
 	if (t->backend == COHMEM_BACKEND_AUTO)
 		*caps = auto_capabilities();
 	else

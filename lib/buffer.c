@@ -12,7 +12,8 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "buffer-proto.h"
+#include "cohmemd-proto.h"
+#include "cohmem-buffer.h"
 #include "internal.h"
 
 static int buffer_info(int fd, struct cohmem_ioc_info *info)

@@ -77,14 +77,16 @@ long harvest_result(int err, long recorded)
 	return recorded > 0 || err >= 0 ? recorded : err;
 }
 
-_public_ long cohmem_clean(cohmem_region *r, size_t first_index, size_t nr,
-			   size_t bitmap_pgoff, unsigned long *bitmap, size_t *start, size_t *end)
+_public_ long cohmem_region_clean(cohmem_region *r, size_t first_index, size_t nr,
+				  size_t bitmap_pgoff, unsigned long *bitmap, size_t *start, size_t *end)
 {
 	struct dirty_sink sink;
 	int err;
 
 	if (!r || !bitmap || bitmap_pgoff > first_index || !range_valid(r, first_index, nr))
 		return -EINVAL;
+	if (tracker_forked(r->tracker))
+		return -ECHILD;
 	if (!nr)
 		return 0;
 
@@ -103,13 +105,15 @@ _public_ long cohmem_clean(cohmem_region *r, size_t first_index, size_t nr,
 	return harvest_result(err, sink.count);
 }
 
-_public_ long cohmem_wrprotect(cohmem_region *r, size_t first_index, size_t nr)
+_public_ long cohmem_region_wrprotect(cohmem_region *r, size_t first_index, size_t nr)
 {
 	struct dirty_sink count;
 	int err;
 
 	if (!r || !range_valid(r, first_index, nr))
 		return -EINVAL;
+	if (tracker_forked(r->tracker))
+		return -ECHILD;
 	if (!nr)
 		return 0;
 

@@ -1,18 +1,23 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * What tracking, comparing and copying a page cost on this machine, for the
- * adaptive policy. Measured once per backend and process, on scratch memory
- * tracked by a private tracker of that backend: write faults on protected
- * pages, the clean that protects them again, a clean that finds nothing,
- * and memcmp()/memcpy() of pages. Each is the best of a few rounds, since
- * interference only ever adds time. The policy refines scan and compare
- * costs from the region's own cleans later.
+ * adaptive policy. Measured once per backend and process, on a scratch
+ * region of the adaptive region's own tracker, through the backend's ops
+ * (never the public API, which would re-enter the caller's
+ * cohmem_region_add(); never a second tracker, which would start a fault
+ * thread of its own): write faults on protected pages, the clean that
+ * protects them again, a clean that finds nothing, and memcmp()/memcpy() of
+ * pages. Each is the best of a few rounds, since interference only ever
+ * adds time. The policy refines scan and compare costs from the region's
+ * own cleans later. Nothing is guessed: a measurement that cannot run fails
+ * the region's creation.
  *
  * COHMEM_ADAPTIVE_COSTS="fault=15,protect=0.5,scan=0.03,compare=0.1,copy=0.1"
  * (any subset, microseconds per page) pins costs instead: for machines whose
  * first measurement would mislead, and for tests that need the policy to
  * decide the same way on every run.
  */
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -26,10 +31,6 @@
 #define TRACK_PAGES 64
 #define COPY_PAGES 256
 #define ROUNDS 3
-
-/* Used when a measurement cannot run (no memory): this VM's orders of magnitude. */
-static const struct costs fallback = { .fault = 10, .protect = 2, .scan = 0.05, .compare = 0.3,
-				       .copy = 0.3 };
 
 static pthread_mutex_t costs_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct costs table[COHMEM_BACKEND_COUNT];
@@ -48,54 +49,72 @@ static double min_of(double a, double b)
 	return a < b ? a : b;
 }
 
+/* The backend's clean of all of scratch, as cohmem_region_clean() would do it (the region is ours alone). */
+static int scratch_clean(cohmem_region *scratch, unsigned long *bm)
+{
+	struct dirty_sink sink;
+	int err;
+
+	dirty_sink_init(&sink, bm, 0);
+	pthread_mutex_lock(&scratch->lock);
+	err = scratch->ops->clean(scratch, 0, TRACK_PAGES, &sink);
+	pthread_mutex_unlock(&scratch->lock);
+	return err;
+}
+
 /* One round: dirty every page, clean (protect them again), clean again (nothing to do). */
-static void track_round(cohmem_region *r, volatile char *mem, unsigned round, struct costs *c)
+static int track_round(cohmem_region *scratch, volatile char *mem, unsigned round, struct costs *c)
 {
 	unsigned long bm[bitmap_words(TRACK_PAGES)];
 	double t0, t1, t2, t3;
+	int err;
 
 	memset(bm, 0, sizeof(bm));
 	t0 = now_us();
 	for (size_t i = 0; i < TRACK_PAGES; i++)
 		mem[i * page_size()] = (char)round;
 	t1 = now_us();
-	cohmem_clean(r, 0, TRACK_PAGES, 0, bm, NULL, NULL);
+	err = scratch_clean(scratch, bm);
 	t2 = now_us();
-	cohmem_clean(r, 0, TRACK_PAGES, 0, bm, NULL, NULL);
+	if (!err)
+		err = scratch_clean(scratch, bm);
 	t3 = now_us();
 	c->fault = min_of(c->fault, (t1 - t0) / TRACK_PAGES);
 	c->scan = min_of(c->scan, (t3 - t2) / TRACK_PAGES);
 	c->protect = min_of(c->protect, (t2 - t1) / TRACK_PAGES);
+	return err;
 }
 
-static void measure_tracking(const struct backend_ops *ops, struct costs *c)
+static int measure_tracking(cohmem_tracker *t, const struct backend_ops *ops, struct costs *c)
 {
 	size_t len = TRACK_PAGES * page_size();
 	char *mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	cohmem_tracker *t = NULL;
-	cohmem_region *r = NULL;
+	cohmem_region *scratch = NULL;
+	int err;
 
 	if (mem == MAP_FAILED)
-		return;
+		return -ENOMEM;
 	memset(mem, 1, len);
-	if (!cohmem_tracker_new(ops->id, 0, &t) && !cohmem_region_add(t, mem, len, 0, &r)) {
+	err = region_new(t, mem, len, ops, 0, &scratch);
+	if (!err) {
 		c->fault = c->protect = c->scan = 1e9;
-		for (unsigned round = 0; round < ROUNDS; round++)
-			track_round(r, mem, round, c);
+		for (unsigned round = 0; round < ROUNDS && !err; round++)
+			err = track_round(scratch, mem, round, c);
 		c->protect = c->protect > c->scan ? c->protect - c->scan : 0;
+		region_destroy(scratch, false);
 	}
-	cohmem_tracker_free(t);
 	munmap(mem, len);
+	return err;
 }
 
-static void measure_memory(struct costs *c)
+static int measure_memory(struct costs *c)
 {
 	size_t len = COPY_PAGES * page_size();
 	char *a = mmap(NULL, 2 * len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	volatile int differ = 0;
 
 	if (a == MAP_FAILED)
-		return;
+		return -ENOMEM;
 	memset(a, 7, 2 * len);
 	c->compare = c->copy = 1e9;
 	for (unsigned round = 0; round < ROUNDS; round++) {
@@ -110,6 +129,7 @@ static void measure_memory(struct costs *c)
 		c->compare = min_of(c->compare, (t2 - t1) / COPY_PAGES);
 	}
 	munmap(a, 2 * len);
+	return 0;
 }
 
 /* Apply "key=value,..." from COHMEM_ADAPTIVE_COSTS; true if it pinned anything. */
@@ -147,19 +167,24 @@ static bool pin(struct costs *c, const char *spec)
 	return pinned;
 }
 
-int costs_get(const struct backend_ops *ops, struct costs *ret)
+int costs_get(cohmem_region *r, struct costs *ret)
 {
-	struct costs *c = &table[ops->id];
+	enum cohmem_backend id = r->ops->id;
+	struct costs *c = &table[id];
+	int err = 0;
 
-	/* Held across the measurement: a second caller waits for the numbers. */
+	/*
+	 * Held across the measurement: a second caller waits for the numbers.
+	 * No tracker lock is held here (region_new() takes the tracker's).
+	 */
 	pthread_mutex_lock(&costs_lock);
-	if (!measured[ops->id]) {
-		*c = fallback;
-		measure_tracking(ops, c);
-		measure_memory(c);
-		measured[ops->id] = true;
+	if (!measured[id]) {
+		err = measure_tracking(r->tracker, r->ops, c);
+		if (!err)
+			err = measure_memory(c);
+		measured[id] = !err;
 	}
 	*ret = *c;
 	pthread_mutex_unlock(&costs_lock);
-	return pin(ret, secure_getenv("COHMEM_ADAPTIVE_COSTS"));
+	return err ? err : pin(ret, secure_getenv("COHMEM_ADAPTIVE_COSTS"));
 }

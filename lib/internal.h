@@ -7,15 +7,16 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
+#include <unistd.h>
 
 #include "cohmem.h"
+#include "page.h"
 
 /* Marks a definition as part of the ABI (the build hides everything else). */
 #define _public_ __attribute__((visibility("default")))
 
 #define COHMEM_BACKEND_COUNT (COHMEM_BACKEND_PFN + 1)
-
-size_t page_size(void);
 
 /*
  * Where a backend's walk puts what it found. Backends only find dirty runs;
@@ -58,13 +59,28 @@ struct backend_ctx;	/* a backend's per-tracker state (a userfaultfd, a thread) *
  */
 struct backend_ops {
 	enum cohmem_backend id;
-	/* 0 if this backend works in this process, else -EOPNOTSUPP. */
-	int (*supported)(void);
+	/*
+	 * 0 if this backend works in this process, else -EOPNOTSUPP with the
+	 * reason, for people, in why (when why is not NULL). Every reason is
+	 * written here, by the backend that knows it, and nowhere else.
+	 */
+	int (*supported)(char *why, size_t len);
 	/* COHMEM_CAP_* bits, when supported. */
 	unsigned (*capabilities)(void);
-	/* Optional: backends whose state is per region or process-wide have no ctx. */
+	/*
+	 * Optional: backends whose state is per region or process-wide have no
+	 * ctx. In a forked child (forked), ctx_free() only closes descriptors
+	 * and frees memory: the child has none of the parent's threads.
+	 */
 	int (*ctx_new)(cohmem_tracker *t, struct backend_ctx **ret);
-	void (*ctx_free)(struct backend_ctx *ctx);
+	void (*ctx_free)(struct backend_ctx *ctx, bool forked);
+	/*
+	 * region_remove() changes only this process (its page tables, its
+	 * lists), so a forked child runs it when it frees an inherited tracker.
+	 * False where it would act on the parent: a userfaultfd belongs to the
+	 * mm that opened it.
+	 */
+	bool remove_is_local;
 	/* -EOPNOTSUPP: this memory type is not for this backend. */
 	int (*region_add)(cohmem_region *r);
 	int (*region_remove)(cohmem_region *r);
@@ -87,6 +103,10 @@ extern const struct backend_ops uffd_sync_ops;
 extern const struct backend_ops soft_dirty_ops;
 extern const struct backend_ops mprotect_ops;
 extern const struct backend_ops pfn_ops;
+
+/* For supported(): format the reason into why (if not NULL) and return -EOPNOTSUPP. */
+int backend_unsupported(char *why, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /* NULL for AUTO, for values outside the enum and for backends not built yet. */
 const struct backend_ops *backend_ops_get(enum cohmem_backend b);
@@ -113,6 +133,7 @@ void region_index_remove(struct region_index *idx, cohmem_region *r);
 
 struct cohmem_tracker {
 	enum cohmem_backend backend;	/* as requested: may be AUTO */
+	pid_t pid;			/* the process that created it: others get -ECHILD */
 	/*
 	 * Protects regions and ctx[]. Writers: region add and remove. Readers:
 	 * fault threads mapping a fault address to its region; holding the read
@@ -142,6 +163,21 @@ static inline uintptr_t region_addr(const cohmem_region *r, size_t index)
 
 int tracker_ctx(cohmem_tracker *t, const struct backend_ops *ops, struct backend_ctx **ret);
 
+/* True in a process forked from the one that created t (sd-event's rule: -ECHILD there). */
+static inline bool tracker_forked(const cohmem_tracker *t)
+{
+	return t->pid != getpid();
+}
+
+/*
+ * cohmem_region_add() after its checks, without adaptation: ops NULL picks
+ * the tracker's backend (AUTO: per flags), else ops takes the region.
+ */
+int region_new(cohmem_tracker *t, void *addr, size_t len, const struct backend_ops *ops,
+	       unsigned flags, cohmem_region **ret);
+/* Take r out of its tracker and free it; forked: as cohmem_tracker_free() in a child does. */
+int region_destroy(cohmem_region *r, bool forked);
+
 /*
  * What things cost on this machine, in microseconds per page, measured once
  * per backend and process (costs.c).
@@ -154,8 +190,14 @@ struct costs {
 	double copy;		/* memcpy() of a page */
 };
 
-/* Fills *ret; 1 if COHMEM_ADAPTIVE_COSTS pinned some of them (then they stay as they are), else 0. */
-int costs_get(const struct backend_ops *ops, struct costs *ret);
+/*
+ * The costs for r's backend, measured the first time on a scratch region of
+ * r's own tracker (no public call, no second tracker). Fills *ret; returns
+ * 1 if COHMEM_ADAPTIVE_COSTS pinned some of them (then they stay as they
+ * are), else 0; -ENOMEM, or -EOPNOTSUPP where the backend cannot track the
+ * scratch (anonymous) memory: then nothing is known to adapt by.
+ */
+int costs_get(cohmem_region *r, struct costs *ret);
 double now_us(void);
 
 /* Adaptive regions (adaptive.c): the policy between clean.c and the backend. */

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "bitmap.h"
+#include "cohmem-fb.h"
 #include "internal.h"
 
 struct rect_list {
@@ -275,8 +276,8 @@ static int merge_pass(struct rect_list *l, size_t max)
 
 /* ---- the API -------------------------------------------------------------------- */
 
-_public_ long cohmem_fb_rects(const struct cohmem_fb *fb, const unsigned long *bitmap,
-			      size_t bitmap_pgoff, struct cohmem_rect *rects, size_t max_rects)
+_public_ long cohmem_fb_rects(const struct cohmem_fb *fb, size_t bitmap_pgoff,
+			      const unsigned long *bitmap, struct cohmem_rect *rects, size_t max_rects)
 {
 	struct walk w = { .fb = fb, .bitmap = bitmap, .bitmap_pgoff = bitmap_pgoff, .ps = page_size() };
 	int err = 0;

@@ -50,20 +50,25 @@ static int region_attach(cohmem_region *r, const struct backend_ops *ops)
 	return ops->region_add(r);
 }
 
-/* Give r to the tracker's backend or, for AUTO, to the first one that takes its memory. */
-static int region_attach_backend(cohmem_region *r, unsigned flags)
+/*
+ * Give r to ops if given, else to the tracker's backend or, for AUTO, to the
+ * first one that takes its memory.
+ */
+static int region_attach_backend(cohmem_region *r, const struct backend_ops *ops, unsigned flags)
 {
 	enum cohmem_backend backend = r->tracker->backend;
 	int err = -EOPNOTSUPP;
 
+	if (ops)
+		return region_attach(r, ops);
 	if (backend != COHMEM_BACKEND_AUTO)
 		return region_attach(r, backend_ops_get(backend));
 	for (size_t i = 0; i < AUTO_ORDER_LEN; i++) {
-		const struct backend_ops *ops = backend_ops_get(auto_order[i]);
+		const struct backend_ops *candidate = backend_ops_get(auto_order[i]);
 
-		if (!auto_may_use(ops, flags))
+		if (!auto_may_use(candidate, flags))
 			continue;
-		err = region_attach(r, ops);
+		err = region_attach(r, candidate);
 		if (err != -EOPNOTSUPP)
 			break;
 	}
@@ -77,18 +82,12 @@ static bool range_valid(uintptr_t start, size_t len)
 	return len && start % ps == 0 && len % ps == 0 && start + len > start;
 }
 
-_public_ int cohmem_region_add(cohmem_tracker *t, void *addr, size_t len, unsigned flags,
-			       cohmem_region **ret)
+int region_new(cohmem_tracker *t, void *addr, size_t len, const struct backend_ops *ops,
+	       unsigned flags, cohmem_region **ret)
 {
 	uintptr_t start = (uintptr_t)addr;
 	cohmem_region *r;
 	int err;
-
-	if (!t || !ret || !range_valid(start, len) || (flags & ~REGION_FLAGS))
-		return -EINVAL;
-	/* MS_ASYNC does nothing but fail with ENOMEM where the range is not mapped. */
-	if (msync(addr, len, MS_ASYNC))
-		return -errno;
 
 	r = calloc(1, sizeof(*r));
 	if (!r)
@@ -104,7 +103,7 @@ _public_ int cohmem_region_add(cohmem_tracker *t, void *addr, size_t len, unsign
 	err = claim(r);
 	if (err)
 		goto unlock;
-	err = region_attach_backend(r, flags);
+	err = region_attach_backend(r, ops, flags);
 	if (!err) {
 		err = region_index_insert(&t->regions, r);
 		if (err) {
@@ -130,11 +129,31 @@ unlock:
 		free(r);
 		return err;
 	}
-	/* After the locks: measuring costs (once per backend) tracks memory of its own. */
+	*ret = r;
+	return 0;
+}
+
+_public_ int cohmem_region_add(cohmem_tracker *t, void *addr, size_t len, unsigned flags,
+			       cohmem_region **ret)
+{
+	cohmem_region *r;
+	int err;
+
+	if (!t || !ret || !range_valid((uintptr_t)addr, len) || (flags & ~REGION_FLAGS))
+		return -EINVAL;
+	if (tracker_forked(t))
+		return -ECHILD;
+	/* MS_ASYNC does nothing but fail with ENOMEM where the range is not mapped. */
+	if (msync(addr, len, MS_ASYNC))
+		return -errno;
+	err = region_new(t, addr, len, NULL, flags, &r);
+	if (err)
+		return err;
+	/* After the locks: measuring costs (once per backend) adds a scratch region of its own. */
 	if (flags & COHMEM_REGION_ADAPTIVE) {
 		err = adaptive_new(r);
 		if (err) {
-			cohmem_region_remove(r);
+			region_destroy(r, false);
 			return err;
 		}
 	}
@@ -142,15 +161,13 @@ unlock:
 	return 0;
 }
 
-_public_ int cohmem_region_remove(cohmem_region *r)
+int region_destroy(cohmem_region *r, bool forked)
 {
-	cohmem_tracker *t;
-	int err;
+	cohmem_tracker *t = r->tracker;
+	int err = 0;
 
-	if (!r)
-		return 0;
-	t = r->tracker;
-	err = r->ops->region_remove(r);
+	if (!forked || r->ops->remove_is_local)
+		err = r->ops->region_remove(r);
 
 	pthread_rwlock_wrlock(&t->lock);
 	region_index_remove(&t->regions, r);
@@ -164,6 +181,15 @@ _public_ int cohmem_region_remove(cohmem_region *r)
 	return err;
 }
 
+_public_ int cohmem_region_remove(cohmem_region *r)
+{
+	if (!r)
+		return 0;
+	if (tracker_forked(r->tracker))
+		return -ECHILD;
+	return region_destroy(r, false);
+}
+
 _public_ enum cohmem_backend cohmem_region_backend(const cohmem_region *r)
 {
 	return r ? r->ops->id : COHMEM_BACKEND_AUTO;
@@ -175,6 +201,8 @@ _public_ int cohmem_region_stats(const cohmem_region *r, struct cohmem_region_st
 
 	if (!r || !st || size < offsetof(struct cohmem_region_stats, degraded) + sizeof(int))
 		return -EINVAL;
+	if (tracker_forked(r->tracker))
+		return -ECHILD;
 	full.backend = r->ops->id;
 	full.pages = r->npages;
 	full.cleans = atomic_load_explicit(&r->cleans, memory_order_relaxed);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -19,6 +20,7 @@ _public_ int cohmem_tracker_new(enum cohmem_backend backend, unsigned flags, coh
 	if (!t)
 		return -ENOMEM;
 	t->backend = backend;
+	t->pid = getpid();
 	err = -pthread_rwlock_init(&t->lock, NULL);
 	if (err) {
 		free(t);
@@ -38,15 +40,23 @@ _public_ int cohmem_tracker_new(enum cohmem_backend backend, unsigned flags, coh
 	return 0;
 }
 
+/*
+ * In a forked child this frees the child's copy: memory, descriptors and
+ * what region_remove() does to this process alone; nothing that would act
+ * on the parent's tracking (its userfaultfd, its threads).
+ */
 _public_ void cohmem_tracker_free(cohmem_tracker *t)
 {
+	bool forked;
+
 	if (!t)
 		return;
+	forked = tracker_forked(t);
 	while (t->regions.n)
-		cohmem_region_remove(t->regions.regions[t->regions.n - 1]);
+		region_destroy(t->regions.regions[t->regions.n - 1], forked);
 	for (unsigned b = 0; b < COHMEM_BACKEND_COUNT; b++)
 		if (t->ctx[b])
-			backend_ops_get(b)->ctx_free(t->ctx[b]);
+			backend_ops_get(b)->ctx_free(t->ctx[b], forked);
 	pthread_rwlock_destroy(&t->lock);
 	free(t->regions.regions);
 	free(t);

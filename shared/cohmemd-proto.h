@@ -10,8 +10,8 @@
  * fixed-size struct, and a clean covers at most COHMEM_IOC_WINDOW pages per
  * call (its bitmap must fit).
  */
-#ifndef COHMEM_BUFFER_PROTO_H
-#define COHMEM_BUFFER_PROTO_H
+#ifndef COHMEM_COHMEMD_PROTO_H
+#define COHMEM_COHMEMD_PROTO_H
 
 #include <linux/ioctl.h>
 #include <linux/types.h>
@@ -94,4 +94,4 @@ struct cohmem_ioc_ls {
 #define COHMEM_IOC_WRPROTECT _IOWR('C', 5, struct cohmem_ioc_wrprotect)
 #define COHMEM_IOC_LS _IOWR('C', 6, struct cohmem_ioc_ls)
 
-#endif /* COHMEM_BUFFER_PROTO_H */
+#endif /* COHMEM_COHMEMD_PROTO_H */

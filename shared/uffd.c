@@ -8,8 +8,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "internal.h"
 #include "kabi.h"
+#include "page.h"
 #include "uffd.h"
 #include "vma.h"
 
@@ -218,7 +218,7 @@ int uffd_writeprotect(int fd, uintptr_t start, size_t len, bool protect)
 	/* One page never crosses mappings; and fault threads must not get to malloc. */
 	if ((err != -EINVAL && err != -ENOENT) || len <= page_size())
 		return err;
-	return vma_walk(start, start + len, writeprotect_vma, &w);
+	return vma_walk(0, start, start + len, writeprotect_vma, &w);
 }
 
 int uffd_track(int fd, uintptr_t start, size_t len)

@@ -56,4 +56,12 @@ int uffd_track(int fd, uintptr_t start, size_t len);
  */
 int uffd_release(int fd, uintptr_t start, size_t len);
 
+/*
+ * libcohmem.so exports the two probes above for cohmemctl, in its
+ * COHMEM_PRIVATE version node (lib/private.c): the answers of the library
+ * that is installed, not of a copy.
+ */
+const struct uffd_caps *cohmem_private_uffd_caps(void);
+int cohmem_private_uffd_try_open(enum uffd_open_method method);
+
 #endif /* COHMEM_UFFD_H */

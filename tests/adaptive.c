@@ -49,9 +49,9 @@ static struct cohmem_region_stats stats(const cohmem_region *r)
 static long sync_all(cohmem_region *r, char *mem, char *shadow, size_t pages)
 {
 	unsigned long *bm = bitmap_new(pages);
-	long n = cohmem_clean(r, 0, pages, 0, bm, NULL, NULL);
+	long n = cohmem_region_clean(r, 0, pages, 0, bm, NULL, NULL);
 
-	cr_assert_geq(n, 0, "cohmem_clean: %s", strerror((int)-n));
+	cr_assert_geq(n, 0, "cohmem_region_clean: %s", strerror((int)-n));
 	cr_assert_eq((size_t)n, bits_set(bm, pages));
 	for (size_t pg = 0; shadow && pg < pages; pg++)
 		if (bit_is_set(bm, pg))
@@ -99,14 +99,14 @@ Test(adaptive, every_write_is_reported_and_unwritten_pages_are_not_at_first)
 
 	mem[3 * PS] = 1;
 	mem[40 * PS + 7] = 2;
-	cr_assert_eq(cohmem_clean(r, 0, 64, 0, bm, NULL, NULL), 2, "no page is hot yet: exact");
+	cr_assert_eq(cohmem_region_clean(r, 0, 64, 0, bm, NULL, NULL), 2, "no page is hot yet: exact");
 	assert_bits(bm, 64, (size_t[]){ 3, 40, END });
 	/* Partial cleans in any order cover every write. */
 	for (unsigned round = 0; round < 20; round++) {
 		memset(bm, 0, 64 / 8 + 8);
 		mem[(round * 7 % 64) * PS] = (char)round;
-		cohmem_clean(r, 32, 32, 0, bm, NULL, NULL);
-		cohmem_clean(r, 0, 32, 0, bm, NULL, NULL);
+		cohmem_region_clean(r, 32, 32, 0, bm, NULL, NULL);
+		cohmem_region_clean(r, 0, 32, 0, bm, NULL, NULL);
 		cr_assert(bit_is_set(bm, round * 7 % 64), "round %u", round);
 	}
 	free(bm);
@@ -265,8 +265,8 @@ Test(adaptive, wrprotect_tracks_afresh_in_every_mode)
 		sync_all(r, mem, NULL, PAGES);
 	}
 	cr_assert_eq(stats(r).mode, COHMEM_MODE_COPY);
-	cr_assert_eq(cohmem_wrprotect(r, 0, 10), 0, "part of a released region stays released");
-	cr_assert_geq(cohmem_wrprotect(r, 0, PAGES), 0);
+	cr_assert_eq(cohmem_region_wrprotect(r, 0, 10), 0, "part of a released region stays released");
+	cr_assert_geq(cohmem_region_wrprotect(r, 0, PAGES), 0);
 	cr_assert_eq(stats(r).mode, COHMEM_MODE_TRACK);
 	cr_assert_eq(sync_all(r, mem, NULL, PAGES), 0, "only later writes");
 	mem[7 * PS] = 1;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Backend names, probing and tracker arguments. */
 #include <errno.h>
+#include <string.h>
 
 #include "test.h"
 
@@ -16,6 +17,60 @@ Test(api, backend_names)
 	cr_assert_str_eq(cohmem_backend_name(COHMEM_BACKEND_PFN), "pfn");
 	cr_assert_null(cohmem_backend_name(COHMEM_BACKEND_PFN + 1));
 	cr_assert_null(cohmem_backend_name((enum cohmem_backend)-1));
+}
+
+Test(api, backends_by_name)
+{
+	enum cohmem_backend b = COHMEM_BACKEND_MPROTECT;
+
+	for (int i = COHMEM_BACKEND_AUTO; cohmem_backend_name(i); i++) {
+		cr_assert_eq(cohmem_backend_from_name(cohmem_backend_name(i), &b), 0);
+		cr_assert_eq(b, i, "%s", cohmem_backend_name(i));
+	}
+	b = COHMEM_BACKEND_MPROTECT;
+	cr_assert_eq(cohmem_backend_from_name("UFFD-ASYNC", &b), -EINVAL, "names are exact");
+	cr_assert_eq(cohmem_backend_from_name("uffd", &b), -EINVAL);
+	cr_assert_eq(cohmem_backend_from_name("", &b), -EINVAL);
+	cr_assert_eq(cohmem_backend_from_name(NULL, &b), -EINVAL);
+	cr_assert_eq(cohmem_backend_from_name("auto", NULL), -EINVAL);
+	cr_assert_eq(b, COHMEM_BACKEND_MPROTECT, "left alone on failure");
+}
+
+/* Every backend says why it does or does not work here, agreeing with the probe. */
+Test(api, backends_explain_themselves)
+{
+	char why[160], small[8];
+
+	for (int b = COHMEM_BACKEND_AUTO; cohmem_backend_name(b); b++) {
+		int err = cohmem_backend_explain(b, why, sizeof(why));
+
+		cr_assert_eq(err, cohmem_backend_supported(b), "%s", cohmem_backend_name(b));
+		if (!err)
+			cr_assert_str_eq(why, "works");
+		else
+			cr_assert(strlen(why) > 10 && strcmp(why, "works"), "%s: \"%s\"",
+				  cohmem_backend_name(b), why);
+	}
+	memset(small, 'x', sizeof(small));
+	cohmem_backend_explain(COHMEM_BACKEND_MPROTECT, small, sizeof(small));
+	cr_assert_str_eq(small, "works");
+	memset(small, 'x', sizeof(small));
+	cohmem_backend_explain(COHMEM_BACKEND_MPROTECT, small, 3);
+	cr_assert_str_eq(small, "wo", "truncated, terminated");
+	strcpy(why, "untouched");
+	cr_assert_eq(cohmem_backend_explain(COHMEM_BACKEND_PFN + 1, why, sizeof(why)), -EINVAL);
+	cr_assert_eq(cohmem_backend_explain(COHMEM_BACKEND_MPROTECT, why, 0), -EINVAL);
+	cr_assert_eq(cohmem_backend_explain(COHMEM_BACKEND_MPROTECT, NULL, 8), -EINVAL);
+	cr_assert_str_eq(why, "untouched");
+}
+
+Test(api, bitmap_sizing)
+{
+	cr_assert_eq(COHMEM_BITS_PER_LONG, 8 * sizeof(unsigned long));
+	cr_assert_eq(COHMEM_BITMAP_LONGS(0), 0);
+	cr_assert_eq(COHMEM_BITMAP_LONGS(1), 1);
+	cr_assert_eq(COHMEM_BITMAP_LONGS(COHMEM_BITS_PER_LONG), 1);
+	cr_assert_eq(COHMEM_BITMAP_LONGS(COHMEM_BITS_PER_LONG + 1), 2);
 }
 
 Test(api, probing_rejects_values_outside_the_enum)

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* cohmem_clean(): the clean_record_shared_mapping_range() contract, one rule at a time. */
+/* cohmem_region_clean(): the clean_record_shared_mapping_range() contract, one rule at a time. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -8,23 +8,7 @@
 
 #define PAGES 64
 
-static struct tracked x;
-static cohmem_region *r;
-static char *mem;
-
-static void setup(void)
-{
-	x = tracked_anon(PAGES);
-	r = x.r;
-	mem = x.mem;
-}
-
-static void teardown(void)
-{
-	tracked_free(&x);
-}
-
-TestSuite(clean, .init = setup, .fini = teardown, .timeout = 60);
+TRACKED_SUITE(clean, PAGES);
 
 Test(clean, untouched_memory_reports_nothing)
 {
@@ -110,7 +94,7 @@ Test(clean, bitmap_pgoff_shifts_the_bits)
 
 	mem[10 * PS] = 1;
 	mem[12 * PS] = 1;
-	cr_assert_eq(cohmem_clean(r, 10, 20, 10, bm, NULL, NULL), 2);
+	cr_assert_eq(cohmem_region_clean(r, 10, 20, 10, bm, NULL, NULL), 2);
 	assert_bits(bm, PAGES, (size_t[]){ 0, 2, END });
 	free(bm);
 }
@@ -121,7 +105,7 @@ Test(clean, other_bits_are_left_as_they_are)
 
 	bm[0] = 0x5;	/* bits 0 and 2 set by the caller */
 	mem[1 * PS] = 1;
-	cr_assert_eq(cohmem_clean(r, 0, PAGES, 0, bm, NULL, NULL), 1);
+	cr_assert_eq(cohmem_region_clean(r, 0, PAGES, 0, bm, NULL, NULL), 1);
 	assert_bits(bm, PAGES, (size_t[]){ 0, 1, 2, END });
 	free(bm);
 }
@@ -133,7 +117,7 @@ Test(clean, a_subrange_leaves_the_other_pages_dirty)
 	mem[2 * PS] = 1;
 	mem[20 * PS] = 1;
 	mem[40 * PS] = 1;
-	cr_assert_eq(cohmem_clean(r, 10, 20, 0, bm, NULL, NULL), 1);
+	cr_assert_eq(cohmem_region_clean(r, 10, 20, 0, bm, NULL, NULL), 1);
 	assert_bits(bm, PAGES, (size_t[]){ 20, END });
 	free(bm);
 
@@ -148,7 +132,7 @@ Test(clean, subrange_edges_are_exact)
 
 	for (size_t i = 0; i < PAGES; i++)
 		mem[i * PS] = 1;
-	cr_assert_eq(cohmem_clean(r, 17, 1, 17, bm, NULL, NULL), 1);
+	cr_assert_eq(cohmem_region_clean(r, 17, 1, 17, bm, NULL, NULL), 1);
 	assert_bits(bm, PAGES, (size_t[]){ 0, END });
 	free(bm);
 	cr_assert_eq(clean_all(r, PAGES, &bm), PAGES - 1);
@@ -163,7 +147,7 @@ Test(clean, start_end_from_none_set)
 
 	mem[5 * PS] = 1;
 	mem[9 * PS] = 1;
-	cr_assert_eq(cohmem_clean(r, 0, PAGES, 0, bm, &start, &end), 2);
+	cr_assert_eq(cohmem_region_clean(r, 0, PAGES, 0, bm, &start, &end), 2);
 	cr_assert_eq(start, 5);
 	cr_assert_eq(end, 10, "end is exclusive");
 	free(bm);
@@ -175,7 +159,7 @@ Test(clean, start_end_are_relative_to_bitmap_pgoff)
 	size_t start = 0, end = 0;	/* start >= end: none set */
 
 	mem[30 * PS] = 1;
-	cr_assert_eq(cohmem_clean(r, 20, 20, 20, bm, &start, &end), 1);
+	cr_assert_eq(cohmem_region_clean(r, 20, 20, 20, bm, &start, &end), 1);
 	cr_assert_eq(start, 10);
 	cr_assert_eq(end, 11);
 	free(bm);
@@ -187,13 +171,13 @@ Test(clean, start_end_are_only_widened)
 	size_t start = 3, end = 50;
 
 	mem[10 * PS] = 1;
-	cr_assert_eq(cohmem_clean(r, 0, PAGES, 0, bm, &start, &end), 1);
+	cr_assert_eq(cohmem_region_clean(r, 0, PAGES, 0, bm, &start, &end), 1);
 	cr_assert_eq(start, 3, "a set bit inside the span does not shrink it");
 	cr_assert_eq(end, 50);
 
 	mem[1 * PS] = 1;
 	mem[60 * PS] = 1;
-	cr_assert_eq(cohmem_clean(r, 0, PAGES, 0, bm, &start, &end), 2);
+	cr_assert_eq(cohmem_region_clean(r, 0, PAGES, 0, bm, &start, &end), 2);
 	cr_assert_eq(start, 1);
 	cr_assert_eq(end, 61);
 	free(bm);
@@ -204,7 +188,7 @@ Test(clean, start_end_untouched_when_nothing_is_reported)
 	unsigned long *bm = bitmap_new(PAGES);
 	size_t start = 7, end = 2;
 
-	cr_assert_eq(cohmem_clean(r, 0, PAGES, 0, bm, &start, &end), 0);
+	cr_assert_eq(cohmem_region_clean(r, 0, PAGES, 0, bm, &start, &end), 0);
 	cr_assert_eq(start, 7);
 	cr_assert_eq(end, 2);
 	free(bm);
@@ -216,10 +200,10 @@ Test(clean, start_or_end_alone)
 	size_t start = 40, end = 2;
 
 	mem[12 * PS] = 1;
-	cr_assert_eq(cohmem_clean(r, 0, PAGES, 0, bm, &start, NULL), 1);
+	cr_assert_eq(cohmem_region_clean(r, 0, PAGES, 0, bm, &start, NULL), 1);
 	cr_assert_eq(start, 12);
 	mem[30 * PS] = 1;
-	cr_assert_eq(cohmem_clean(r, 0, PAGES, 0, bm, NULL, &end), 1);
+	cr_assert_eq(cohmem_region_clean(r, 0, PAGES, 0, bm, NULL, &end), 1);
 	cr_assert_eq(end, 31);
 	free(bm);
 }
@@ -229,10 +213,10 @@ Test(clean, empty_range_does_nothing)
 	unsigned long *bm = bitmap_new(PAGES);
 
 	mem[0] = 1;
-	cr_assert_eq(cohmem_clean(r, 0, 0, 0, bm, NULL, NULL), 0);
-	cr_assert_eq(cohmem_clean(r, PAGES, 0, 0, bm, NULL, NULL), 0, "an empty range at the end is valid");
+	cr_assert_eq(cohmem_region_clean(r, 0, 0, 0, bm, NULL, NULL), 0);
+	cr_assert_eq(cohmem_region_clean(r, PAGES, 0, 0, bm, NULL, NULL), 0, "an empty range at the end is valid");
 	cr_assert_eq(bits_set(bm, PAGES), 0);
-	cr_assert_eq(cohmem_clean(r, 0, PAGES, 0, bm, NULL, NULL), 1);
+	cr_assert_eq(cohmem_region_clean(r, 0, PAGES, 0, bm, NULL, NULL), 1);
 	free(bm);
 }
 
@@ -242,19 +226,19 @@ Test(clean, bad_input_is_refused_and_changes_nothing)
 	size_t start = 5, end = 6;
 
 	mem[4 * PS] = 1;
-	cr_assert_eq(cohmem_clean(NULL, 0, 1, 0, bm, NULL, NULL), -EINVAL);
-	cr_assert_eq(cohmem_clean(r, 0, PAGES, 0, NULL, NULL, NULL), -EINVAL, "NULL bitmap");
-	cr_assert_eq(cohmem_clean(r, 0, PAGES + 1, 0, bm, &start, &end), -EINVAL, "past the end");
-	cr_assert_eq(cohmem_clean(r, PAGES, 1, 0, bm, NULL, NULL), -EINVAL, "starts at the end");
-	cr_assert_eq(cohmem_clean(r, PAGES + 1, 0, 0, bm, NULL, NULL), -EINVAL, "starts past the end");
-	cr_assert_eq(cohmem_clean(r, 2, SIZE_MAX, 0, bm, NULL, NULL), -EINVAL, "overflowing");
-	cr_assert_eq(cohmem_clean(r, SIZE_MAX, 2, 0, bm, NULL, NULL), -EINVAL, "overflowing");
-	cr_assert_eq(cohmem_clean(r, 3, 10, 4, bm, NULL, NULL), -EINVAL, "bitmap_pgoff > first_index");
+	cr_assert_eq(cohmem_region_clean(NULL, 0, 1, 0, bm, NULL, NULL), -EINVAL);
+	cr_assert_eq(cohmem_region_clean(r, 0, PAGES, 0, NULL, NULL, NULL), -EINVAL, "NULL bitmap");
+	cr_assert_eq(cohmem_region_clean(r, 0, PAGES + 1, 0, bm, &start, &end), -EINVAL, "past the end");
+	cr_assert_eq(cohmem_region_clean(r, PAGES, 1, 0, bm, NULL, NULL), -EINVAL, "starts at the end");
+	cr_assert_eq(cohmem_region_clean(r, PAGES + 1, 0, 0, bm, NULL, NULL), -EINVAL, "starts past the end");
+	cr_assert_eq(cohmem_region_clean(r, 2, SIZE_MAX, 0, bm, NULL, NULL), -EINVAL, "overflowing");
+	cr_assert_eq(cohmem_region_clean(r, SIZE_MAX, 2, 0, bm, NULL, NULL), -EINVAL, "overflowing");
+	cr_assert_eq(cohmem_region_clean(r, 3, 10, 4, bm, NULL, NULL), -EINVAL, "bitmap_pgoff > first_index");
 	cr_assert_eq(bits_set(bm, PAGES), 0, "the bitmap is untouched");
 	cr_assert_eq(start, 5);
 	cr_assert_eq(end, 6);
 
-	cr_assert_eq(cohmem_clean(r, 0, PAGES, 0, bm, NULL, NULL), 1, "and the region still works");
+	cr_assert_eq(cohmem_region_clean(r, 0, PAGES, 0, bm, NULL, NULL), 1, "and the region still works");
 	assert_bits(bm, PAGES, (size_t[]){ 4, END });
 	free(bm);
 }
@@ -265,7 +249,7 @@ Test(clean, bitmap_in_tracked_memory)
 	unsigned long *bm = (unsigned long *)(mem + 50 * PS);
 
 	mem[3 * PS] = 1;
-	cr_assert_eq(cohmem_clean(r, 0, 40, 0, bm, NULL, NULL), 1);
+	cr_assert_eq(cohmem_region_clean(r, 0, 40, 0, bm, NULL, NULL), 1);
 	cr_assert(bit_is_set(bm, 3));
 	cr_assert_eq(clean_all(r, PAGES, &bm), 1, "writing the bitmap dirtied its page");
 	assert_bits(bm, PAGES, (size_t[]){ 50, END });

@@ -87,9 +87,9 @@ static void *writer(void *arg)
 /* Clean [first, first + nr) and copy what was reported; returns pages copied. */
 static long sync_range(struct race *race, unsigned long *bm, size_t first, size_t nr)
 {
-	long n = cohmem_clean(race->r, first, nr, first, bm, NULL, NULL);
+	long n = cohmem_region_clean(race->r, first, nr, first, bm, NULL, NULL);
 
-	cr_assert_geq(n, 0, "cohmem_clean: %s", strerror((int)-n));
+	cr_assert_geq(n, 0, "cohmem_region_clean: %s", strerror((int)-n));
 	for (size_t i = 0; i < nr; i++) {
 		if (!bit_is_set(bm, i))
 			continue;
@@ -162,7 +162,7 @@ static void race_round(cohmem_tracker *t, char *mem, size_t pages, unsigned roun
 	for (size_t pg = 0; pg < pages; pg++)
 		cr_assert(!memcmp(race.shadow + pg * PS, mem + pg * PS, PS),
 			  "round %u: page %zu was written but never reported", round, pg);
-	cr_assert_eq(cohmem_clean(race.r, 0, pages, 0, bm, NULL, NULL), 0, "and nothing is left");
+	cr_assert_eq(cohmem_region_clean(race.r, 0, pages, 0, bm, NULL, NULL), 0, "and nothing is left");
 
 	cr_assert_eq(cohmem_region_remove(race.r), 0);
 	if (race.source >= 0)
@@ -313,7 +313,7 @@ static void harvest(struct once *o, unsigned long *bm)
 	long claimed;
 
 	memset(bm, 0, ONCE_PAGES / 8);
-	cr_assert_geq(cohmem_clean(o->r, 0, ONCE_PAGES, 0, bm, NULL, NULL), 0);
+	cr_assert_geq(cohmem_region_clean(o->r, 0, ONCE_PAGES, 0, bm, NULL, NULL), 0);
 	claimed = atomic_load(&o->next_page);
 	for (size_t pg = 0; pg < ONCE_PAGES; pg++) {
 		if (!bit_is_set(bm, pg))

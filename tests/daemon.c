@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
@@ -17,11 +18,12 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "buffer-proto.h"
+#include "cohmemd-proto.h"
 #include "cohmemd-fixture.h"
 #include "test.h"
 
@@ -312,6 +314,110 @@ Test(cohmemd, a_daemon_killed_and_restarted_serves_the_last_clean)
 	close(fd);
 }
 
+/* ---- a daemon killed in the middle of its own writeback ------------------------ */
+
+#define KILL_PAGES 256
+
+struct busy_consumer {
+	int fd;
+	atomic_bool stop;
+};
+
+static void *clean_until_gone(void *arg)
+{
+	struct busy_consumer *c = arg;
+	unsigned long *bm = bitmap_new(KILL_PAGES);
+
+	while (!atomic_load(&c->stop) && cohmem_buffer_clean(c->fd, 0, KILL_PAGES, 0, bm, NULL, NULL) >= 0)
+		;
+	free(bm);
+	return NULL;
+}
+
+static void exit_quietly(int sig)
+{
+	(void)sig;
+	_exit(0);
+}
+
+/* Abort every FUSE connection of the mount with device dev: the hang's only way out. */
+static void abort_connection(dev_t dev)
+{
+	char path[64];
+	int fd;
+
+	snprintf(path, sizeof(path), "/sys/fs/fuse/connections/%u/abort", minor(dev));
+	fd = open(path, O_WRONLY);
+	if (fd >= 0) {
+		if (write(fd, "1", 1) != 1)
+			perror(path);
+		close(fd);
+	}
+}
+
+/* Waits for the daemon at most 30 s (a hang detector, not a timing check); true if it exited. */
+static bool reaped(pid_t pid)
+{
+	for (int i = 0; i < 3000; i++) {
+		if (waitpid(pid, NULL, WNOHANG) == pid)
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+/*
+ * SIGKILL while writers dirty pages and a consumer cleans: the daemon's own
+ * writeback is in flight. It must die, so that the kernel aborts its
+ * connection and the next daemon can mount; a thread of it that waited on
+ * its own connection uninterruptibly kept it a zombie with the mount held.
+ */
+Test(cohmemd, a_daemon_killed_mid_writeback_dies_and_lets_its_mount_go)
+{
+	need_root("aborting a stuck FUSE connection in /sys/fs/fuse/connections");
+	/* Where that is: fusectl, mounted already on most systems, not in every container. */
+	if (access("/sys/fs/fuse/connections/", F_OK) ||
+	    (mount("fusectl", "/sys/fs/fuse/connections", "fusectl", 0, NULL) && errno != EBUSY))
+		cr_skip_test("no fusectl to abort a stuck connection with: %s", strerror(errno));
+	for (unsigned round = 0; round < 12; round++) {
+		int fd = buffer_create("fb", KILL_PAGES);
+		char *m = mmap(NULL, KILL_PAGES * PS, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		struct busy_consumer c = { .fd = fd };
+		struct stat st;
+		pthread_t th;
+		pid_t writer;
+		bool died;
+
+		cr_assert_neq(m, MAP_FAILED);
+		cr_assert_eq(fstat(fd, &st), 0);
+		writer = fork();
+		cr_assert_geq(writer, 0);
+		if (writer == 0) {
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			signal(SIGBUS, exit_quietly);	/* a fault once the daemon is gone: not a crash */
+			for (unsigned i = 0;; i++)
+				m[(i * 7 % KILL_PAGES) * PS + i % PS] = (char)i;
+		}
+		cr_assert_eq(pthread_create(&th, NULL, clean_until_gone, &c), 0);
+		usleep(20000 + 7000 * round);	/* cleans and writeback under way */
+		kill(cohmemd_pid, SIGKILL);
+		died = reaped(cohmemd_pid);
+		if (!died)
+			abort_connection(st.st_dev);	/* so that this test can end */
+		atomic_store(&c.stop, true);
+		kill(writer, SIGKILL);
+		waitpid(writer, NULL, 0);
+		pthread_join(th, NULL);
+		munmap(m, KILL_PAGES * PS);
+		close(fd);
+		if (!died)
+			reaped(cohmemd_pid);
+		cr_assert(died, "round %u: the killed daemon did not die (its connection had to be aborted)",
+			  round);
+		cohmemd_start(cohmemd_args(), NULL, NULL);	/* clears the dead mount first */
+	}
+}
+
 Test(cohmemd, bad_input_is_refused_and_changes_nothing)
 {
 	int fd = buffer_create("fb", PAGES);
@@ -509,6 +615,39 @@ Test(cohmemd, a_forked_child_writing_through_the_inherited_mapping_is_seen_at_th
 	expect_clean(fd, (size_t[]){ 6, 12, END });
 	expect_state_page("fb", 12, 'a' + 12);
 	writer_end(&w);
+}
+
+/* The client keeps no process state: a child attaches the mapping it inherited, as its parent did. */
+Test(cohmemd, a_forked_child_attaches_like_its_parent)
+{
+	int fd = buffer_create("fb", PAGES);
+	char *m = mmap(NULL, PAGES * PS, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	char out[4096], want[64];
+	int ready[2], status;
+	pid_t child;
+
+	cr_assert_neq(m, MAP_FAILED);
+	cr_assert_eq(cohmem_buffer_attach(fd, m, PAGES * PS, 0), 0);
+	cr_assert_eq(pipe(ready), 0);
+	child = fork();
+	cr_assert_geq(child, 0);
+	if (child == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (cohmem_buffer_attach(fd, m, PAGES * PS, 0) || write(ready[1], "a", 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	close(ready[1]);
+	cr_assert_eq(read(ready[0], &(char){ 0 }, 1), 1, "the child could not attach");
+	cohmemctl_ls(out, sizeof(out));
+	snprintf(want, sizeof(want), " %d %p+", (int)child, (void *)m);
+	cr_assert_not_null(strstr(out, want), "the child's attachment is listed: %s", out);
+	kill(child, SIGKILL);
+	cr_assert_eq(waitpid(child, &status, 0), child);
+	close(ready[0]);
+	cr_assert_eq(cohmem_buffer_detach(fd, m), 0, "the parent's attachment is its own");
+	munmap(m, PAGES * PS);
 }
 
 Test(cohmemd, an_unlinked_buffer_stays_coherent)

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* fork() in a process with tracked memory. */
+#include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -66,5 +67,55 @@ Test(fork, tracking_goes_on_across_many_forks)
 		assert_bits(bm, PAGES, (size_t[]){ i, i + 16, END });
 		free(bm);
 	}
+	tracked_free(&x);
+}
+
+/*
+ * In the child, every call on the inherited tracker and region says -ECHILD
+ * and changes nothing; freeing the tracker there releases only the child's
+ * copy. The parent's tracking goes on untouched.
+ */
+Test(fork, inherited_objects_answer_echild_in_the_child)
+{
+	struct tracked x = tracked_anon(PAGES);
+	unsigned long *bm;
+	pid_t pid;
+	int status;
+
+	x.mem[3 * PS] = 3;
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		unsigned long cbm[COHMEM_BITMAP_LONGS(PAGES)] = { 0 };
+		struct cohmem_region_stats st;
+		cohmem_region *r2;
+		unsigned caps;
+		int bad = 0;
+
+		alarm(20);
+		bad |= (cohmem_region_clean(x.r, 0, PAGES, 0, cbm, NULL, NULL) != -ECHILD) << 0;
+		bad |= (cohmem_region_wrprotect(x.r, 0, PAGES) != -ECHILD) << 1;
+		bad |= (cohmem_region_stats(x.r, &st, sizeof(st)) != -ECHILD) << 2;
+		bad |= (cohmem_region_add(x.t, x.mem + PS, PS, 0, &r2) != -ECHILD) << 3;
+		bad |= (cohmem_tracker_capabilities(x.t, &caps) != -ECHILD) << 4;
+		bad |= (cohmem_region_remove(x.r) != -ECHILD) << 5;
+		bad |= (cbm[0] != 0) << 6;
+		x.mem[4 * PS] = 4;	/* plain memory here */
+		cohmem_tracker_free(x.t);
+		_exit(bad);
+	}
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status), "child status %#x", status);
+	cr_assert_eq(WEXITSTATUS(status), 0, "calls that did not say -ECHILD: mask %#x",
+		     WEXITSTATUS(status));
+
+	x.mem[5 * PS] = 5;
+	cr_assert_eq(clean_all(x.r, PAGES, &bm), 2, "the child's free left the parent's tracking alone");
+	assert_bits(bm, PAGES, (size_t[]){ 3, 5, END });
+	free(bm);
+	x.mem[6 * PS] = 6;
+	cr_assert_eq(clean_all(x.r, PAGES, &bm), 1);
+	assert_bits(bm, PAGES, (size_t[]){ 6, END });
+	free(bm);
 	tracked_free(&x);
 }

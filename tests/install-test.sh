@@ -9,7 +9,8 @@ prefix=$tmp/prefix
 
 cmake --install "$build" --prefix "$prefix" >/dev/null
 libdir=$(dirname "$(find "$prefix" -name libcohmem.so.0 | head -n 1)")
-for f in include/cohmem.h share/man/man3/cohmem_clean.3 share/man/man7/cohmem.7; do
+for f in include/cohmem.h include/cohmem-fb.h include/cohmem-buffer.h include/cohmem-pfn.h \
+	include/linux/cohmem_pfn.h share/man/man3/cohmem_region_clean.3 share/man/man7/cohmem.7; do
 	test -e "$prefix/$f" || { echo "not installed: $f"; exit 1; }
 done
 if test -x "$build/daemon/cohmemd"; then

@@ -56,14 +56,20 @@ Test(memtypes, anonymous_private)
 	munmap(mem, PAGES * PS);
 }
 
+/* check_type() on a mapping of a file, then both go. */
+static void check_file_type(char *mem, int fd, unsigned cap)
+{
+	check_type(mem, cap);
+	munmap(mem, PAGES * PS);
+	close(fd);
+}
+
 Test(memtypes, memfd)
 {
 	int fd;
 	char *mem = map_memfd(PAGES, &fd);
 
-	check_type(mem, COHMEM_CAP_SHMEM);
-	munmap(mem, PAGES * PS);
-	close(fd);
+	check_file_type(mem, fd, COHMEM_CAP_SHMEM);
 }
 
 Test(memtypes, shared_anonymous)
@@ -80,9 +86,7 @@ Test(memtypes, shared_file_mapping)
 	int fd;
 	char *mem = map_file(PAGES, &fd);
 
-	check_type(mem, COHMEM_CAP_FILE);
-	munmap(mem, PAGES * PS);
-	close(fd);
+	check_file_type(mem, fd, COHMEM_CAP_FILE);
 }
 
 Test(memtypes, file_pages_already_in_the_page_cache)

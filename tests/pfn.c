@@ -30,9 +30,9 @@ static void need_module(void)
 
 static int buffer(size_t pages)
 {
-	int fd = -1, err = cohmem_pfn_buffer_new(pages * PS, &fd);
+	int fd = cohmem_pfn_open(pages * PS, 0);
 
-	cr_assert_eq(err, 0, "cohmem_pfn_buffer_new: %s", strerror(-err));
+	cr_assert_geq(fd, 0, "cohmem_pfn_open: %s", strerror(-fd));
 	return fd;
 }
 
@@ -73,7 +73,7 @@ TestSuite(pfn, .init = need_module, .timeout = 240);
 
 Test(pfn, buffers_are_pfnmap_and_private_mappings_are_refused)
 {
-	int fd = buffer(PAGES), bad = -1;
+	int fd = buffer(PAGES);
 	char *p = map(fd, PAGES, 0);
 	unsigned long *bm = bitmap_new(PAGES);
 	struct cohmem_pfn_info info;
@@ -88,10 +88,9 @@ Test(pfn, buffers_are_pfnmap_and_private_mappings_are_refused)
 	cr_assert_eq(errno, EINVAL, "a COW mapping would hide later mappings from the walk");
 	cr_assert_eq(mmap(NULL, 2 * PS, PROT_READ, MAP_SHARED, fd, (off_t)(PAGES - 1) * PS), MAP_FAILED,
 		     "past the end");
-	cr_assert_eq(cohmem_pfn_buffer_new(PS + 1, &bad), -EINVAL);
-	cr_assert_eq(cohmem_pfn_buffer_new(0, &bad), -EINVAL);
-	cr_assert_eq(cohmem_pfn_buffer_new(PS, NULL), -EINVAL);
-	cr_assert_eq(bad, -1);
+	cr_assert_eq(cohmem_pfn_open(PS + 1, 0), -EINVAL);
+	cr_assert_eq(cohmem_pfn_open(0, 0), -EINVAL);
+	cr_assert_eq(cohmem_pfn_open(PS, 1), -EINVAL, "flags are reserved");
 	/* userfaultfd and friends refuse it: only the pfn backend takes it. */
 	cr_assert_eq(module_clean(fd, 0, PAGES, bm), 1);
 	free(bm);
@@ -275,20 +274,20 @@ Test(pfn, auto_and_pfn_backends_track_it_with_the_public_api)
 	cr_assert_eq(cohmem_region_backend(r), COHMEM_BACKEND_PFN);
 	cr_assert_eq(cohmem_tracker_new(COHMEM_BACKEND_PFN, 0, &pt), 0);
 	cr_assert_eq(cohmem_region_add(pt, anon, 4 * PS, 0, &pr), -EOPNOTSUPP, "not pfn memory");
-	cr_assert_eq(cohmem_clean(r, 0, 64, 0, bm, &start, &end), 0, "a new region starts clean");
+	cr_assert_eq(cohmem_region_clean(r, 0, 64, 0, bm, &start, &end), 0, "a new region starts clean");
 	p[10 * PS] = 1;
 	/* A kernel-mode write into pfnmap memory goes through pfn_mkwrite or sets the dirty bit. */
 	cr_assert_eq(pipe(src), 0);
 	cr_assert_eq(write(src[1], "kernel", 6), 6);
 	cr_assert_eq(read(src[0], p + 40 * PS, 6), 6);
-	cr_assert_eq(cohmem_clean(r, 0, 64, 0, bm, &start, &end), 2);
+	cr_assert_eq(cohmem_region_clean(r, 0, 64, 0, bm, &start, &end), 2);
 	assert_bits(bm, 64, (size_t[]){ 2, 32, END });	/* region pages: buffer page - 8 */
 	cr_assert_eq(start, 2);
 	cr_assert_eq(end, 33);
 	p[20 * PS] = 1;
-	cr_assert_eq(cohmem_wrprotect(r, 0, 64), 1);
+	cr_assert_eq(cohmem_region_wrprotect(r, 0, 64), 1);
 	memset(bm, 0, PAGES / 8 + 8);
-	cr_assert_eq(cohmem_clean(r, 0, 64, 0, bm, NULL, NULL), 0, "only later writes");
+	cr_assert_eq(cohmem_region_clean(r, 0, 64, 0, bm, NULL, NULL), 0, "only later writes");
 	cohmem_tracker_free(t);
 	cohmem_tracker_free(pt);
 	free(bm);
@@ -455,18 +454,18 @@ static void bar_tracked(const char *node, unsigned policy)
 	cr_assert_eq(cohmem_tracker_new(COHMEM_BACKEND_AUTO, 0, &t), 0);
 	cr_assert_eq(cohmem_region_add(t, p, PAGES * PS, 0, &r), 0);
 	cr_assert_eq(cohmem_region_backend(r), COHMEM_BACKEND_PFN);
-	cr_assert_eq(cohmem_clean(r, 0, PAGES, 0, bm, NULL, NULL), 0, "a new region starts clean");
+	cr_assert_eq(cohmem_region_clean(r, 0, PAGES, 0, bm, NULL, NULL), 0, "a new region starts clean");
 	p[3 * PS] = 'a';
 	p[17 * PS + 100] = 'b';
 	cr_assert_eq(write(go[1], "g", 1), 1);
 	cr_assert_eq(read(done[0], &c, 1), 1);
 	cr_assert_eq(waitpid(child, &status, 0), child);
 	cr_assert_eq(status, 0);
-	cr_assert_eq(cohmem_clean(r, 0, PAGES, 0, bm, NULL, NULL), 3, "policy %u", policy);
+	cr_assert_eq(cohmem_region_clean(r, 0, PAGES, 0, bm, NULL, NULL), 3, "policy %u", policy);
 	assert_bits(bm, PAGES, (size_t[]){ 3, 17, 40, END });
 	cr_assert_eq(p[40 * PS + 7], 'c', "one memory, every mapping");
 	memset(bm, 0, PAGES / 8 + 8);
-	cr_assert_eq(cohmem_clean(r, 0, PAGES, 0, bm, NULL, NULL), 0, "and cleaned");
+	cr_assert_eq(cohmem_region_clean(r, 0, PAGES, 0, bm, NULL, NULL), 0, "and cleaned");
 	cohmem_tracker_free(t);
 	free(bm);
 	munmap(p, PAGES * PS);

@@ -57,7 +57,7 @@ Test(quiescent, each_clean_reports_exactly_what_was_written)
 		for (unsigned w = 0; w < WRITERS; w++)
 			pthread_join(th[w], NULL);
 
-		cr_assert_geq(cohmem_clean(x.r, 0, PAGES, 0, bm, NULL, NULL), 0);
+		cr_assert_geq(cohmem_region_clean(x.r, 0, PAGES, 0, bm, NULL, NULL), 0);
 		for (size_t pg = 0; pg < PAGES; pg++) {
 			cr_assert_eq(bit_is_set(bm, pg), bit_is_set(expect, pg),
 				     "round %u, page %zu: reported %d, written %d", round, pg,

@@ -101,7 +101,7 @@ Test(rects, cover_every_touched_pixel_and_nothing_outside)
 		struct fbcase c = random_case();
 		size_t max = limits[rnd(5)];
 		struct cohmem_rect *r = calloc(max, sizeof(*r));
-		long n = cohmem_fb_rects(&c.fb, c.bitmap, c.pgoff, r, max);
+		long n = cohmem_fb_rects(&c.fb, c.pgoff, c.bitmap, r, max);
 		int *g;
 
 		cr_assert_geq(n, 0, "case %d: %s", k, strerror((int)-n));
@@ -140,7 +140,7 @@ Test(rects, nothing_dirty_no_rectangles)
 	unsigned long *bm = bitmap_new(last_byte(&fb) / PS + 1);
 	struct cohmem_rect r[4];
 
-	cr_assert_eq(cohmem_fb_rects(&fb, bm, 0, r, 4), 0);
+	cr_assert_eq(cohmem_fb_rects(&fb, 0, bm, r, 4), 0);
 	free(bm);
 }
 
@@ -164,7 +164,7 @@ Test(rects, refinement_never_drops_a_changed_pixel)
 			if (pixel_touched(&c, x, y))
 				cur[(size_t)y * c.fb.stride + (size_t)x * c.fb.bpp + rnd(c.fb.bpp)] ^= 0x5a;
 		}
-		n = cohmem_fb_rects(&c.fb, c.bitmap, c.pgoff, r, max);
+		n = cohmem_fb_rects(&c.fb, c.pgoff, c.bitmap, r, max);
 		cr_assert_geq(n, 0);
 		n = cohmem_fb_refine(&c.fb, cur, old, r, (size_t)n);
 		cr_assert_geq(n, 0, "case %d: %s", k, strerror((int)-n));
@@ -202,7 +202,7 @@ Test(rects, a_blinking_cursor_costs_a_cursor)
 		for (size_t pg = at / PS; pg <= (at + 8 * 4 - 1) / PS; pg++)
 			bm[pg / (8 * sizeof(long))] |= 1UL << (pg % (8 * sizeof(long)));
 	}
-	n = cohmem_fb_rects(&fb, bm, 0, r, 8);
+	n = cohmem_fb_rects(&fb, 0, bm, r, 8);
 	cr_assert_geq(n, 1);
 	cr_assert_gt((uint64_t)r[0].w * r[0].h, 8 * 16, "page rectangles are coarse");
 	n = cohmem_fb_refine(&fb, cur, old, r, (size_t)n);
@@ -224,24 +224,24 @@ Test(rects, bad_input)
 	struct cohmem_rect r[2] = { { 0, 0, 100, 10 }, { 90, 5, 11, 1 } };
 	char buf[4000];
 
-	cr_assert_eq(cohmem_fb_rects(NULL, bm, 0, r, 2), -EINVAL);
-	cr_assert_eq(cohmem_fb_rects(&fb, NULL, 0, r, 2), -EINVAL);
-	cr_assert_eq(cohmem_fb_rects(&fb, bm, 0, NULL, 2), -EINVAL);
-	cr_assert_eq(cohmem_fb_rects(&fb, bm, 0, r, 0), -EINVAL, "no room");
+	cr_assert_eq(cohmem_fb_rects(NULL, 0, bm, r, 2), -EINVAL);
+	cr_assert_eq(cohmem_fb_rects(&fb, 0, NULL, r, 2), -EINVAL);
+	cr_assert_eq(cohmem_fb_rects(&fb, 0, bm, NULL, 2), -EINVAL);
+	cr_assert_eq(cohmem_fb_rects(&fb, 0, bm, r, 0), -EINVAL, "no room");
 	bad.stride = 399;
-	cr_assert_eq(cohmem_fb_rects(&bad, bm, 0, r, 2), -EINVAL, "stride below a row");
+	cr_assert_eq(cohmem_fb_rects(&bad, 0, bm, r, 2), -EINVAL, "stride below a row");
 	bad = fb;
 	bad.bpp = 0;
-	cr_assert_eq(cohmem_fb_rects(&bad, bm, 0, r, 2), -EINVAL, "no bytes per pixel");
+	cr_assert_eq(cohmem_fb_rects(&bad, 0, bm, r, 2), -EINVAL, "no bytes per pixel");
 	bad = fb;
 	bad.height = 0;
-	cr_assert_eq(cohmem_fb_rects(&bad, bm, 0, r, 2), -EINVAL);
+	cr_assert_eq(cohmem_fb_rects(&bad, 0, bm, r, 2), -EINVAL);
 	bad = fb;
 	bad.offset = SIZE_MAX - 100;
-	cr_assert_eq(cohmem_fb_rects(&bad, bm, 0, r, 2), -EINVAL, "overflows");
+	cr_assert_eq(cohmem_fb_rects(&bad, 0, bm, r, 2), -EINVAL, "overflows");
 	bad = fb;
 	bad.offset = 10;
-	cr_assert_eq(cohmem_fb_rects(&bad, bm, 1, r, 2), -EINVAL, "bitmap starts after the framebuffer");
+	cr_assert_eq(cohmem_fb_rects(&bad, 1, bm, r, 2), -EINVAL, "bitmap starts after the framebuffer");
 	cr_assert_eq(cohmem_fb_refine(&fb, buf, buf, r, 2), -EINVAL, "a rectangle sticks out");
 	cr_assert_eq(cohmem_fb_copy(&fb, buf, buf, r, 2), -EINVAL);
 	cr_assert_eq(r[1].x, 90, "and is left as it was");

@@ -330,7 +330,7 @@ Test(region, memory_replaced_behind_the_librarys_back)
 
 	mem[3 * PS] = 3;
 	bm = bitmap_new(PAGES);
-	n = cohmem_clean(r, 0, 16, 0, bm, NULL, NULL);
+	n = cohmem_region_clean(r, 0, 16, 0, bm, NULL, NULL);
 	cr_assert_geq(n, 1, "got %ld", n);
 	cr_assert(bit_is_set(bm, 3));
 	free(bm);

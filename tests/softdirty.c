@@ -22,7 +22,7 @@ Test(softdirty, a_clean_keeps_the_other_regions_writes)
 	free(bm);
 
 	b.mem[3 * PS] = 1;
-	cr_assert_eq(cohmem_wrprotect(a.r, 0, PAGES), 0);
+	cr_assert_eq(cohmem_region_wrprotect(a.r, 0, PAGES), 0);
 	c = tracked_anon(PAGES);	/* adding a region clears too */
 	cr_assert_eq(clean_all(b.r, PAGES, &bm), 2, "b's writes survive a's clean, wrprotect and c's add");
 	assert_bits(bm, PAGES, (size_t[]){ 2, 3, END });

@@ -25,7 +25,7 @@ Test(sparse, one_gib_region)
 			     (rss_bytes() - before) >> 20);
 	for (size_t i = 0; touched[i] != END; i++)
 		mem[touched[i] * PS + i] = 1;
-	cr_assert_eq(cohmem_clean(r, 0, pages, 0, bm, &start, &end), 6);
+	cr_assert_eq(cohmem_region_clean(r, 0, pages, 0, bm, &start, &end), 6);
 	assert_bits(bm, pages, touched);
 	cr_assert_eq(start, 0);
 	cr_assert_eq(end, pages);
@@ -34,7 +34,7 @@ Test(sparse, one_gib_region)
 	cr_assert_eq(clean_all(r, pages, &bm), 0);
 	free(bm);
 	mem[(pages / 2) * PS] = 1;
-	cr_assert_eq(cohmem_clean(r, pages / 2, 1, 0, (bm = bitmap_new(pages)), NULL, NULL), 1);
+	cr_assert_eq(cohmem_region_clean(r, pages / 2, 1, 0, (bm = bitmap_new(pages)), NULL, NULL), 1);
 	assert_bits(bm, pages, (size_t[]){ pages / 2, END });
 	free(bm);
 	cohmem_tracker_free(t);

@@ -10,7 +10,6 @@
 
 #include "test.h"
 
-#define LONG_BITS (CHAR_BIT * sizeof(unsigned long))
 
 size_t test_page_size(void)
 {
@@ -92,10 +91,10 @@ void tracked_free(struct tracked *x)
 /* Under the pfn backend, "anonymous" test memory is a cohmem_pfn buffer: the only memory it tracks. */
 static char *map_pfn(size_t pages)
 {
-	int fd = -1, err = cohmem_pfn_buffer_new(pages * PS, &fd);
+	int fd = cohmem_pfn_open(pages * PS, 0);
 	char *p;
 
-	cr_assert_eq(err, 0, "cohmem_pfn_buffer_new: %s", strerror(-err));
+	cr_assert_geq(fd, 0, "cohmem_pfn_open: %s", strerror(-fd));
 	p = mmap(NULL, pages * PS, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	cr_assert_neq(p, MAP_FAILED, "mmap: %s", strerror(errno));
 	close(fd);
@@ -150,7 +149,8 @@ char *map_file(size_t pages, int *fd)
 
 unsigned long *bitmap_new(size_t pages)
 {
-	unsigned long *bm = calloc(pages / LONG_BITS + 1, sizeof(unsigned long));
+	/* A word to spare: tests clear bitmaps with sizes rounded up, (pages / 8 / sizeof(long) + 1) words. */
+	unsigned long *bm = calloc(COHMEM_BITMAP_LONGS(pages) + 1, sizeof(unsigned long));
 
 	cr_assert_not_null(bm);
 	return bm;
@@ -158,7 +158,7 @@ unsigned long *bitmap_new(size_t pages)
 
 bool bit_is_set(const unsigned long *bm, size_t bit)
 {
-	return bm[bit / LONG_BITS] >> (bit % LONG_BITS) & 1;
+	return bm[bit / COHMEM_BITS_PER_LONG] >> (bit % COHMEM_BITS_PER_LONG) & 1;
 }
 
 size_t bits_set(const unsigned long *bm, size_t pages)
@@ -173,7 +173,7 @@ size_t bits_set(const unsigned long *bm, size_t pages)
 long clean_all(cohmem_region *r, size_t pages, unsigned long **bm)
 {
 	*bm = bitmap_new(pages);
-	return cohmem_clean(r, 0, pages, 0, *bm, NULL, NULL);
+	return cohmem_region_clean(r, 0, pages, 0, *bm, NULL, NULL);
 }
 
 void assert_bits(const unsigned long *bm, size_t pages, const size_t *expect)

@@ -14,6 +14,9 @@
 #include <string.h>
 
 #include "cohmem.h"
+#include "cohmem-buffer.h"
+#include "cohmem-fb.h"
+#include "cohmem-pfn.h"
 
 #define PS (test_page_size())
 
@@ -40,6 +43,26 @@ struct tracked {
 struct tracked tracked_anon(size_t pages);
 void tracked_free(struct tracked *x);	/* the tracker, then the memory */
 
+/*
+ * A suite whose every test starts with x: npages of anonymous memory,
+ * tracked (r and mem are x.r and x.mem), freed after the test.
+ */
+#define TRACKED_SUITE(name, npages)                                       \
+	static struct tracked x;                                          \
+	static cohmem_region *r;                                          \
+	static char *mem;                                                 \
+	static void name##_setup(void)                                    \
+	{                                                                 \
+		x = tracked_anon(npages);                                 \
+		r = x.r;                                                  \
+		mem = x.mem;                                              \
+	}                                                                 \
+	static void name##_teardown(void)                                 \
+	{                                                                 \
+		tracked_free(&x);                                         \
+	}                                                                 \
+	TestSuite(name, .init = name##_setup, .fini = name##_teardown, .timeout = 60)
+
 /* Mappings of `pages` pages, asserted to succeed; fd (may be NULL) receives the backing file. */
 char *map_anon(size_t pages);	/* a cohmem_pfn buffer under the pfn backend */
 char *map_memfd(size_t pages, int *fd);
@@ -50,7 +73,7 @@ unsigned long *bitmap_new(size_t pages);
 bool bit_is_set(const unsigned long *bm, size_t bit);
 size_t bits_set(const unsigned long *bm, size_t pages);
 
-/* cohmem_clean() over the whole region into a fresh zeroed bitmap (returned in *bm). */
+/* cohmem_region_clean() over the whole region into a fresh zeroed bitmap (returned in *bm). */
 long clean_all(cohmem_region *r, size_t pages, unsigned long **bm);
 
 /* Assert that exactly the pages listed (terminated by (size_t)-1) are set. */

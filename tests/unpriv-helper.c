@@ -37,7 +37,7 @@ static int track(enum cohmem_backend b)
 	CHECK(cohmem_tracker_new(b, 0, &t) == 0, "tracker_new");
 	CHECK(cohmem_region_add(t, mem, 8 * ps, 0, &r) == 0, "region_add");
 	mem[3 * ps] = 1;
-	CHECK(cohmem_clean(r, 0, 8, 0, &bm, NULL, NULL) == 1 && bm == 1UL << 3, "user write: %#lx", bm);
+	CHECK(cohmem_region_clean(r, 0, 8, 0, &bm, NULL, NULL) == 1 && bm == 1UL << 3, "user write: %#lx", bm);
 
 	CHECK(pipe(fds) == 0, "pipe");
 	CHECK(write(fds[1], "kernel", 6) == 6, "write");
@@ -45,7 +45,7 @@ static int track(enum cohmem_backend b)
 	if (caps & COHMEM_CAP_KERNEL_WRITES) {
 		bm = 0;
 		CHECK(n == 6, "kernel write failed: %s", strerror(errno));
-		CHECK(cohmem_clean(r, 0, 8, 0, &bm, NULL, NULL) == 1 && bm == 1UL << 5,
+		CHECK(cohmem_region_clean(r, 0, 8, 0, &bm, NULL, NULL) == 1 && bm == 1UL << 5,
 		      "kernel write not reported: %#lx", bm);
 	} else {
 		CHECK(n < 0 && errno == EFAULT, "documented EFAULT, got %zd", n);

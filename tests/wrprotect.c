@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* cohmem_wrprotect(): the wp_shared_mapping_range() contract. */
+/* cohmem_region_wrprotect(): the wp_shared_mapping_range() contract. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -8,27 +8,11 @@
 
 #define PAGES 32
 
-static struct tracked x;
-static cohmem_region *r;
-static char *mem;
-
-static void setup(void)
-{
-	x = tracked_anon(PAGES);
-	r = x.r;
-	mem = x.mem;
-}
-
-static void teardown(void)
-{
-	tracked_free(&x);
-}
-
-TestSuite(wrprotect, .init = setup, .fini = teardown, .timeout = 60);
+TRACKED_SUITE(wrprotect, PAGES);
 
 Test(wrprotect, nothing_written_nothing_protected)
 {
-	cr_assert_eq(cohmem_wrprotect(r, 0, PAGES), 0);
+	cr_assert_eq(cohmem_region_wrprotect(r, 0, PAGES), 0);
 }
 
 Test(wrprotect, counts_the_pages_that_were_writable)
@@ -36,8 +20,8 @@ Test(wrprotect, counts_the_pages_that_were_writable)
 	mem[1 * PS] = 1;
 	mem[2 * PS] = 1;
 	mem[30 * PS] = 1;
-	cr_assert_eq(cohmem_wrprotect(r, 0, PAGES), 3);
-	cr_assert_eq(cohmem_wrprotect(r, 0, PAGES), 0, "they are protected now");
+	cr_assert_eq(cohmem_region_wrprotect(r, 0, PAGES), 3);
+	cr_assert_eq(cohmem_region_wrprotect(r, 0, PAGES), 0, "they are protected now");
 }
 
 Test(wrprotect, discards_dirty_state)
@@ -46,7 +30,7 @@ Test(wrprotect, discards_dirty_state)
 
 	mem[4 * PS] = 1;
 	mem[5 * PS] = 1;
-	cr_assert_eq(cohmem_wrprotect(r, 0, PAGES), 2);
+	cr_assert_eq(cohmem_region_wrprotect(r, 0, PAGES), 2);
 	cr_assert_eq(clean_all(r, PAGES, &bm), 0, "writes before wrprotect are forgotten");
 	free(bm);
 
@@ -63,7 +47,7 @@ Test(wrprotect, subrange_only)
 	mem[1 * PS] = 1;
 	mem[10 * PS] = 1;
 	mem[20 * PS] = 1;
-	cr_assert_eq(cohmem_wrprotect(r, 5, 10), 1);
+	cr_assert_eq(cohmem_region_wrprotect(r, 5, 10), 1);
 	cr_assert_eq(clean_all(r, PAGES, &bm), 2);
 	assert_bits(bm, PAGES, (size_t[]){ 1, 20, END });
 	free(bm);
@@ -74,11 +58,11 @@ Test(wrprotect, bad_input_is_refused_and_changes_nothing)
 	unsigned long *bm;
 
 	mem[3 * PS] = 1;
-	cr_assert_eq(cohmem_wrprotect(NULL, 0, 1), -EINVAL);
-	cr_assert_eq(cohmem_wrprotect(r, 0, PAGES + 1), -EINVAL);
-	cr_assert_eq(cohmem_wrprotect(r, PAGES + 1, 0), -EINVAL);
-	cr_assert_eq(cohmem_wrprotect(r, 1, SIZE_MAX), -EINVAL);
-	cr_assert_eq(cohmem_wrprotect(r, 0, 0), 0);
+	cr_assert_eq(cohmem_region_wrprotect(NULL, 0, 1), -EINVAL);
+	cr_assert_eq(cohmem_region_wrprotect(r, 0, PAGES + 1), -EINVAL);
+	cr_assert_eq(cohmem_region_wrprotect(r, PAGES + 1, 0), -EINVAL);
+	cr_assert_eq(cohmem_region_wrprotect(r, 1, SIZE_MAX), -EINVAL);
+	cr_assert_eq(cohmem_region_wrprotect(r, 0, 0), 0);
 	cr_assert_eq(clean_all(r, PAGES, &bm), 1, "the dirty page is still reported");
 	free(bm);
 }

@@ -25,12 +25,14 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-#include "buffer-proto.h"
 #include "cohmem.h"
-#include "internal.h"
+#include "cohmem-pfn.h"
+#include "cohmemd-proto.h"
 #include "kabi.h"
-#include "linux/cohmem_pfn.h"
-#include "uffd.h"
+#include "uffd.h"	/* for the types of libcohmem's COHMEM_PRIVATE probes */
+
+/* Backends are numbered from AUTO (0) up; cohmem_backend_name() ends the list. */
+#define BACKEND_MAX 16
 
 /* ---- facts ----------------------------------------------------------------- */
 
@@ -50,7 +52,8 @@ struct report {
 		bool supported;
 		unsigned caps;
 		char why[160];
-	} backend[COHMEM_BACKEND_COUNT];
+	} backend[BACKEND_MAX];
+	int nbackends;		/* AUTO and every backend this libcohmem names */
 	struct {
 		const char *key, *label;
 		char plain[32], quiescent[32];
@@ -111,9 +114,10 @@ static void probe_userfaultfd(struct report *rep)
 		[UFFD_OPEN_DEVICE] = "/dev/userfaultfd",
 		[UFFD_OPEN_USER_MODE_ONLY] = "userfaultfd(2) with UFFD_USER_MODE_ONLY",
 	};
-	const struct uffd_caps *caps = uffd_caps();
-	int sys = uffd_try_open(UFFD_OPEN_SYSCALL), dev = uffd_try_open(UFFD_OPEN_DEVICE);
-	int umo = uffd_try_open(UFFD_OPEN_USER_MODE_ONLY);
+	const struct uffd_caps *caps = cohmem_private_uffd_caps();
+	int sys = cohmem_private_uffd_try_open(UFFD_OPEN_SYSCALL);
+	int dev = cohmem_private_uffd_try_open(UFFD_OPEN_DEVICE);
+	int umo = cohmem_private_uffd_try_open(UFFD_OPEN_USER_MODE_ONLY);
 
 	add_fact(rep, "userfaultfd", "userfaultfd", !caps->error, "%s%s",
 		 caps->error ? "unavailable: " : "opened with ",
@@ -137,14 +141,12 @@ static void probe_userfaultfd(struct report *rep)
 
 static void probe_others(struct report *rep)
 {
-	bool sd = !cohmem_backend_supported(COHMEM_BACKEND_SOFT_DIRTY);
-	bool clear_refs = access("/proc/self/clear_refs", W_OK) == 0;
+	char why[160];
+	bool sd = !cohmem_backend_explain(COHMEM_BACKEND_SOFT_DIRTY, why, sizeof(why));
 
-	add_fact(rep, "soft_dirty", "soft-dirty", sd, "%s",
-		 sd ? "effective: written pages become soft-dirty after a clear"
-		 : clear_refs ? "no: clear_refs accepts \"4\" but pages never become soft-dirty "
-				"(CONFIG_MEM_SOFT_DIRTY is off)"
-			      : "no: /proc/self/clear_refs cannot be written");
+	add_fact(rep, "soft_dirty", "soft-dirty", sd, "%s%s",
+		 sd ? "effective: written pages become soft-dirty after a clear" : "no: ",
+		 sd ? "" : why);
 	add_fact(rep, "max_map_count", "vm.max_map_count", true,
 		 "%ld (mprotect splits a mapping per written page; past this it degrades)",
 		 read_sysctl("/proc/sys/vm/max_map_count"));
@@ -186,47 +188,17 @@ static void probe_pfn_devices(struct report *rep)
 				"/sys/bus/pci/drivers/cohmem_pfn/new_id)");
 }
 
-static void why_not_pfn(char *why, size_t len)
-{
-	int fd = open(COHMEM_PFN_DEVICE, O_RDWR | O_CLOEXEC);
-
-	if (fd >= 0)
-		close(fd);
-	if (fd < 0 && errno == ENOENT)
-		snprintf(why, len, "%s is missing: the cohmem_pfn module is not loaded", COHMEM_PFN_DEVICE);
-	else
-		snprintf(why, len, "%s: %s", COHMEM_PFN_DEVICE, fd < 0 ? strerror(errno) : "opens now");
-}
-
-/* Why a backend does not work here, from what was probed. */
-static void why_not(enum cohmem_backend b, char *why, size_t len)
-{
-	const struct uffd_caps *caps = uffd_caps();
-	uint64_t async = UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED;
-
-	if ((b == COHMEM_BACKEND_UFFD_ASYNC || b == COHMEM_BACKEND_UFFD_SYNC) && caps->error)
-		snprintf(why, len, "userfaultfd unavailable: %s", strerror(-caps->error));
-	else if ((b == COHMEM_BACKEND_UFFD_ASYNC || b == COHMEM_BACKEND_UFFD_SYNC) && !caps->wp)
-		snprintf(why, len, "the kernel refuses write-protect registration (before 5.7?)");
-	else if (b == COHMEM_BACKEND_UFFD_ASYNC && (caps->features & async) != async)
-		snprintf(why, len, "the kernel lacks UFFD_FEATURE_WP_ASYNC (Linux 6.7)");
-	else if (b == COHMEM_BACKEND_UFFD_ASYNC)
-		snprintf(why, len, "the kernel lacks the PAGEMAP_SCAN ioctl (Linux 6.7)");
-	else if (b == COHMEM_BACKEND_SOFT_DIRTY)
-		snprintf(why, len, "soft-dirty is not effective on this kernel");
-	else if (b == COHMEM_BACKEND_PFN)
-		why_not_pfn(why, len);
-	else
-		snprintf(why, len, "not built into this version of libcohmem");
-}
-
+/* Every backend, and why it does not work here: the library's own words. */
 static void probe_backends(struct report *rep)
 {
-	for (int b = COHMEM_BACKEND_AUTO + 1; b < COHMEM_BACKEND_COUNT; b++) {
+	int b;
+
+	for (b = COHMEM_BACKEND_AUTO + 1; b < BACKEND_MAX && cohmem_backend_name(b); b++) {
 		rep->backend[b].supported = !cohmem_backend_capabilities(b, &rep->backend[b].caps);
 		if (!rep->backend[b].supported)
-			why_not(b, rep->backend[b].why, sizeof(rep->backend[b].why));
+			cohmem_backend_explain(b, rep->backend[b].why, sizeof(rep->backend[b].why));
 	}
+	rep->nbackends = b;
 }
 
 static const char *fs_name(long type)
@@ -293,7 +265,7 @@ static void *map_disk_file(size_t len, const char **fs)
 
 static void probe_auto(struct report *rep)
 {
-	size_t len = 4 * page_size();
+	size_t len = 4 * (size_t)sysconf(_SC_PAGESIZE);
 	int memfd = memfd_create("cohmemctl", MFD_CLOEXEC);
 	const char *fs = "none";
 	void *mem[3] = {
@@ -348,7 +320,7 @@ static void print_text(const struct report *rep, const struct utsname *u)
 	for (size_t i = 0; i < rep->nfacts; i++)
 		printf("%-36s %s\n", rep->facts[i].label, rep->facts[i].detail);
 	printf("\nbackends:\n");
-	for (int b = COHMEM_BACKEND_AUTO + 1; b < COHMEM_BACKEND_COUNT; b++) {
+	for (int b = COHMEM_BACKEND_AUTO + 1; b < rep->nbackends; b++) {
 		printf("  %-11s %-4s", cohmem_backend_name(b), rep->backend[b].supported ? "yes" : "no");
 		if (!rep->backend[b].supported) {
 			printf(" %s\n", rep->backend[b].why);
@@ -392,7 +364,7 @@ static void print_json(const struct report *rep, const struct utsname *u)
 		printf(" }%s\n", i + 1 < rep->nfacts ? "," : "");
 	}
 	printf("  },\n  \"backends\": {\n");
-	for (int b = COHMEM_BACKEND_AUTO + 1; b < COHMEM_BACKEND_COUNT; b++) {
+	for (int b = COHMEM_BACKEND_AUTO + 1; b < rep->nbackends; b++) {
 		bool first = true;
 
 		printf("    \"%s\": { \"supported\": %s, ", cohmem_backend_name(b),
@@ -409,7 +381,7 @@ static void print_json(const struct report *rep, const struct utsname *u)
 				first = false;
 			}
 		}
-		printf("] }%s\n", b + 1 < COHMEM_BACKEND_COUNT ? "," : "");
+		printf("] }%s\n", b + 1 < rep->nbackends ? "," : "");
 	}
 	printf("  },\n  \"auto\": {\n");
 	for (size_t i = 0; i < 3; i++)
