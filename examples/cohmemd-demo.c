@@ -132,6 +132,20 @@ static long consume(struct consumer *c, const struct cohmem_fb *fb, size_t pages
 	return n;
 }
 
+/* Whether this user may open /dev/fuse, which mounting needs; says why not. */
+static bool fuse_usable(void)
+{
+	int fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+
+	if (fd < 0) {
+		fprintf(stderr, "cohmemd-demo: cannot open /dev/fuse (%s): FUSE mounts need it (udev makes it "
+				"0666; run as root here)\n", strerror(errno));
+		return false;
+	}
+	close(fd);
+	return true;
+}
+
 /* The daemon to start: path if given, else the one built next to this program. */
 static void daemon_at(const char *path, char *out, size_t len)
 {
@@ -212,6 +226,8 @@ int main(int argc, char *argv[])
 			       specs, argc, argv);
 	if (status >= 0)
 		return status;
+	if (!fuse_usable())
+		return 77;
 	daemon_at(daemon_path, cohmemd, sizeof(cohmemd));
 	scene_defaults(&o);
 	fb = (struct cohmem_fb){ 0, (size_t)o.width * 4, o.width, o.height, 4 };
