@@ -46,7 +46,21 @@
 #include <linux/rwsem.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
+#include <linux/version.h>
 #include <linux/cohmem_pfn.h>
+
+/*
+ * Linux 6.3 made vma->vm_flags read-only behind vm_flags_set() (which takes
+ * the VMA's write lock where per-VMA locks exist); before it, the field is
+ * written directly. Kernels that backported vm_flags_set() to an older
+ * version (some distributions did) need the version below adjusted.
+ */
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 3, 0)
+static inline void vm_flags_set(struct vm_area_struct *vma, unsigned long flags)
+{
+	vma->vm_flags |= flags;
+}
+#endif
 
 #define COHMEM_PFN_MAGIC 0x636f686d	/* "cohm" */
 #define MAX_BYTES (16ULL << 30)
@@ -212,7 +226,7 @@ static int buf_mmap(struct file *file, struct vm_area_struct *vma)
 		return -ENODEV;
 	if (vma->vm_pgoff >= buf->npages || pages > buf->npages - vma->vm_pgoff)
 		return -EINVAL;
-	vma->vm_flags |= VM_IO | VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP;
+	vm_flags_set(vma, VM_IO | VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP);
 	vma->vm_ops = &buf_vm_ops;
 	vma->vm_private_data = buf;
 	return 0;
@@ -285,26 +299,34 @@ static void unharvest(struct pfn_buf *buf, pgoff_t first, pgoff_t nr)
 		set_bit(bit, buf->pending);
 }
 
-/* OR scratch's bits of [first, first + nr) into the user bitmap at bit (page - pgoff). */
+/*
+ * OR scratch's bits of [first, first + nr) into the user bitmap at bit
+ * (page - pgoff). The user bitmap is __u64 words (bit n is bit n % 64 of
+ * word n / 64) whatever the caller's long is: a 32-bit process gets the
+ * same layout as a 64-bit one, so compat_ptr_ioctl() is all it needs.
+ */
 static int copy_bits_to_user(struct pfn_buf *buf, const struct cohmem_pfn_clean *a)
 {
-	unsigned long __user *ubm = u64_to_user_ptr(a->bitmap);
-	unsigned long w0 = (a->first - a->bitmap_pgoff) / BITS_PER_LONG;
-	unsigned long w1 = (a->first + a->nr - 1 - a->bitmap_pgoff) / BITS_PER_LONG;
-	unsigned long *words, bit;
+	u64 __user *ubm = u64_to_user_ptr(a->bitmap);
+	unsigned long w0 = (a->first - a->bitmap_pgoff) / 64;
+	unsigned long w1 = (a->first + a->nr - 1 - a->bitmap_pgoff) / 64;
+	unsigned long bit, rel;
+	u64 *words;
 	int err = 0;
 
-	words = kvmalloc_array(w1 - w0 + 1, sizeof(long), GFP_KERNEL);
+	words = kvmalloc_array(w1 - w0 + 1, sizeof(u64), GFP_KERNEL);
 	if (!words)
 		return -ENOMEM;
-	if (copy_from_user(words, ubm + w0, (w1 - w0 + 1) * sizeof(long))) {
+	if (copy_from_user(words, ubm + w0, (w1 - w0 + 1) * sizeof(u64))) {
 		err = -EFAULT;
 		goto out;
 	}
 	bit = a->first;
-	for_each_set_bit_from(bit, buf->scratch, a->first + a->nr)
-		__set_bit(bit - a->bitmap_pgoff - w0 * BITS_PER_LONG, words);
-	if (copy_to_user(ubm + w0, words, (w1 - w0 + 1) * sizeof(long)))
+	for_each_set_bit_from(bit, buf->scratch, a->first + a->nr) {
+		rel = bit - a->bitmap_pgoff - w0 * 64;
+		words[rel / 64] |= 1ULL << (rel % 64);
+	}
+	if (copy_to_user(ubm + w0, words, (w1 - w0 + 1) * sizeof(u64)))
 		err = -EFAULT;
 out:
 	kvfree(words);

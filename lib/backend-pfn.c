@@ -20,6 +20,15 @@
 #include "internal.h"
 #include "cohmem-pfn.h"
 
+/*
+ * The module reports in __u64 words (its uapi, the same for 32-bit callers).
+ * An unsigned long array has that bit layout wherever long has 64 bits or
+ * the machine is little-endian; scratch is sized in whole __u64 words, which
+ * the module reads and writes.
+ */
+_Static_assert(sizeof(unsigned long) == 8 || __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+	       "cohmem_pfn's __u64 bitmaps need conversion on 32-bit big-endian machines");
+
 struct pfn_region {
 	int fd;			/* the buffer */
 	uint64_t pgoff;		/* its page mapped at the region's start */
@@ -94,7 +103,7 @@ static int pfn_region_add(cohmem_region *r)
 	close(dev);
 	pr->fd = err ? -1 : lookup.fd;
 	pr->pgoff = lookup.pgoff;
-	pr->scratch = calloc(bitmap_words(r->npages), sizeof(unsigned long));
+	pr->scratch = calloc((r->npages + 63) / 64, sizeof(uint64_t));
 	r->priv = pr;
 	if (!err && !pr->scratch)
 		err = -ENOMEM;

@@ -44,7 +44,7 @@ struct cohmem_pfn_clean {
 	__u64 first;
 	__u64 nr;
 	__u64 bitmap_pgoff;
-	__u64 bitmap;	/* user pointer to unsigned long[] */
+	__u64 bitmap;	/* user pointer to __u64[]: bit n is bit n % 64 of word n / 64 */
 	__u64 start;	/* in/out */
 	__u64 end;	/* in/out */
 	__u64 count;	/* out */
