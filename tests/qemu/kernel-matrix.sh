@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
-# Run the library's test suite inside Debian 12's Linux 6.1 under QEMU (TCG).
+# Run the library's test suite inside Debian 12's Linux 6.1 under QEMU (TCG),
+# or with SUITE bookworm-backports inside its Linux 6.12.
 #
-#   tests/qemu/kernel-matrix.sh BUILD_DIR
+#   tests/qemu/kernel-matrix.sh BUILD_DIR [SUITE]
+#
+# bookworm-backports: the kernel and its headers come from that suite of the
+# archive the machine uses, through a private apt directory
+# (tests/debian-archive.sh). Linux 6.12 has UFFD_FEATURE_WP_ASYNC and
+# PAGEMAP_SCAN: there every backend must run, uffd-async and pfn side by side.
 #
 # Fetches linux-image-6.1.0-*-amd64 with apt-get download (cached in
 # $COHMEM_CACHE_DIR, default ~/.cache/cohmem), builds a busybox initramfs with
@@ -21,7 +27,8 @@
 # with the reason on stdout.
 set -euo pipefail
 
-build=$(cd "${1:?usage: kernel-matrix.sh BUILD_DIR}" && pwd)
+build=$(cd "${1:?usage: kernel-matrix.sh BUILD_DIR [SUITE]}" && pwd)
+suite=${2:-bookworm}
 cache=${COHMEM_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/cohmem}
 work=$(mktemp -d)
 trap '[ -n "${COHMEM_MATRIX_KEEP:-}" ] && cp "$work/console" "$COHMEM_MATRIX_KEEP"; rm -rf "$work"' EXIT
@@ -63,20 +70,29 @@ fetch_kernel() {
 	echo "$cache/kernels/$pkg.vmlinuz"
 }
 
-vmlinuz=$(fetch_kernel) || skip "cannot get Debian's linux-image-6.1.0-*-amd64 (apt-get download failed)"
+if [ "$suite" = bookworm ]; then
+	vmlinuz=$(fetch_kernel) || skip "cannot get Debian's linux-image-6.1.0-*-amd64 (apt-get download failed)"
+else
+	. "$(dirname "$0")/../debian-archive.sh"
+	vmlinuz=$(archive_kernel "$suite" "")
+	[ -n "$vmlinuz" ] || skip "cannot get $suite's linux-image-amd64 (download failed, nothing cached)"
+fi
 
 # ---- the cohmem_pfn module, for that kernel ----------------------------------------
 kver=$(basename "$vmlinuz" .vmlinuz)
 kver=${kver#linux-image-}
 headers=/usr/src/linux-headers-$kver
-if [ ! -e "$headers/Makefile" ] && [ "$(id -u)" = 0 ]; then
+if [ "$suite" != bookworm ]; then
+	headers=$(archive_headers "$suite")
+	headers=${headers:-/nonexistent}
+elif [ ! -e "$headers/Makefile" ] && [ "$(id -u)" = 0 ]; then
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 		"linux-headers-$kver" >/dev/null 2>&1 || true
 fi
 module=
 if [ -e "$headers/Makefile" ]; then
 	cp -r "$(dirname "$0")/../../kernel" "$work/kmod"
-	make -s -C "$headers" M="$work/kmod" modules >"$work/kmod.log" 2>&1 || {
+	make -s -C "$headers" M="$work/kmod" CONFIG_DEBUG_INFO_BTF_MODULES= modules >"$work/kmod.log" 2>&1 || {
 		echo "kernel-matrix: cohmem_pfn does not build against $headers:"
 		cat "$work/kmod.log"
 		exit 1
@@ -119,7 +135,8 @@ for prog in $(awk '{ print $1 }' "$list" | sort -u) unpriv-helper; do
 done
 copy_with_libs "$build/tools/cohmemctl" "$root/tools/cohmemctl"
 [ -x "$build/daemon/cohmemd" ] && copy_with_libs "$build/daemon/cohmemd" "$root/daemon/cohmemd"
-cp "${vmlinuz%.vmlinuz}.fuse.ko" "$root/fuse.ko"
+# Debian's 6.1 builds FUSE as a module, 6.12 into the kernel.
+[ -e "${vmlinuz%.vmlinuz}.fuse.ko" ] && cp "${vmlinuz%.vmlinuz}.fuse.ko" "$root/fuse.ko"
 [ -n "$module" ] && cp "$module" "$root/cohmem_pfn.ko"
 cp -L "$build/lib/libcohmem.so.0" "$root/lib/cohmem/"
 cp "$list" "$root/tests/backend-tests.txt"
@@ -133,7 +150,7 @@ mount -t tmpfs tmp /tmp
 mkdir -p /dev/shm && mount -t tmpfs shm /dev/shm
 # ramfs: a file system that is neither shmem nor anonymous memory, for the file-mapping tests
 mount -t ramfs work /work
-insmod /fuse.ko
+[ -e /fuse.ko ] && insmod /fuse.ko
 export LD_LIBRARY_PATH=/lib/cohmem TMPDIR=/work HOME=/work
 if [ -e /cohmem_pfn.ko ]; then
 	insmod /cohmem_pfn.ko
@@ -194,11 +211,11 @@ grep -q '^MATRIX-DONE' "$work/console" || {
 
 status=0
 while read -r _ prog backend rc; do
-	case $backend:$rc in
-	uffd-async:77) verdict="unavailable, as expected on 6.1" ;;
-	uffd-async:*) verdict="FAIL: uffd-async must be unavailable on 6.1 (exit $rc)" ;;
+	case $suite:$backend:$rc in
+	bookworm:uffd-async:77) verdict="unavailable, as expected on 6.1" ;;
+	bookworm:uffd-async:*) verdict="FAIL: uffd-async must be unavailable on 6.1 (exit $rc)" ;;
 	*:0) verdict="passed" ;;
-	*:77) verdict="FAIL: skipped, but $backend must run on 6.1" ;;
+	*:77) verdict="FAIL: skipped, but $backend must run on $guest_kernel" ;;
 	*) verdict="FAIL (exit $rc)" ;;
 	esac
 	printf '  %-22s %-11s %s\n' "$prog" "$backend" "$verdict"
