@@ -29,9 +29,9 @@
  *
  * fork(): the child inherits plain, untracked memory. Every call on a
  * tracker or region it inherited returns -ECHILD, except
- * cohmem_tracker_free(), which only releases the child's copy of the memory
- * and descriptors (the parent's tracking is not touched). The parent keeps
- * tracking as before.
+ * cohmem_tracker_free(), which there only closes the tracker's descriptors:
+ * it takes no lock (one another thread held at the fork stays held in the
+ * child) and leaves the memory. The parent's tracking is not touched.
  *
  * The other APIs of libcohmem have headers of their own: <cohmem-fb.h>
  * (dirty rectangles of a framebuffer), <cohmem-buffer.h> (files of the

@@ -214,7 +214,6 @@ const struct backend_ops mprotect_ops = {
 	.capabilities = mprotect_capabilities,
 	.region_add = mprotect_region_add,
 	.region_remove = mprotect_region_remove,
-	.remove_is_local = true,
 	.region_free = mprotect_region_free,
 	.clean = mprotect_clean,
 	.wrprotect = mprotect_wrprotect,

@@ -183,7 +183,6 @@ const struct backend_ops pfn_ops = {
 	.capabilities = pfn_capabilities,
 	.region_add = pfn_region_add,
 	.region_remove = pfn_region_remove,
-	.remove_is_local = true,
 	.region_free = pfn_region_free,
 	.clean = pfn_clean,
 	.wrprotect = pfn_wrprotect,

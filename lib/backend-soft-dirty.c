@@ -256,7 +256,6 @@ const struct backend_ops soft_dirty_ops = {
 	.capabilities = soft_dirty_capabilities,
 	.region_add = soft_dirty_region_add,
 	.region_remove = soft_dirty_region_remove,
-	.remove_is_local = true,
 	.region_free = soft_dirty_region_free,
 	.clean = soft_dirty_clean,
 	.wrprotect = soft_dirty_wrprotect,

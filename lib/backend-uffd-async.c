@@ -54,12 +54,12 @@ static unsigned async_capabilities(void)
 
 static void async_ctx_free(struct backend_ctx *c, bool forked)
 {
-	(void)forked;
 	if (c->uffd >= 0)
 		close(c->uffd);
 	if (c->pagemap >= 0)
 		close(c->pagemap);
-	free(c);
+	if (!forked)	/* a child leaves the memory: see cohmem_tracker_free() */
+		free(c);
 }
 
 static int async_ctx_new(cohmem_tracker *t, struct backend_ctx **ret)
@@ -147,7 +147,6 @@ const struct backend_ops uffd_async_ops = {
 	.ctx_free = async_ctx_free,
 	.region_add = async_region_add,
 	.region_remove = async_region_remove,
-	.remove_is_local = false,
 	.region_free = async_region_free,
 	.clean = async_clean,
 	.wrprotect = async_clean,	/* counting sink: protect what was written */

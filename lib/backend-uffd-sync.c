@@ -165,7 +165,12 @@ static void *fault_thread(void *arg)
 
 static void sync_ctx_free(struct backend_ctx *c, bool forked)
 {
-	if (c->thread_started && !forked) {
+	if (forked) {	/* the fault thread is the parent's */
+		close(c->stop);
+		close(c->uffd);
+		return;
+	}
+	if (c->thread_started) {
 		uint64_t one = 1;
 
 		while (write(c->stop, &one, sizeof(one)) < 0 && errno == EINTR)
@@ -344,7 +349,6 @@ const struct backend_ops uffd_sync_ops = {
 	.ctx_free = sync_ctx_free,
 	.region_add = sync_region_add,
 	.region_remove = sync_region_remove,
-	.remove_is_local = false,
 	.region_free = sync_region_free,
 	.clean = sync_clean,
 	.wrprotect = sync_wrprotect,

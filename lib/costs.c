@@ -101,7 +101,7 @@ static int measure_tracking(cohmem_tracker *t, const struct backend_ops *ops, st
 		for (unsigned round = 0; round < ROUNDS && !err; round++)
 			err = track_round(scratch, mem, round, c);
 		c->protect = c->protect > c->scan ? c->protect - c->scan : 0;
-		region_destroy(scratch, false);
+		region_destroy(scratch);
 	}
 	munmap(mem, len);
 	return err;

@@ -69,18 +69,12 @@ struct backend_ops {
 	unsigned (*capabilities)(void);
 	/*
 	 * Optional: backends whose state is per region or process-wide have no
-	 * ctx. In a forked child (forked), ctx_free() only closes descriptors
-	 * and frees memory: the child has none of the parent's threads.
+	 * ctx. In a forked child (forked), ctx_free() only closes descriptors:
+	 * the child has none of the parent's threads, and its memory stays.
 	 */
 	int (*ctx_new)(cohmem_tracker *t, struct backend_ctx **ret);
 	void (*ctx_free)(struct backend_ctx *ctx, bool forked);
-	/*
-	 * region_remove() changes only this process (its page tables, its
-	 * lists), so a forked child runs it when it frees an inherited tracker.
-	 * False where it would act on the parent: a userfaultfd belongs to the
-	 * mm that opened it.
-	 */
-	bool remove_is_local;
+
 	/* -EOPNOTSUPP: this memory type is not for this backend. */
 	int (*region_add)(cohmem_region *r);
 	int (*region_remove)(cohmem_region *r);
@@ -175,8 +169,8 @@ static inline bool tracker_forked(const cohmem_tracker *t)
  */
 int region_new(cohmem_tracker *t, void *addr, size_t len, const struct backend_ops *ops,
 	       unsigned flags, cohmem_region **ret);
-/* Take r out of its tracker and free it; forked: as cohmem_tracker_free() in a child does. */
-int region_destroy(cohmem_region *r, bool forked);
+/* Take r out of its tracker and free it (not in a forked child: see cohmem_tracker_free()). */
+int region_destroy(cohmem_region *r);
 
 /*
  * What things cost on this machine, in microseconds per page, measured once

@@ -153,7 +153,7 @@ _public_ int cohmem_region_add(cohmem_tracker *t, void *addr, size_t len, unsign
 	if (flags & COHMEM_REGION_ADAPTIVE) {
 		err = adaptive_new(r);
 		if (err) {
-			region_destroy(r, false);
+			region_destroy(r);
 			return err;
 		}
 	}
@@ -161,13 +161,10 @@ _public_ int cohmem_region_add(cohmem_tracker *t, void *addr, size_t len, unsign
 	return 0;
 }
 
-int region_destroy(cohmem_region *r, bool forked)
+int region_destroy(cohmem_region *r)
 {
 	cohmem_tracker *t = r->tracker;
-	int err = 0;
-
-	if (!forked || r->ops->remove_is_local)
-		err = r->ops->region_remove(r);
+	int err = r->ops->region_remove(r);
 
 	pthread_rwlock_wrlock(&t->lock);
 	region_index_remove(&t->regions, r);
@@ -187,7 +184,7 @@ _public_ int cohmem_region_remove(cohmem_region *r)
 		return 0;
 	if (tracker_forked(r->tracker))
 		return -ECHILD;
-	return region_destroy(r, false);
+	return region_destroy(r);
 }
 
 _public_ enum cohmem_backend cohmem_region_backend(const cohmem_region *r)

@@ -41,22 +41,28 @@ _public_ int cohmem_tracker_new(enum cohmem_backend backend, unsigned flags, coh
 }
 
 /*
- * In a forked child this frees the child's copy: memory, descriptors and
- * what region_remove() does to this process alone; nothing that would act
- * on the parent's tracking (its userfaultfd, its threads).
+ * In a forked child this only closes the tracker's descriptors. The child
+ * has one thread, and every lock another thread of the parent held at
+ * fork() (a fault thread's read lock on t->lock, the SIGSEGV handler's
+ * index, the soft-dirty registry) stays held in its copy: taking one would
+ * hang. The memory stays too, since a process-wide SIGSEGV handler may
+ * still find mprotect regions in it. Nothing acts on the parent's tracking.
  */
 _public_ void cohmem_tracker_free(cohmem_tracker *t)
 {
-	bool forked;
-
 	if (!t)
 		return;
-	forked = tracker_forked(t);
+	if (tracker_forked(t)) {
+		for (unsigned b = 0; b < COHMEM_BACKEND_COUNT; b++)
+			if (t->ctx[b])
+				backend_ops_get(b)->ctx_free(t->ctx[b], true);
+		return;
+	}
 	while (t->regions.n)
-		region_destroy(t->regions.regions[t->regions.n - 1], forked);
+		region_destroy(t->regions.regions[t->regions.n - 1]);
 	for (unsigned b = 0; b < COHMEM_BACKEND_COUNT; b++)
 		if (t->ctx[b])
-			backend_ops_get(b)->ctx_free(t->ctx[b], forked);
+			backend_ops_get(b)->ctx_free(t->ctx[b], false);
 	pthread_rwlock_destroy(&t->lock);
 	free(t->regions.regions);
 	free(t);
