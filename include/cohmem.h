@@ -437,11 +437,11 @@ long cohmem_region_wrprotect(cohmem_region *r, size_t first_index, size_t nr);
  *  - PFN: the cohmem_pfn module cleans the buffer pages behind the region
  *    in every mapping of the buffer, in every process (the kernel's i_mmap
  *    walk): writes through other mappings of those pages are reported too.
- *    A mapping of the buffer that closes (munmap(), exit, a forked child's
- *    copy) takes its page-table dirty bits with it, so the module counts all
- *    of its pages as written: a clean after that may report pages nobody
- *    wrote (madvise(MADV_DONTFORK) spares a process that forks). Kernel-mode
- *    writes are tracked.
+ *    Exact when a mapping goes away (munmap(), mremap(), exit, a forked
+ *    child's copy): the module harvests its page-table dirty bits before the
+ *    kernel drops them. While a forked child maps a copy, the buffer's
+ *    writes go through write faults (the child's copy has no notifier to
+ *    harvest it). Kernel-mode writes are tracked.
  *
  * Adaptive regions (COHMEM_REGION_ADAPTIVE) may also report pages that were
  * not written; every write is still reported as above.

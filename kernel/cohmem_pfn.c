@@ -13,8 +13,22 @@
  * Both helpers walk the buffer's own address_space (one pseudo inode per
  * buffer), so one clean covers every process and every mapping: the i_mmap
  * walk. A clean always does both harvests: dirty PTEs (present mappings) and
- * the pages pfn_mkwrite recorded (whose PTEs may be gone since: munmap and
- * exit zap them, which is why closing a mapping also records its pages).
+ * the pages pfn_mkwrite recorded.
+ *
+ * Exact when a mapping goes away: munmap() and exit zap a mapping's PTEs, and
+ * a pfnmap PTE's dirty bit dies with it (no struct page to pass it to), before
+ * vm_ops->close runs. So every VMA is either
+ *
+ *  - watched: the mm that mapped it carries our mmu_notifier, whose
+ *    invalidate_range_start(MMU_NOTIFY_UNMAP) (munmap, mremap) and release
+ *    (exit, exec) harvest the range into pending before the zap; or
+ *  - unwatched: a forked child's copy (registering a notifier needs
+ *    mm_take_all_locks(), which must not run in the middle of dup_mmap()), or
+ *    a mapping whose mm could not take one. Its PTEs are only ever writable
+ *    after pfn_mkwrite recorded them: fork write-protects the range before
+ *    copy_page_range() copies it, faults insert read-only, and while any
+ *    unwatched VMA exists a clean write-protects before it harvests, as in
+ *    the mkwrite method. Nothing of it is lost when it closes.
  *
  * Two kinds of buffer: memory the module allocates (/dev/cohmem-pfn creates
  * them), and device memory: the BAR of a PCI device given to the driver
@@ -23,10 +37,17 @@
  * buffer's address_space (as DRM shares its anon inode's), so the walk finds
  * the mappings of every process that opened the node.
  *
- * Locking: pending is a bitmap of atomic bits (pfn_mkwrite runs without any
- * lock of ours); clean_lock serializes cleans and protects scratch, which
- * clean_record_shared_mapping_range() writes non-atomically. The helpers take
- * i_mmap_lock_read themselves, so unmaps wait for them or they for unmaps.
+ * Locking: pending is a bitmap of atomic bits (pfn_mkwrite and the notifier
+ * set them without any lock of ours). harvest_lock orders a clean's use of
+ * the helpers against a VMA becoming unwatched, and guards the unwatched
+ * count. clean_lock serializes cleans and protects scratch (which
+ * clean_record_shared_mapping_range() writes non-atomically) while its bits
+ * are copied to user space. pfn_mm.lock guards a notifier's list of VMAs.
+ * Order: mmap_lock -> pfn_mm.lock, mmap_lock -> harvest_lock -> i_mmap_rwsem
+ * (taken by the helpers), clean_lock -> harvest_lock. The notifier takes no
+ * lock that is held around a call that notifies (the helpers notify every mm
+ * they walk), and calls nothing that notifies itself.
+ *
  * A buffer lives while its kref does: one reference per open file, and one
  * for the PCI binding of a device buffer. gone_lock orders device removal
  * against faults, so that no PTE to a released BAR outlives the removal.
@@ -39,6 +60,7 @@
 #include <linux/kref.h>
 #include <linux/miscdevice.h>
 #include <linux/mm.h>
+#include <linux/mmu_notifier.h>
 #include <linux/module.h>
 #include <linux/mount.h>
 #include <linux/pci.h>
@@ -55,10 +77,27 @@
  * written directly. Kernels that backported vm_flags_set() to an older
  * version (some distributions did) need the version below adjusted.
  */
+#if !IS_ENABLED(CONFIG_MAPPING_DIRTY_HELPERS)
+#error "cohmem_pfn needs a kernel built with CONFIG_MAPPING_DIRTY_HELPERS (DRM_VMWGFX selects it)"
+#endif
+#if !IS_ENABLED(CONFIG_MMU_NOTIFIER)
+#error "cohmem_pfn needs a kernel built with CONFIG_MMU_NOTIFIER (KVM selects it)"
+#endif
+
 #if LINUX_VERSION_CODE < KERNEL_VERSION(6, 3, 0)
 static inline void vm_flags_set(struct vm_area_struct *vma, unsigned long flags)
 {
 	vma->vm_flags |= flags;
+}
+#endif
+
+/* 5.14 added vma_lookup(): find_vma() that only returns a VMA containing addr. */
+#if LINUX_VERSION_CODE < KERNEL_VERSION(5, 14, 0)
+static inline struct vm_area_struct *vma_lookup(struct mm_struct *mm, unsigned long addr)
+{
+	struct vm_area_struct *vma = find_vma(mm, addr);
+
+	return vma && addr >= vma->vm_start ? vma : NULL;
 }
 #endif
 
@@ -77,9 +116,11 @@ struct pfn_buf {
 	unsigned long base_pfn;		/* device memory: the BAR's first page frame */
 	struct rw_semaphore gone_lock;	/* device memory: faults read gone, removal sets it */
 	bool gone;
-	unsigned long *pending;		/* atomic bits: recorded by pfn_mkwrite or close */
+	unsigned long *pending;		/* atomic bits: recorded by pfn_mkwrite or an unmap */
 	unsigned long *scratch;		/* clean_lock */
 	struct mutex clean_lock;
+	struct mutex harvest_lock;
+	unsigned long unwatched;	/* harvest_lock: VMAs no notifier watches */
 	u32 policy;
 	u32 method;			/* read by the fault handler without the lock */
 	unsigned int change_count;
@@ -120,7 +161,218 @@ static void buf_put(struct pfn_buf *buf)
 	kref_put(&buf->ref, buf_free);
 }
 
-/* ---- mappings ---------------------------------------------------------------------- */
+/* ---- harvesting ---------------------------------------------------------------------- */
+
+/*
+ * Harvest [first, first + nr) into scratch: protect (mkwrite, or while a VMA
+ * no notifier watches exists), take the dirty PTEs of every mapping, then the
+ * pages pfn_mkwrite and unmaps recorded. A write that races is found now or
+ * by the next harvest: its PTE is dirty, or its pfn_mkwrite set a bit after
+ * we looked. Caller holds clean_lock (scratch). Returns the pages found.
+ */
+static unsigned long harvest(struct pfn_buf *buf, pgoff_t first, pgoff_t nr)
+{
+	struct address_space *mapping = buf->inode->i_mapping;
+	pgoff_t start = buf->npages, end = 0;
+	unsigned long bit, count = 0;
+
+	bitmap_clear(buf->scratch, first, nr);
+	mutex_lock(&buf->harvest_lock);
+	if (READ_ONCE(buf->method) == COHMEM_PFN_METHOD_MKWRITE || buf->unwatched)
+		wp_shared_mapping_range(mapping, first, nr);
+	clean_record_shared_mapping_range(mapping, first, nr, 0, buf->scratch, &start, &end);
+	mutex_unlock(&buf->harvest_lock);
+	bit = first;
+	for_each_set_bit_from(bit, buf->pending, first + nr)
+		if (test_and_clear_bit(bit, buf->pending))
+			__set_bit(bit, buf->scratch);
+	bit = first;
+	for_each_set_bit_from(bit, buf->scratch, first + nr)
+		count++;
+	return count;
+}
+
+/* Give scratch's bits back to pending: a report that did not reach user space. */
+static void unharvest(struct pfn_buf *buf, pgoff_t first, pgoff_t nr)
+{
+	unsigned long bit;
+
+	bit = first;
+	for_each_set_bit_from(bit, buf->scratch, first + nr)
+		set_bit(bit, buf->pending);
+}
+
+/* ---- mappings: which VMAs a notifier watches --------------------------------------- */
+
+/* Our notifier in one mm, with the VMAs of buffers it maps. */
+struct pfn_mm {
+	struct mmu_notifier notifier;
+	struct mutex lock;		/* vmas */
+	struct list_head vmas;
+};
+
+/* A VMA of a buffer: its vm_private_data. */
+struct pfn_vma {
+	struct pfn_buf *buf;
+	struct vm_area_struct *vma;
+	struct mm_struct *mm;		/* compared only: a VMA in another mm is a fork's copy */
+	struct pfn_mm *watch;		/* NULL: unwatched */
+	struct list_head link;		/* in watch->vmas */
+};
+
+struct unmap_walk {
+	struct vm_area_struct *vma;
+	struct pfn_buf *buf;
+};
+
+/*
+ * With the PTE lock held (apply_to_existing_page_range): make the PTE
+ * read-only, then read its dirty bit. A write after the first step faults
+ * (x86 sets the dirty bit only through a walk that checks the write bit
+ * again), into pfn_mkwrite while the VMA can still be found; no TLB flush is
+ * needed, the zap that follows flushes. The PTE stays dirty, so a clean that
+ * walks it concurrently reports it as well: nothing waits for anything.
+ */
+static int unmap_pte(pte_t *pte, unsigned long addr, void *data)
+{
+	struct unmap_walk *w = data;
+	pgoff_t pgoff = w->vma->vm_pgoff + ((addr - w->vma->vm_start) >> PAGE_SHIFT);
+
+	if (!pte_present(ptep_get(pte)))
+		return 0;
+	ptep_set_wrprotect(w->vma->vm_mm, addr, pte);
+	if (pte_dirty(ptep_get(pte)) && pgoff < w->buf->npages)
+		set_bit(pgoff, w->buf->pending);
+	return 0;
+}
+
+/*
+ * What [start, end) of this VMA's page tables holds goes to pending before
+ * its PTEs are zapped. The caller (munmap, mremap, exit) keeps the page
+ * tables from being freed. Not the mapping_dirty_helpers: they notify, and
+ * this runs inside a notifier.
+ */
+static void unmap_harvest(struct pfn_vma *rec, unsigned long start, unsigned long end)
+{
+	struct vm_area_struct *vma = rec->vma;
+	struct unmap_walk w = { .vma = vma, .buf = rec->buf };
+	unsigned long lo = max(start, vma->vm_start), hi = min(end, vma->vm_end);
+
+	if (lo < hi)
+		apply_to_existing_page_range(vma->vm_mm, lo, hi - lo, unmap_pte, &w);
+}
+
+/* munmap() and mremap() notify MMU_NOTIFY_UNMAP before they zap or move PTEs. */
+static int mm_invalidate_range_start(struct mmu_notifier *sub, const struct mmu_notifier_range *range)
+{
+	struct pfn_mm *pm = container_of(sub, struct pfn_mm, notifier);
+	struct pfn_vma *rec;
+	bool ours = false;
+
+	if (range->event != MMU_NOTIFY_UNMAP)
+		return 0;
+	if (!mmu_notifier_range_blockable(range)) {
+		/* The OOM reaper: it skips pfnmap VMAs, so a range of ours is not expected. */
+		if (!mutex_trylock(&pm->lock))
+			return -EAGAIN;
+		list_for_each_entry(rec, &pm->vmas, link)
+			ours |= rec->vma->vm_start < range->end && range->start < rec->vma->vm_end;
+		mutex_unlock(&pm->lock);
+		return ours ? -EAGAIN : 0;
+	}
+	mutex_lock(&pm->lock);
+	list_for_each_entry(rec, &pm->vmas, link)
+		unmap_harvest(rec, range->start, range->end);
+	mutex_unlock(&pm->lock);
+	return 0;
+}
+
+/* The mm's last user is gone (exit, exec): exit_mmap() zaps everything after this. */
+static void mm_release(struct mmu_notifier *sub, struct mm_struct *mm)
+{
+	struct pfn_mm *pm = container_of(sub, struct pfn_mm, notifier);
+	struct pfn_vma *rec;
+
+	mutex_lock(&pm->lock);
+	list_for_each_entry(rec, &pm->vmas, link)
+		unmap_harvest(rec, 0, ULONG_MAX);
+	mutex_unlock(&pm->lock);
+}
+
+static struct mmu_notifier *mm_alloc_notifier(struct mm_struct *mm)
+{
+	struct pfn_mm *pm = kzalloc(sizeof(*pm), GFP_KERNEL);
+
+	if (!pm)
+		return ERR_PTR(-ENOMEM);
+	mutex_init(&pm->lock);
+	INIT_LIST_HEAD(&pm->vmas);
+	return &pm->notifier;
+}
+
+static void mm_free_notifier(struct mmu_notifier *sub)
+{
+	kfree(container_of(sub, struct pfn_mm, notifier));
+}
+
+static const struct mmu_notifier_ops pfn_mm_ops = {
+	.release = mm_release,
+	.invalidate_range_start = mm_invalidate_range_start,
+	.alloc_notifier = mm_alloc_notifier,
+	.free_notifier = mm_free_notifier,
+};
+
+/*
+ * Watch rec's VMA with the notifier of its mm, registering one if the mm has
+ * none (mm_take_all_locks(): the caller holds mmap_lock for writing and no
+ * other lock, as in mmap). Returns false when the mm cannot take one.
+ */
+static bool vma_watch(struct pfn_vma *rec)
+{
+	struct mmu_notifier *sub = mmu_notifier_get_locked(&pfn_mm_ops, rec->mm);
+	struct pfn_mm *pm;
+
+	if (IS_ERR(sub))
+		return false;
+	pm = container_of(sub, struct pfn_mm, notifier);
+	mutex_lock(&pm->lock);
+	list_add(&rec->link, &pm->vmas);
+	mutex_unlock(&pm->lock);
+	rec->watch = pm;
+	return true;
+}
+
+/*
+ * rec's VMA has no notifier: write-protect its pages in every mapping before
+ * they can be written through it (a fork's copy_page_range() copies the
+ * parent's PTEs after open), and have cleans protect as long as it lives.
+ * Under harvest_lock, so that a clean that ran without protecting is over
+ * before this VMA has a PTE.
+ */
+static void vma_unwatch(struct pfn_vma *rec)
+{
+	struct pfn_buf *buf = rec->buf;
+	struct vm_area_struct *vma = rec->vma;
+
+	mutex_lock(&buf->harvest_lock);
+	buf->unwatched++;
+	wp_shared_mapping_range(buf->inode->i_mapping, vma->vm_pgoff, vma_pages(vma));
+	mutex_unlock(&buf->harvest_lock);
+}
+
+static struct pfn_vma *vma_rec(struct pfn_buf *buf, struct vm_area_struct *vma, gfp_t gfp)
+{
+	struct pfn_vma *rec = kzalloc(sizeof(*rec), gfp);
+
+	if (rec) {
+		rec->buf = buf;
+		rec->vma = vma;
+		rec->mm = vma->vm_mm;
+	}
+	return rec;
+}
+
+/* ---- mappings: faults ---------------------------------------------------------------- */
 
 static struct page *buf_page(struct pfn_buf *buf, pgoff_t pgoff)
 {
@@ -159,14 +411,15 @@ static vm_fault_t device_insert(struct pfn_buf *buf, struct vm_fault *vmf, pgpro
 static vm_fault_t buf_fault(struct vm_fault *vmf)
 {
 	struct vm_area_struct *vma = vmf->vma;
-	struct pfn_buf *buf = vma->vm_private_data;
+	struct pfn_vma *rec = vma->vm_private_data;
+	struct pfn_buf *buf = rec->buf;
 	struct page *page;
 	pgprot_t prot;
 
 	if (vmf->pgoff >= buf->npages)
 		return VM_FAULT_SIGBUS;
-	/* mkwrite: read-only, so that the first write goes through pfn_mkwrite. */
-	if (READ_ONCE(buf->method) == COHMEM_PFN_METHOD_MKWRITE)
+	/* mkwrite, or a VMA no notifier watches: read-only, so that the first write goes through pfn_mkwrite. */
+	if (READ_ONCE(buf->method) == COHMEM_PFN_METHOD_MKWRITE || !rec->watch)
 		prot = vm_get_page_prot(vma->vm_flags & ~VM_SHARED);
 	else
 		prot = vm_get_page_prot(vma->vm_flags);
@@ -181,32 +434,57 @@ static vm_fault_t buf_fault(struct vm_fault *vmf)
 /* The PTE becomes writable (and dirty) after this returns: record first. */
 static vm_fault_t buf_pfn_mkwrite(struct vm_fault *vmf)
 {
-	struct pfn_buf *buf = vmf->vma->vm_private_data;
+	struct pfn_vma *rec = vmf->vma->vm_private_data;
 
-	if (vmf->pgoff >= buf->npages)
+	if (vmf->pgoff >= rec->buf->npages)
 		return VM_FAULT_SIGBUS;
-	set_bit(vmf->pgoff, buf->pending);
+	set_bit(vmf->pgoff, rec->buf->pending);
 	return 0;
 }
 
 /*
- * The mapping goes away and its PTEs with their dirty bits: whatever was
- * written through it can no longer be found in a page table. Record all of
- * it, even if it is read-only now (mprotect() keeps dirty bits): a report
- * too many, never one too few.
+ * A new VMA from an old one: a split or mremap() in the same mm (watched as
+ * the old one was), or a fork's copy in the child's mm (unwatched). open()
+ * cannot fail, and a VMA without its record could not be tracked: the record
+ * is a small allocation that may wait for memory.
+ */
+static void buf_vm_open(struct vm_area_struct *vma)
+{
+	struct pfn_vma *old = vma->vm_private_data;
+	struct pfn_vma *rec = vma_rec(old->buf, vma, GFP_KERNEL | __GFP_NOFAIL);
+
+	vma->vm_private_data = rec;
+	if (!(old->watch && old->mm == vma->vm_mm && vma_watch(rec)))
+		vma_unwatch(rec);
+}
+
+/*
+ * The mapping is gone. A watched one was harvested by the notifier before
+ * its PTEs went; an unwatched one never had a writable PTE that pfn_mkwrite
+ * had not recorded. Nothing to record.
  */
 static void buf_vm_close(struct vm_area_struct *vma)
 {
-	struct pfn_buf *buf = vma->vm_private_data;
-	unsigned long i, n = vma_pages(vma);
+	struct pfn_vma *rec = vma->vm_private_data;
+	struct pfn_buf *buf = rec->buf;
 
-	for (i = 0; i < n && vma->vm_pgoff + i < buf->npages; i++)
-		set_bit(vma->vm_pgoff + i, buf->pending);
+	if (rec->watch) {
+		mutex_lock(&rec->watch->lock);
+		list_del(&rec->link);
+		mutex_unlock(&rec->watch->lock);
+		mmu_notifier_put(&rec->watch->notifier);
+	} else {
+		mutex_lock(&buf->harvest_lock);
+		buf->unwatched--;
+		mutex_unlock(&buf->harvest_lock);
+	}
+	kfree(rec);
 }
 
 static const struct vm_operations_struct buf_vm_ops = {
 	.fault = buf_fault,
 	.pfn_mkwrite = buf_pfn_mkwrite,
+	.open = buf_vm_open,
 	.close = buf_vm_close,
 };
 
@@ -219,6 +497,7 @@ static int buf_mmap(struct file *file, struct vm_area_struct *vma)
 {
 	struct pfn_buf *buf = file->private_data;
 	unsigned long pages = vma_pages(vma);
+	struct pfn_vma *rec;
 
 	if ((vma->vm_flags & (VM_SHARED | VM_MAYWRITE)) != (VM_SHARED | VM_MAYWRITE))
 		return -EINVAL;
@@ -226,9 +505,15 @@ static int buf_mmap(struct file *file, struct vm_area_struct *vma)
 		return -ENODEV;
 	if (vma->vm_pgoff >= buf->npages || pages > buf->npages - vma->vm_pgoff)
 		return -EINVAL;
+	rec = vma_rec(buf, vma, GFP_KERNEL);
+	if (!rec)
+		return -ENOMEM;
 	vm_flags_set(vma, VM_IO | VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP);
 	vma->vm_ops = &buf_vm_ops;
-	vma->vm_private_data = buf;
+	vma->vm_private_data = rec;
+	/* Without a notifier (signal pending, no memory) the mapping is tracked as a fork's copy. */
+	if (!vma_watch(rec))
+		vma_unwatch(rec);
 	return 0;
 }
 
@@ -261,42 +546,6 @@ static void adapt_method(struct pfn_buf *buf, unsigned long count)
 	if (buf->change_count >= SWITCH_SCANS)
 		set_method(buf, buf->method == COHMEM_PFN_METHOD_PAGETABLE ? COHMEM_PFN_METHOD_MKWRITE
 									     : COHMEM_PFN_METHOD_PAGETABLE);
-}
-
-/*
- * Harvest [first, first + nr) into scratch: protect (mkwrite), take the dirty
- * PTEs of every mapping, then the pages pfn_mkwrite and close recorded. A
- * write that races is found now or by the next harvest: its PTE is dirty, or
- * its pfn_mkwrite set a bit after we looked. Returns the pages found.
- */
-static unsigned long harvest(struct pfn_buf *buf, pgoff_t first, pgoff_t nr)
-{
-	struct address_space *mapping = buf->inode->i_mapping;
-	pgoff_t start = buf->npages, end = 0;
-	unsigned long bit, count = 0;
-
-	bitmap_clear(buf->scratch, first, nr);
-	if (READ_ONCE(buf->method) == COHMEM_PFN_METHOD_MKWRITE)
-		wp_shared_mapping_range(mapping, first, nr);
-	clean_record_shared_mapping_range(mapping, first, nr, 0, buf->scratch, &start, &end);
-	bit = first;
-	for_each_set_bit_from(bit, buf->pending, first + nr)
-		if (test_and_clear_bit(bit, buf->pending))
-			__set_bit(bit, buf->scratch);
-	bit = first;
-	for_each_set_bit_from(bit, buf->scratch, first + nr)
-		count++;
-	return count;
-}
-
-/* Give scratch's bits back to pending: a report that did not reach user space. */
-static void unharvest(struct pfn_buf *buf, pgoff_t first, pgoff_t nr)
-{
-	unsigned long bit;
-
-	bit = first;
-	for_each_set_bit_from(bit, buf->scratch, first + nr)
-		set_bit(bit, buf->pending);
 }
 
 /*
@@ -493,6 +742,7 @@ static struct pfn_buf *buf_new(u64 size, bool with_pages)
 	buf->inode = inode;
 	init_rwsem(&buf->gone_lock);
 	mutex_init(&buf->clean_lock);
+	mutex_init(&buf->harvest_lock);
 	buf->policy = COHMEM_PFN_POLICY_AUTO;
 	buf->method = buf->npages < SMALL_PAGES ? COHMEM_PFN_METHOD_PAGETABLE : COHMEM_PFN_METHOD_MKWRITE;
 	return buf;
@@ -615,6 +865,7 @@ struct pfn_device {
 	char name[32];
 	struct pfn_buf *buf;
 	int bar;
+	bool wc;	/* the BAR's range is reserved write-combining */
 };
 
 /* Opened through /dev/cohmem-pfn-<PCI address>: the same buffer, the same address_space. */
@@ -692,9 +943,13 @@ static int device_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	err = pci_request_region(pdev, b, "cohmem_pfn");
 	if (err)
 		goto disable;
-	/* Prefetchable memory (ivshmem's shared memory, a GPU aperture) may be write-combined. */
+	/*
+	 * Prefetchable memory (ivshmem's shared memory, a GPU aperture) may be
+	 * write-combined; without the reservation PAT maps it uncached. (Not
+	 * the devm_ variant: it is younger than the oldest kernel we build on.)
+	 */
 	if (pci_resource_flags(pdev, b) & IORESOURCE_PREFETCH)
-		devm_arch_io_reserve_memtype_wc(&pdev->dev, start, len);
+		dev->wc = !arch_io_reserve_memtype_wc(start, len);
 	dev->buf = buf_new(len, false);
 	if (IS_ERR(dev->buf)) {
 		err = PTR_ERR(dev->buf);
@@ -719,6 +974,8 @@ static int device_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 put:
 	buf_put(dev->buf);
 release:
+	if (dev->wc)
+		arch_io_free_memtype_wc(start, len);
 	pci_release_region(pdev, b);
 disable:
 	pci_disable_device(pdev);
@@ -732,6 +989,8 @@ static void device_remove(struct pci_dev *pdev)
 	misc_deregister(&dev->misc);
 	buf_retire(dev->buf);
 	buf_put(dev->buf);
+	if (dev->wc)
+		arch_io_free_memtype_wc(pci_resource_start(pdev, dev->bar), pci_resource_len(pdev, dev->bar));
 	pci_release_region(pdev, dev->bar);
 	pci_disable_device(pdev);
 }
@@ -789,6 +1048,8 @@ static void __exit cohmem_pfn_exit(void)
 	device_memory_exit();
 	misc_deregister(&pfn_dev);
 	kern_unmount(pfn_mnt);
+	/* Notifiers put by the last munmap are freed after an SRCU grace period, by our code. */
+	mmu_notifier_synchronize();
 }
 
 module_init(cohmem_pfn_init);

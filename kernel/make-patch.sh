@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Regenerate kernel/patches/0001-misc-add-cohmem_pfn.patch: the module as an
 # in-tree driver (drivers/misc/cohmem_pfn.c, include/uapi/linux/cohmem_pfn.h,
-# a Kconfig entry selecting MAPPING_DIRTY_HELPERS, a Makefile line), against
-# Debian's linux-source-6.1. The new files are byte for byte those of kernel/.
+# a Kconfig entry selecting MAPPING_DIRTY_HELPERS and MMU_NOTIFIER, a Makefile line), against
+# Debian's linux-source-6.1 (it applies to 6.12 as well: the kernel-patch test checks both).
+# The new files are byte for byte those of kernel/.
 #
 #   kernel/make-patch.sh LINUX_SOURCE_6.1.deb
 set -euo pipefail
@@ -19,12 +20,14 @@ cp -r "$work/a/." "$work/b/"
 mkdir -p "$work/b/include/uapi/linux"
 cp "$here/cohmem_pfn.c" "$work/b/drivers/misc/cohmem_pfn.c"
 cp "$here/include/uapi/linux/cohmem_pfn.h" "$work/b/include/uapi/linux/cohmem_pfn.h"
-# The Kconfig entry goes before the first sourced sub-directory, the object last.
-awk '!done && /^source "drivers\/misc\// {
+# The Kconfig entry goes first in the menu, the object before the first one: context that
+# 6.1 and 6.12 share, so that the patch applies to both without fuzz.
+awk '!done && /^config / {
 	print "config COHMEM_PFN"
 	print "\ttristate \"cohmem: pfnmap buffers with dirty tracking for user space\""
 	print "\tdepends on MMU"
 	print "\tselect MAPPING_DIRTY_HELPERS"
+	print "\tselect MMU_NOTIFIER"
 	print "\thelp"
 	print "\t  /dev/cohmem-pfn creates buffers that user space maps"
 	print "\t  VM_IO | VM_PFNMAP, with the dirty tracking of vmwgfx (page-table"
@@ -40,7 +43,8 @@ awk '!done && /^source "drivers\/misc\// {
 	print ""
 	done = 1
 } { print }' "$work/a/drivers/misc/Kconfig" >"$work/b/drivers/misc/Kconfig"
-echo 'obj-$(CONFIG_COHMEM_PFN)	+= cohmem_pfn.o' >>"$work/b/drivers/misc/Makefile"
+awk '!done && /^obj-/ { print "obj-$(CONFIG_COHMEM_PFN)\t\t+= cohmem_pfn.o"; done = 1 } { print }' \
+	"$work/a/drivers/misc/Makefile" >"$work/b/drivers/misc/Makefile"
 
 {
 	printf 'From: cohmem developers\nSubject: [PATCH] misc: add cohmem_pfn, pfnmap buffers with dirty tracking\n\n'

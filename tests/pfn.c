@@ -183,52 +183,175 @@ Test(pfn, two_processes_one_buffer_mkwrite_method)
 	two_processes(COHMEM_PFN_POLICY_MKWRITE);
 }
 
-Test(pfn, writes_through_an_unmapped_mapping_are_not_lost)
+/* A clean of the whole buffer reports exactly expect (END-terminated), and clears bm. */
+static void assert_clean(int fd, unsigned long *bm, const size_t *expect, const char *what, unsigned policy)
 {
-	int fd = buffer(PAGES);
+	size_t n = 0;
+
+	while (expect[n] != END)
+		n++;
+	cr_assert_eq(module_clean(fd, 0, PAGES, bm), (long)n, "%s (policy %u)", what, policy);
+	assert_bits(bm, PAGES, expect);
+	memset(bm, 0, PAGES / 8 + 8);
+}
+
+static unsigned long *clean_slate(int fd, unsigned policy)
+{
 	unsigned long *bm = bitmap_new(PAGES);
 
+	set_policy(fd, policy);
+	module_clean(fd, 0, PAGES, bm);
+	memset(bm, 0, PAGES / 8 + 8);
+	return bm;
+}
+
+/*
+ * munmap() zaps a mapping's PTEs, and their dirty bits with them, before the
+ * module's close runs: the notifier harvests them first. Exactly the pages
+ * written are reported, in both methods, for a whole and a partial unmap.
+ */
+Test(pfn, an_unmapped_mapping_reports_exactly_the_pages_written)
+{
+	int fd = buffer(PAGES);
+
 	for (unsigned policy = COHMEM_PFN_POLICY_PAGETABLE; policy <= COHMEM_PFN_POLICY_MKWRITE; policy++) {
+		unsigned long *bm = clean_slate(fd, policy);
 		char *p = map(fd, PAGES, 0);
 
-		set_policy(fd, policy);
-		module_clean(fd, 0, PAGES, bm);
-		memset(bm, 0, PAGES / 8 + 8);
-		p[42 * PS] = (char)policy;
-		munmap(p, PAGES * PS);	/* the dirty PTE goes with the mapping */
-		cr_assert_geq(module_clean(fd, 0, PAGES, bm), 1);
-		cr_assert(bit_is_set(bm, 42), "policy %u", policy);
-		memset(bm, 0, PAGES / 8 + 8);
+		p[3 * PS] = 1;
+		p[42 * PS + 9] = 2;
+		p[200 * PS] = 3;
+		cr_assert_eq(munmap(p, PAGES * PS), 0);
+		assert_clean(fd, bm, (size_t[]){ 3, 42, 200, END }, "whole munmap", policy);
+		p = map(fd, PAGES, 0);
+		p[10 * PS] = 1;
+		p[20 * PS] = 2;
+		p[30 * PS] = 3;
+		cr_assert_eq(munmap(p + 15 * PS, 10 * PS), 0, "a hole: the VMA splits");
+		assert_clean(fd, bm, (size_t[]){ 10, 20, 30, END }, "partial munmap", policy);
+		p[11 * PS] = 4;
+		p[31 * PS] = 5;
+		cr_assert_eq(munmap(p, PAGES * PS), 0, "both halves");
+		assert_clean(fd, bm, (size_t[]){ 11, 31, END }, "the halves of a split", policy);
+		free(bm);
 	}
-	free(bm);
 	close(fd);
 }
 
-/* A forked child's copy of a mapping closes with the child: all its pages count, unless MADV_DONTFORK. */
-Test(pfn, a_forked_copy_of_a_mapping_reports_it_unless_dontfork)
+/* mremap() moves the PTEs (the notifier sees it as an unmap of the old range). */
+Test(pfn, a_moved_mapping_reports_exactly_the_pages_written)
 {
 	int fd = buffer(PAGES);
-	char *p = map(fd, PAGES, 0);
-	unsigned long *bm = bitmap_new(PAGES);
-	pid_t child;
 
-	p[0] = 1;
-	module_clean(fd, 0, PAGES, bm);
-	memset(bm, 0, PAGES / 8 + 8);
-	child = fork();
-	if (child == 0)
-		_exit(0);
-	cr_assert_eq(waitpid(child, NULL, 0), child);
-	cr_assert_eq(module_clean(fd, 0, PAGES, bm), PAGES, "its dirty bits went with it: all count");
-	memset(bm, 0, PAGES / 8 + 8);
-	cr_assert_eq(madvise(p, PAGES * PS, MADV_DONTFORK), 0, "%s", strerror(errno));
-	child = fork();
-	if (child == 0)
-		_exit(0);
-	cr_assert_eq(waitpid(child, NULL, 0), child);
-	cr_assert_eq(module_clean(fd, 0, PAGES, bm), 0, "no copy, nothing reported");
-	free(bm);
-	munmap(p, PAGES * PS);
+	for (unsigned policy = COHMEM_PFN_POLICY_PAGETABLE; policy <= COHMEM_PFN_POLICY_MKWRITE; policy++) {
+		unsigned long *bm = clean_slate(fd, policy);
+		char *p = map(fd, PAGES, 0);
+		char *hole = mmap(NULL, PAGES * PS, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		char *q;
+
+		cr_assert_neq(hole, MAP_FAILED);
+		p[5 * PS] = 1;
+		q = mremap(p, PAGES * PS, PAGES * PS, MREMAP_MAYMOVE | MREMAP_FIXED, hole);
+		cr_assert_eq(q, hole, "mremap: %s", strerror(errno));
+		assert_clean(fd, bm, (size_t[]){ 5, END }, "written before the move", policy);
+		q[6 * PS] = 2;
+		assert_clean(fd, bm, (size_t[]){ 6, END }, "written after the move", policy);
+		q[7 * PS] = 3;
+		cr_assert_eq(munmap(q, PAGES * PS), 0);
+		assert_clean(fd, bm, (size_t[]){ 7, END }, "then unmapped", policy);
+		free(bm);
+	}
+	close(fd);
+}
+
+/* A process that exits (or is killed) with the buffer mapped: exit_mmap() zaps it all. */
+Test(pfn, an_exited_process_reports_exactly_the_pages_it_wrote)
+{
+	int fd = buffer(PAGES);
+
+	for (unsigned policy = COHMEM_PFN_POLICY_PAGETABLE; policy <= COHMEM_PFN_POLICY_MKWRITE; policy++) {
+		unsigned long *bm = clean_slate(fd, policy);
+		int ready[2];
+		pid_t child;
+		char c;
+
+		cr_assert_eq(pipe(ready), 0);
+		child = fork();
+		if (child == 0) {
+			char *q = map(fd, PAGES, 0);
+
+			q[7 * PS] = 1;
+			q[8 * PS] = 2;
+			if (write(ready[1], "w", 1) != 1)
+				_exit(1);
+			pause();	/* killed with the mapping in place */
+			_exit(1);
+		}
+		cr_assert_eq(read(ready[0], &c, 1), 1);
+		kill(child, SIGKILL);
+		cr_assert_eq(waitpid(child, NULL, 0), child);
+		assert_clean(fd, bm, (size_t[]){ 7, 8, END }, "killed", policy);
+		child = fork();
+		if (child == 0) {
+			char *q = map(fd, 16, 100);
+
+			q[2 * PS] = 1;
+			_exit(0);
+		}
+		cr_assert_eq(waitpid(child, NULL, 0), child);
+		assert_clean(fd, bm, (size_t[]){ 102, END }, "exited", policy);
+		close(ready[0]);
+		close(ready[1]);
+		free(bm);
+	}
+	close(fd);
+}
+
+/*
+ * A forked child's copy of a mapping: the child's writes are reported while
+ * it lives and after it exits, exactly, and the parent's mapping is tracked
+ * exactly before, during and after. No MADV_DONTFORK needed.
+ */
+Test(pfn, a_forked_copy_of_a_mapping_reports_exactly_the_pages_written)
+{
+	int fd = buffer(PAGES);
+
+	for (unsigned policy = COHMEM_PFN_POLICY_PAGETABLE; policy <= COHMEM_PFN_POLICY_MKWRITE; policy++) {
+		unsigned long *bm = clean_slate(fd, policy);
+		char *p = map(fd, PAGES, 0);
+		int go[2], done[2];
+		pid_t child;
+		char c;
+
+		cr_assert_eq(pipe(go), 0);
+		cr_assert_eq(pipe(done), 0);
+		p[1 * PS] = 1;	/* dirty in the parent's PTE when it forks */
+		child = fork();
+		if (child == 0) {
+			p[5 * PS] = 1;
+			p[6 * PS] = 2;
+			if (write(done[1], "w", 1) != 1 || read(go[0], &c, 1) != 1)
+				_exit(1);
+			p[5 * PS] = 3;	/* again, after the parent's clean */
+			p[9 * PS] = 4;
+			_exit(0);	/* no munmap: the copy goes with the child */
+		}
+		cr_assert_eq(read(done[0], &c, 1), 1);
+		assert_clean(fd, bm, (size_t[]){ 1, 5, 6, END }, "the child's and the parent's", policy);
+		p[2 * PS] = 1;
+		cr_assert_eq(write(go[1], "g", 1), 1);
+		cr_assert_eq(waitpid(child, NULL, 0), child);
+		assert_clean(fd, bm, (size_t[]){ 2, 5, 9, END }, "after the child's exit", policy);
+		p[3 * PS] = 1;
+		assert_clean(fd, bm, (size_t[]){ 3, END }, "the parent alone again", policy);
+		assert_clean(fd, bm, (size_t[]){ END }, "and nothing", policy);
+		cr_assert_eq(munmap(p, PAGES * PS), 0);
+		for (int i = 0; i < 2; i++) {
+			close(go[i]);
+			close(done[i]);
+		}
+		free(bm);
+	}
 	close(fd);
 }
 
@@ -298,7 +421,10 @@ Test(pfn, auto_and_pfn_backends_track_it_with_the_public_api)
 	close(src[1]);
 }
 
-/* Writer threads race a cleaner that copies; munmap/close race cleans on the side. */
+/*
+ * Writer threads race a cleaner that copies; munmap/close race cleans on the
+ * side, and forked children write through their copies and exit.
+ */
 struct race {
 	int fd;
 	char *mem, *shadow;
@@ -333,12 +459,31 @@ static void *unmapper(void *arg)
 	return NULL;
 }
 
+/* Forked children write through their copies of the mapping, and exit with them. */
+static void *forker(void *arg)
+{
+	struct race *r = arg;
+
+	for (unsigned seed = 1; !atomic_load(&r->stop); seed++) {
+		pid_t child = fork();
+
+		if (child == 0) {
+			for (int i = 0; i < 64; i++)
+				r->mem[(size_t)rand_r(&seed) % (PAGES * PS)] = (char)i;
+			_exit(0);
+		}
+		if (child > 0)
+			waitpid(child, NULL, 0);
+	}
+	return NULL;
+}
+
 /* On the first PAGES pages of the buffer behind fd (which it closes). */
 static void race_on(int fd, unsigned policy)
 {
 	struct race r = { .fd = fd };
 	unsigned long *bm = bitmap_new(PAGES);
-	pthread_t w[2], u;
+	pthread_t w[2], u, f;
 
 	r.mem = map(r.fd, PAGES, 0);
 	r.shadow = calloc(PAGES, PS);
@@ -349,6 +494,7 @@ static void race_on(int fd, unsigned policy)
 	for (int i = 0; i < 2; i++)
 		pthread_create(&w[i], NULL, writer, &r);
 	pthread_create(&u, NULL, unmapper, &r);
+	pthread_create(&f, NULL, forker, &r);
 	while (atomic_load(&r.cleans) < 300 || atomic_load(&r.writes) < 20000) {
 		long n = module_clean(r.fd, 0, PAGES, bm);
 
@@ -363,6 +509,7 @@ static void race_on(int fd, unsigned policy)
 	for (int i = 0; i < 2; i++)
 		pthread_join(w[i], NULL);
 	pthread_join(u, NULL);
+	pthread_join(f, NULL);
 	module_clean(r.fd, 0, PAGES, bm);
 	for (size_t pg = 0; pg < PAGES; pg++)
 		if (bit_is_set(bm, pg))

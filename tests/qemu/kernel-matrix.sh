@@ -175,10 +175,17 @@ while read -r prog label vars; do
 	fi
 	rc=$?
 	echo "MATRIX-RESULT $prog $label $rc"
+	grep -h "Synthesis" /tmp/out
 	if [ $rc != 0 ]; then
 		tail -n 25 /tmp/out
 	fi
 done </tests/backend-tests.txt
+# Every process that mapped a buffer is gone: its notifier is freed after a grace period, which
+# the module's exit waits for.
+if [ -e /cohmem_pfn.ko ]; then
+	echo "1af4 1110" >/sys/bus/pci/drivers/cohmem_pfn/remove_id
+	rmmod cohmem_pfn && echo "MATRIX-RMMOD ok"
+fi
 echo "MATRIX-DMESG-BEGIN"
 dmesg | grep -iE 'cohmem|bug|oops|warn|rip:|call trace' | tail -n 40
 echo "MATRIX-DMESG-END"
@@ -244,6 +251,17 @@ if [ -n "$module" ] && grep -q '^test-pfn pfn$' "$list"; then
 	done
 	if [ $status = 0 ]; then
 		echo "kernel-matrix: the guest's writes into the ivshmem BAR reached the host's file"
+	fi
+fi
+if [ -n "$module" ]; then
+	if ! grep -q '^MATRIX-RMMOD ok' "$work/console"; then
+		echo "kernel-matrix: FAIL: cohmem_pfn could not be unloaded after the tests"
+		status=1
+	elif sed -n '/^MATRIX-DMESG-BEGIN/,/^MATRIX-DMESG-END/p' "$work/console" |
+		grep -qiE 'BUG:|Oops|WARNING:|Call Trace'; then
+		echo "kernel-matrix: FAIL: the guest's kernel log has a BUG, an oops or a warning:"
+		sed -n '/^MATRIX-DMESG-BEGIN/,/^MATRIX-DMESG-END/p' "$work/console"
+		status=1
 	fi
 fi
 expected=$(wc -l <"$list")
