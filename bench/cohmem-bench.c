@@ -146,6 +146,8 @@ struct runner {
 	cohmem_region *region;
 	unsigned long *bitmap;
 	int uffd, pagemap;
+	struct page_region *vec;	/* raw-scan: room for every run the region can have */
+	size_t vec_len;
 };
 
 struct strategy {
@@ -204,7 +206,12 @@ static void library_teardown(struct runner *r)
 	free(r->bitmap);
 }
 
-/* The kernel interface by hand: what the library's clean is measured against. */
+/*
+ * The kernel interface by hand: what the library's clean is measured against,
+ * as well as it can be written. Its vector holds every run the region can
+ * have (every other page written), so each clean is one PAGEMAP_SCAN call:
+ * a full vector ends a call, and each further call walks and flushes again.
+ */
 static bool raw_setup(struct runner *r)
 {
 	size_t len = r->w->pages * ps;
@@ -222,16 +229,20 @@ static bool raw_setup(struct runner *r)
 	if (r->uffd < 0 || r->pagemap < 0 || ioctl(r->uffd, UFFDIO_API, &api) ||
 	    ioctl(r->uffd, UFFDIO_REGISTER, &reg) || ioctl(r->uffd, UFFDIO_WRITEPROTECT, &wp))
 		die("raw userfaultfd setup", errno);
+	r->vec_len = r->w->pages / 2 + 1;
+	r->vec = calloc(r->vec_len, sizeof(*r->vec));
+	if (!r->vec)
+		die("raw-scan vector", ENOMEM);
 	return true;
 }
 
 static void raw_sync(struct runner *r, struct times *t)
 {
-	static struct page_region vec[256];
+	struct page_region *vec = r->vec;
 	struct pm_scan_arg arg = {
 		.size = sizeof(arg), .flags = PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC,
 		.start = (uintptr_t)r->mem, .end = (uintptr_t)r->mem + r->w->pages * ps,
-		.vec = (uintptr_t)vec, .vec_len = 256,
+		.vec = (uintptr_t)vec, .vec_len = r->vec_len,
 		.category_mask = PAGE_IS_WRITTEN, .return_mask = PAGE_IS_WRITTEN,
 	};
 
@@ -256,6 +267,7 @@ static void raw_teardown(struct runner *r)
 {
 	close(r->uffd);
 	close(r->pagemap);
+	free(r->vec);
 }
 
 static bool plain_setup(struct runner *r)
@@ -390,17 +402,20 @@ static void target(const char *what, double ratio, double limit, bool at_most)
 
 /*
  * The library's clean against the raw ioctl, with everything else equal: one
- * tracked region and one raw one get the same writes in the same loop, then
- * both are cleaned back to back. Whichever goes first pays for the writer's
- * cache and TLB footprint, so the order alternates and each pair of cycles
- * (one in each order) gives one ratio of sums; the median of those is the
- * answer.
+ * tracked region and one raw one get the same writes, each right before its
+ * own clean (writing both and then cleaning both made the first clean pay
+ * 1.2-7 ms more than the second, by position: more than a clean costs), in
+ * alternating order. Single cleans here take 25-90 ms now and then instead
+ * of 3 (either side, at random): the answer is the ratio of the two sides'
+ * medians over 21 cycles (9 past 4096 dirty pages, where a cycle costs
+ * seconds), which such outliers do not move.
  */
+#define PAIRED_CYCLES 21
 static double paired_clean_ratio(const struct workload *w)
 {
 	struct runner lib = { .s = &strategies[ASYNC], .w = w }, raw = { .s = &strategies[RAW], .w = w };
-	double ratios[MAX_CYCLES / 2], sum[2][2] = { { 0 } };
-	unsigned pairs = 0;
+	unsigned sets = w->cycles + WARMUP, cycles = w->dirty <= 4096 ? PAIRED_CYCLES : 9;
+	double clean[2][PAIRED_CYCLES];
 
 	lib.mem = map_region(w->pages);
 	raw.mem = map_region(w->pages);
@@ -408,24 +423,18 @@ static double paired_clean_ratio(const struct workload *w)
 	raw.dev = map_region(w->pages);
 	library_setup(&lib);
 	raw_setup(&raw);
-	for (unsigned c = 0; c < w->cycles + WARMUP; c++) {
-		const size_t *pg = w->order + (size_t)c * w->dirty;
-		struct runner *first = c % 2 ? &raw : &lib, *second = c % 2 ? &lib : &raw;
-		struct times t1, t2;
+	for (unsigned c = 0; c < cycles + WARMUP; c++) {
+		const size_t *pg = w->order + (size_t)(c % sets) * w->dirty;
+		struct runner *side[2] = { c % 2 ? &raw : &lib, c % 2 ? &lib : &raw };
 
-		for (size_t i = 0; i < w->dirty; i++) {
-			lib.mem[pg[i] * ps] = (char)c;
-			raw.mem[pg[i] * ps] = (char)c;
-		}
-		first->s->sync(first, &t1);
-		second->s->sync(second, &t2);
-		if (c < WARMUP)
-			continue;
-		sum[c % 2][0] += c % 2 ? t2.clean : t1.clean;	/* library */
-		sum[c % 2][1] += c % 2 ? t1.clean : t2.clean;	/* raw */
-		if (c % 2) {
-			ratios[pairs++] = (sum[0][0] + sum[1][0]) / (sum[0][1] + sum[1][1]);
-			memset(sum, 0, sizeof(sum));
+		for (int s = 0; s < 2; s++) {
+			struct times t;
+
+			for (size_t i = 0; i < w->dirty; i++)
+				side[s]->mem[pg[i] * ps] = (char)c;
+			side[s]->s->sync(side[s], &t);
+			if (c >= WARMUP)
+				clean[side[s] == &raw][c - WARMUP] = t.clean;
 		}
 	}
 	library_teardown(&lib);
@@ -434,7 +443,7 @@ static double paired_clean_ratio(const struct workload *w)
 	munmap(raw.mem, w->pages * ps);
 	munmap(lib.dev, w->pages * ps);
 	munmap(raw.dev, w->pages * ps);
-	return pairs ? median(ratios, pairs) : 0;
+	return median(clean[0], cycles) / median(clean[1], cycles);
 }
 
 /* Cheap workloads get more cycles: this machine's noise needs them. */
@@ -483,7 +492,7 @@ static void bench_size(size_t pages, unsigned cycles_wanted, const double *fract
 		}
 		if (runners[ASYNC].available && runners[RAW].available)
 			target("library clean / raw PAGEMAP_SCAN clean, paired",
-			       paired_clean_ratio(&w), 1.15, true);
+			       paired_clean_ratio(&w), 1.05, true);
 		if (runners[ASYNC].available && fractions[f] <= 0.001) {
 			target("memcmp-shadow cycle / tracked cycle", total(&m[MEMCMP]) / total(&m[ASYNC]),
 			       5, false);

@@ -255,3 +255,30 @@ Test(clean, bitmap_in_tracked_memory)
 	assert_bits(bm, PAGES, (size_t[]){ 50, END });
 	free(bm);
 }
+
+/*
+ * More runs of written pages than a scan's first output vector holds (256
+ * with uffd-async, which then grows it): every run is reported, in the clean
+ * that needed several calls and in the ones after the vector grew.
+ */
+Test(clean, more_runs_than_one_scan_returns_are_all_reported)
+{
+	size_t pages = 4096;
+	struct tracked big = tracked_anon(pages);
+
+	for (int round = 0; round < 3; round++) {
+		size_t step = round == 1 ? 4 : 2;	/* 2048, then 1024, then 2048 runs */
+		unsigned long *bm;
+
+		for (size_t pg = (size_t)round % 2; pg < pages; pg += step)
+			big.mem[pg * PS] = (char)(round + 1);
+		cr_assert_eq(clean_all(big.r, pages, &bm), (long)((pages - (size_t)round % 2 + step - 1) / step),
+			     "round %d", round);
+		for (size_t pg = 0; pg < pages; pg++)
+			cr_assert_eq(bit_is_set(bm, pg), pg % step == (size_t)round % 2, "round %d, page %zu", round, pg);
+		free(bm);
+		cr_assert_eq(clean_all(big.r, pages, &bm), 0, "round %d: and nothing after", round);
+		free(bm);
+	}
+	tracked_free(&big);
+}
