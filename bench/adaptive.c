@@ -84,6 +84,8 @@ static size_t alternating(unsigned c, size_t pages, size_t *list, double period)
 	return uniform(c, pages, list, (c / (unsigned)period) % 2 ? 1.0 : 0.001);
 }
 
+static enum cohmem_backend backend_used = COHMEM_BACKEND_AUTO;
+
 static int side_open(struct sync_side *x, enum strategy s, size_t pages)
 {
 	unsigned flags = s == ADAPTIVE || s == ADAPTIVE_SHADOW ? COHMEM_REGION_ADAPTIVE : 0;
@@ -98,7 +100,7 @@ static int side_open(struct sync_side *x, enum strategy s, size_t pages)
 	memset(x->device, 1, pages * x->ps);
 	if (s != EXACT && s != ADAPTIVE && s != ADAPTIVE_SHADOW)
 		return 0;
-	if (cohmem_tracker_new(COHMEM_BACKEND_AUTO, 0, &x->t) ||
+	if (cohmem_tracker_new(backend_used, 0, &x->t) ||
 	    cohmem_region_add(x->t, x->mem, pages * x->ps, flags, &x->r))
 		return -1;
 	return s == ADAPTIVE_SHADOW ? cohmem_region_set_shadow(x->r, x->device) : 0;
@@ -201,7 +203,7 @@ static void print_row(const char *label, const double *ms)
 		printf(" %10.3f", ms[s]);
 }
 
-int bench_adaptive(size_t pages, bool quick)
+int bench_adaptive(size_t pages, bool quick, enum cohmem_backend backend)
 {
 	static const double fractions[] = { 0.001, 0.01, 0.10, 0.50, 1.0 };
 	unsigned warm = quick ? 2 : 10, cycles = quick ? 6 : 30, period = quick ? 5 : 50;
@@ -209,8 +211,10 @@ int bench_adaptive(size_t pages, bool quick)
 	struct cohmem_region_stats st[NSTRATEGIES];
 	bool met = true;
 
-	printf("\n== adaptive: %zu MiB, writer + sync per cycle (ms), same writes for every strategy\n",
-	       pages * (size_t)sysconf(_SC_PAGESIZE) >> 20);
+	backend_used = backend;
+	printf("\n== adaptive: %zu MiB on %s, writer + sync per cycle (ms), same writes for every strategy\n",
+	       pages * (size_t)sysconf(_SC_PAGESIZE) >> 20,
+	       backend == COHMEM_BACKEND_AUTO ? "AUTO's backend" : cohmem_backend_name(backend));
 	printf("%-14s", "workload");
 	for (int s = 0; s < NSTRATEGIES; s++)
 		printf(" %10s", strategy_name[s]);

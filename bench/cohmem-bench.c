@@ -517,7 +517,9 @@ static void usage(FILE *out)
 		"  --fb         only the framebuffer scenario (1920x1080 and 3840x2160, 32 bpp,\n"
 		"               sprites over 0.5%% to 50%% of the screen; run after the others by default)\n"
 		"  --daemon     only the cohmemd scenario (a 1 GiB buffer, 1 to 4 writer processes)\n"
-		"  --adaptive   only the adaptive scenario (32 MiB, or --size; with --quick: 4 MiB)\n");
+		"  --adaptive   only the adaptive scenario (32 MiB, or --size; with --quick: 4 MiB)\n"
+		"  --backend B  the adaptive scenario's backend (default auto; uffd-sync and mprotect\n"
+		"               see each fault, and break a fault storm while it happens)\n");
 }
 
 int main(int argc, char *argv[])
@@ -531,6 +533,7 @@ int main(int argc, char *argv[])
 		{ "fb", no_argument, NULL, 'f' },
 		{ "daemon", no_argument, NULL, 'D' },
 		{ "adaptive", no_argument, NULL, 'A' },
+		{ "backend", required_argument, NULL, 'b' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -538,13 +541,14 @@ int main(int argc, char *argv[])
 	size_t sizes[8] = { 64, 1024 }, nsizes = 0, nfractions = 0;
 	unsigned cycles = 0;
 	bool fb_only = false, daemon_only = false, adaptive_only = false, quick = false, nsizes_given;
+	enum cohmem_backend adaptive_backend = COHMEM_BACKEND_AUTO;
 	char cohmemd[PATH_MAX];
 	ssize_t exe;
 	int opt;
 
 	ps = (size_t)sysconf(_SC_PAGESIZE);
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	while ((opt = getopt_long(argc, argv, "qs:c:d:vfDAh", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "qs:c:d:vfDAb:h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'q':
 			quick = true;
@@ -574,6 +578,12 @@ int main(int argc, char *argv[])
 			break;
 		case 'A':
 			adaptive_only = true;
+			break;
+		case 'b':
+			if (cohmem_backend_from_name(optarg, &adaptive_backend)) {
+				fprintf(stderr, "cohmem-bench: --backend: no backend is called '%s'\n", optarg);
+				return 2;
+			}
 			break;
 		case 'h':
 			usage(stdout);
@@ -609,7 +619,8 @@ int main(int argc, char *argv[])
 	if (daemon_only)
 		return bench_daemon(cohmemd);
 	if (adaptive_only)
-		return bench_adaptive(((quick ? 4 : nsizes_given ? sizes[0] : 32) << 20) / ps, quick);
+		return bench_adaptive(((quick ? 4 : nsizes_given ? sizes[0] : 32) << 20) / ps, quick,
+				      adaptive_backend);
 	printf("cohmem-bench: writer = time to dirty the pages (fault cost included); clean = find\n"
 	       "what changed; copy = bring the device copy up to date. uffd-* go through libcohmem.\n");
 	for (size_t i = 0; i < nsizes; i++) {
@@ -619,7 +630,7 @@ int main(int argc, char *argv[])
 		}
 		bench_size((sizes[i] << 20) / ps, cycles, fractions, nfractions);
 	}
-	if (!nsizes_given && (bench_adaptive((32 << 20) / ps, false) || bench_framebuffer() ||
+	if (!nsizes_given && (bench_adaptive((32 << 20) / ps, false, adaptive_backend) || bench_framebuffer() ||
 			      bench_daemon(cohmemd)))
 		return 1;
 	printf("\n%s\n", targets_missed ? "some targets were missed" : "all targets met");

@@ -25,6 +25,12 @@
  * a write before the protection differs from the shadow (or is in the full
  * report); a write after it faults.
  *
+ * Fault storms. A backend that sees every fault (uffd-sync) releases the
+ * whole region by itself once the faults of one interval have cost
+ * OVERWHELMING bulk passes (r->storm_faults, set in track mode only): the
+ * rest of a burst writes without faults, the next clean reports every page,
+ * and the vote that follows leaves tracking at once.
+ *
  * Every decision uses struct costs: measured for the backend once per
  * process (costs.c), with scan and compare costs refined from this region's
  * own cleans. All of it runs under the region's lock (clean.c); the
@@ -49,6 +55,7 @@
  * compare mode through a quiet spell costs about a copy per page.
  */
 #define RETURN_MARGIN 0.8
+#define STORM_MIN 64	/* a burst, not a few writes: never fewer faults than this */
 #define RENT_MIN 2
 #define RENT_MAX 64
 #define EWMA(old, sample) ((old) * 0.75 + (sample) * 0.25)
@@ -74,6 +81,27 @@ struct adaptive {
 	atomic_size_t nhot_seen;
 	atomic_ullong switches, faults, reprotected, hot_reports;
 };
+
+/* What keeping a page writable costs per clean: reporting it, or comparing it. */
+static double hot_cost(const struct adaptive *ad)
+{
+	return ad->shadow ? ad->costs.compare : ad->costs.copy;
+}
+
+/*
+ * Track mode: the faults in one interval past which tracking it has cost
+ * OVERWHELMING bulk passes of the whole region (and at least STORM_MIN).
+ * Other modes: none (0), the region is released.
+ */
+static void arm_storm(cohmem_region *r)
+{
+	struct adaptive *ad = r->adapt;
+	double faults = OVERWHELMING * (double)r->npages * hot_cost(ad) / (ad->costs.fault + ad->costs.protect);
+	size_t storm = faults < STORM_MIN ? STORM_MIN : (size_t)faults;
+
+	/* A storm that needs every page to fault is no storm. */
+	atomic_store(&r->storm_faults, ad->mode == COHMEM_MODE_TRACK && storm < r->npages ? storm : 0);
+}
 
 int adaptive_new(cohmem_region *r)
 {
@@ -103,6 +131,7 @@ int adaptive_new(cohmem_region *r)
 	if (ad->sample_len < SAMPLE_MIN)
 		ad->sample_len = r->npages < SAMPLE_MIN ? r->npages : SAMPLE_MIN;
 	r->adapt = ad;
+	arm_storm(r);
 	return 0;
 }
 
@@ -139,15 +168,11 @@ _public_ int cohmem_region_set_shadow(cohmem_region *r, const void *shadow)
 		ad->mode = shadow ? COHMEM_MODE_COMPARE : COHMEM_MODE_COPY;
 		atomic_store(&ad->mode_seen, (int)ad->mode);
 	}
+	arm_storm(r);	/* a bulk pass costs a compare now, or a copy again */
 	pthread_mutex_unlock(&r->lock);
 	return 0;
 }
 
-/* What keeping a page writable costs per clean: reporting it, or comparing it. */
-static double hot_cost(const struct adaptive *ad)
-{
-	return ad->shadow ? ad->costs.compare : ad->costs.copy;
-}
 
 /* Cleans a hot page stays writable: until its reports have cost one fault and re-protect. */
 static unsigned rent_cleans(const struct adaptive *ad)
@@ -289,12 +314,15 @@ static size_t heat(cohmem_region *r, size_t first, size_t end)
 	return ad->nhot - hot_before;
 }
 
-static void set_mode(struct adaptive *ad, enum cohmem_mode mode)
+static void set_mode(cohmem_region *r, enum cohmem_mode mode)
 {
+	struct adaptive *ad = r->adapt;
+
 	ad->mode = mode;
 	ad->votes = 0;
 	atomic_store(&ad->mode_seen, (int)mode);
 	atomic_fetch_add(&ad->switches, 1);
+	arm_storm(r);
 }
 
 /* Per page and clean, at a dirty fraction f (the caller's copies included). */
@@ -340,7 +368,7 @@ static void vote_in_track(cohmem_region *r, long faulting, long reported)
 	ad->hot_age = 0;
 	ad->sampling = false;
 	ad->since_sample = 0;
-	set_mode(ad, bulk);
+	set_mode(r, bulk);
 }
 
 /*
@@ -348,8 +376,9 @@ static void vote_in_track(cohmem_region *r, long faulting, long reported)
  * cheaper (compare only with a shadow)? Between compare and copy the switch
  * is immediate; to tracking it waits for the next whole-region clean.
  */
-static void vote_in_bulk(struct adaptive *ad, double f)
+static void vote_in_bulk(cohmem_region *r, double f)
 {
+	struct adaptive *ad = r->adapt;
 	static const enum cohmem_mode modes[] = { COHMEM_MODE_TRACK, COHMEM_MODE_COMPARE, COHMEM_MODE_COPY };
 	enum cohmem_mode best = ad->mode;
 
@@ -368,7 +397,7 @@ static void vote_in_bulk(struct adaptive *ad, double f)
 	if (best == COHMEM_MODE_TRACK)
 		ad->to_track = true;
 	else
-		set_mode(ad, best);
+		set_mode(r, best);
 }
 
 /* Copy mode: protect the next window for one interval, or count what it caught. */
@@ -381,7 +410,7 @@ static void sample(cohmem_region *r)
 		dirty_sink_init(&found, NULL, 0);
 		ad->sampling = false;
 		if (!r->ops->clean(r, ad->sample_at, ad->sample_len, &found))
-			vote_in_bulk(ad, (double)found.count / (double)ad->sample_len);
+			vote_in_bulk(r, (double)found.count / (double)ad->sample_len);
 		r->ops->release(r, ad->sample_at, ad->sample_len);
 		ad->sample_at = (ad->sample_at + ad->sample_len) % (r->npages - ad->sample_len + 1);
 		return;
@@ -440,7 +469,7 @@ static int clean_bulk(cohmem_region *r, size_t first, size_t nr, struct dirty_si
 			atomic_fetch_add(&ad->reprotected, (unsigned long long)r->npages);
 			bitmap_clear_range(ad->before, 0, r->npages);
 			bitmap_clear_range(ad->before2, 0, r->npages);
-			set_mode(ad, COHMEM_MODE_TRACK);
+			set_mode(r, COHMEM_MODE_TRACK);
 			report_run(&rep, first, nr);
 			atomic_fetch_add(&ad->hot_reports, (unsigned long long)sink->count);
 			return 0;
@@ -449,7 +478,7 @@ static int clean_bulk(cohmem_region *r, size_t first, size_t nr, struct dirty_si
 	report_run(&rep, first, nr);
 	atomic_fetch_add(&ad->hot_reports, (unsigned long long)sink->count);
 	if (whole && ad->mode == COHMEM_MODE_COMPARE)
-		vote_in_bulk(ad, (double)sink->count / (double)r->npages);
+		vote_in_bulk(r, (double)sink->count / (double)r->npages);
 	else if (whole)
 		sample(r);
 	return 0;
@@ -480,7 +509,7 @@ int adaptive_wrprotect(cohmem_region *r, size_t first, size_t nr, struct dirty_s
 	if (ad->mode != COHMEM_MODE_TRACK) {
 		ad->to_track = false;
 		ad->sampling = false;
-		set_mode(ad, COHMEM_MODE_TRACK);
+		set_mode(r, COHMEM_MODE_TRACK);
 	}
 	return 0;
 }

@@ -25,6 +25,13 @@
  *
  * The caller's bitmap may lie in tracked memory: clean() fills it after
  * dropping state_lock, so that its own write faults can be served.
+ *
+ * Fault storms. An adaptive region sets storm_faults: the faults after which
+ * tracking this interval has cost several copies of the whole region. The
+ * fault thread then releases the whole region at once, under state_lock and
+ * as release() does (every dirty bit set, then unprotected), instead of
+ * serving a burst one page at a time: the next clean reports every page, and
+ * the policy sees a fully written region and leaves tracking.
  */
 #include <errno.h>
 #include <poll.h>
@@ -55,6 +62,8 @@ struct sync_region {
 	pthread_mutex_t state_lock;
 	unsigned long *dirty;	/* pages written since last cleaned: unprotected */
 	unsigned long *taken;	/* clean()'s scratch: the bits it took */
+	size_t faults;		/* served since the last clean or protect */
+	bool stormed;		/* released whole by the fault thread since then */
 };
 
 static int sync_supported(char *why, size_t len)
@@ -95,11 +104,27 @@ static void sort_by_address(struct uffd_msg *msgs, size_t n)
 	}
 }
 
-/* Record a write fault and let the writer go on. Caller holds the region's state_lock. */
+/*
+ * Record a write fault and let the writer go on, or, at an adaptive region's
+ * storm limit, all of the region's. Caller holds the region's state_lock.
+ */
 static void resolve_fault(struct backend_ctx *c, cohmem_region *r, uintptr_t page)
 {
 	struct sync_region *sr = r->priv;
+	size_t storm = atomic_load_explicit(&r->storm_faults, memory_order_relaxed);
 
+	if (!sr->stormed && storm && ++sr->faults >= storm) {
+		/* Bits first: a failed unprotect leaves pages protected and counted, never the reverse. */
+		bitmap_set_range(sr->dirty, 0, r->npages);
+		/* Not uffd_writeprotect(): its retry per mapping allocates, and a writer may hold malloc's lock. */
+		sr->stormed = !uffd_writeprotect_one(c->uffd, r->start, r->npages * page_size(), false);
+		if (!sr->stormed)
+			sr->faults = 0;	/* try again after as many faults */
+	}
+	if (sr->stormed) {	/* released whole: every writer of the region was woken */
+		uffd_wake(c->uffd, page, page_size());
+		return;
+	}
 	bitmap_set(sr->dirty, (page - r->start) / page_size());
 	if (uffd_writeprotect(c->uffd, page, page_size(), false))
 		uffd_wake(c->uffd, page, page_size());
@@ -301,6 +326,8 @@ static int sync_clean(cohmem_region *r, size_t first, size_t nr, struct dirty_si
 	int err;
 
 	pthread_mutex_lock(&sr->state_lock);
+	sr->faults = 0;
+	sr->stormed = false;
 	bitmap_take_range(sr->taken, sr->dirty, first, nr);
 	err = bitmap_for_each_run(sr->taken, first, first + nr, protect_run, r);
 	if (err)	/* some pages stay writable: keep them all dirty */
@@ -320,6 +347,8 @@ static int sync_wrprotect(cohmem_region *r, size_t first, size_t nr, struct dirt
 	pthread_mutex_lock(&sr->state_lock);
 	/* The whole range, not just the dirty runs: tracking starts afresh. */
 	err = uffd_writeprotect(r->ctx->uffd, region_addr(r, first), nr * page_size(), true);
+	sr->faults = 0;
+	sr->stormed = false;
 	if (!err) {
 		dirty_sink_record(count, first, bitmap_count_range(sr->dirty, first, nr));
 		bitmap_clear_range(sr->dirty, first, nr);

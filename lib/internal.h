@@ -148,6 +148,13 @@ struct cohmem_region {
 	atomic_ullong cleans, pages_reported;	/* statistics */
 	void *priv;			/* the backend's per-region state */
 	struct adaptive *adapt;		/* COHMEM_REGION_ADAPTIVE: the policy's state, else NULL */
+	/*
+	 * Adaptive regions only (0 otherwise): after this many write faults
+	 * since its last clean, a backend that sees every fault may release
+	 * the whole region at once and count every page written (as
+	 * ops->release does). Set by the policy, read by fault handlers.
+	 */
+	atomic_size_t storm_faults;
 };
 
 static inline uintptr_t region_addr(const cohmem_region *r, size_t index)

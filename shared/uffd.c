@@ -181,7 +181,7 @@ int uffd_wake(int fd, uintptr_t start, size_t len)
 	return ioctl(fd, UFFDIO_WAKE, &range) ? -errno : 0;
 }
 
-static int writeprotect_one(int fd, uintptr_t start, size_t len, bool protect)
+int uffd_writeprotect_one(int fd, uintptr_t start, size_t len, bool protect)
 {
 	struct uffdio_writeprotect wp = {
 		.range = { .start = start, .len = len },
@@ -207,13 +207,13 @@ static int writeprotect_vma(const struct vma_info *v, void *arg)
 {
 	const struct wp_walk *w = arg;
 
-	return writeprotect_one(w->fd, v->start, v->end - v->start, w->protect);
+	return uffd_writeprotect_one(w->fd, v->start, v->end - v->start, w->protect);
 }
 
 int uffd_writeprotect(int fd, uintptr_t start, size_t len, bool protect)
 {
 	struct wp_walk w = { .fd = fd, .protect = protect };
-	int err = writeprotect_one(fd, start, len, protect);
+	int err = uffd_writeprotect_one(fd, start, len, protect);
 
 	/* One page never crosses mappings; and fault threads must not get to malloc. */
 	if ((err != -EINVAL && err != -ENOENT) || len <= page_size())

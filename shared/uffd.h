@@ -41,6 +41,12 @@ int uffd_unregister(int fd, uintptr_t start, size_t len);
  * crosses mappings: then it is done mapping by mapping.
  */
 int uffd_writeprotect(int fd, uintptr_t start, size_t len, bool protect);
+/*
+ * The same as one UFFDIO_WRITEPROTECT call, without the per-mapping retry:
+ * it allocates nothing, so a fault thread may use it on any range (a range
+ * over several mappings fails with -EINVAL or -ENOENT before 6.5).
+ */
+int uffd_writeprotect_one(int fd, uintptr_t start, size_t len, bool protect);
 int uffd_wake(int fd, uintptr_t start, size_t len);
 
 /*

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "test.h"
@@ -378,4 +379,46 @@ Test(adaptive, no_write_is_lost_across_switches)
 Test(adaptive, no_write_is_lost_across_switches_with_a_shadow)
 {
 	race(true);
+}
+
+/*
+ * A uffd-sync write fault puts the writer to sleep until the fault thread
+ * answers: a voluntary context switch each (a fault the kernel resolves
+ * itself, like the copy-on-write reuse after a release, is none).
+ */
+static long thread_sleeps(void)
+{
+	struct rusage ru;
+
+	cr_assert_eq(getrusage(RUSAGE_THREAD, &ru), 0);
+	return ru.ru_nvcsw;
+}
+
+/*
+ * A burst over a tracked region: a backend that sees every fault (uffd-sync)
+ * stops serving them one by one once they have cost several copies of the
+ * region (pinned costs: 4 x 16384 x 0.1 / 15.5 = 422 faults), releases the
+ * whole region, and the next clean reports every page: the burst writes
+ * most pages without a fault, and nothing is lost.
+ */
+Test(adaptive, a_fault_storm_is_broken_while_it_happens)
+{
+	cohmem_tracker *t = test_tracker();
+	char *mem = map_anon(BIG);
+	cohmem_region *r = adaptive_region(t, mem, BIG);
+	long before, faults;
+
+	if (test_backend() != COHMEM_BACKEND_UFFD_SYNC)
+		cr_skip_test("only uffd-sync sees every fault as it happens (and mprotect, not yet)");
+	write_pages(mem, 0, 8, 1, 1);	/* a few writes: no storm */
+	cr_assert_eq(sync_all(r, mem, NULL, BIG), 8);
+	before = thread_sleeps();
+	write_pages(mem, 0, BIG, 1, 2);
+	faults = thread_sleeps() - before;
+	cr_assert_lt(faults, BIG / 4, "%ld waits for the fault thread, %d pages: the storm was not broken",
+		     faults, BIG);
+	cr_assert_eq(sync_all(r, mem, NULL, BIG), BIG, "every page is reported");
+	cr_assert_neq(stats(r).mode, COHMEM_MODE_TRACK, "and the policy left tracking at once");
+	cohmem_tracker_free(t);
+	munmap(mem, BIG * PS);
 }
