@@ -322,6 +322,13 @@ struct cohmem_region_stats {
 	unsigned long long pages_reprotected;	/* pages protected again (after a write or a hot spell) */
 	unsigned long long hot_reports;	/* reports of pages kept writable (hot pages, other modes) */
 	size_t hot_pages;		/* pages kept writable now, in track mode */
+	/*
+	 * Since 0.2, adaptive regions: bursts cut short while they happened.
+	 * A backend that sees every fault (uffd-sync, mprotect) released the
+	 * whole region once one interval's faults had cost several copies of
+	 * it; the next clean reported every page.
+	 */
+	unsigned long long fault_storms;
 };
 
 /**

@@ -25,7 +25,7 @@
  * a write before the protection differs from the shadow (or is in the full
  * report); a write after it faults.
  *
- * Fault storms. A backend that sees every fault (uffd-sync) releases the
+ * Fault storms. A backend that sees every fault (uffd-sync, mprotect) releases the
  * whole region by itself once the faults of one interval have cost
  * OVERWHELMING bulk passes (r->storm_faults, set in track mode only): the
  * rest of a burst writes without faults, the next clean reports every page,

@@ -19,6 +19,11 @@
  * them) and every page is marked dirty, again unprotect-then-mark. The next
  * clean protects the reported runs again; a region that is all dirty is one
  * run, one mprotect().
+ *
+ * Fault storms: an adaptive region sets storm_faults. The handler counts its
+ * faults since the last clean and, at the limit, makes the whole region
+ * writable and marks every page, as degrading does (unprotect, then mark):
+ * the rest of a burst writes without signals, the next clean reports all.
  */
 #include <errno.h>
 #include <stdatomic.h>
@@ -37,6 +42,8 @@ struct mprotect_region {
 	size_t npages;
 	atomic_ullong degradations;
 	atomic_int degraded;
+	atomic_size_t faults;		/* handled since the last clean or protect */
+	cohmem_region *region;		/* storm_faults, storms */
 };
 
 static int mprotect_supported(char *why, size_t len)
@@ -50,15 +57,23 @@ static unsigned mprotect_capabilities(void)
 	       COHMEM_CAP_SHMEM | COHMEM_CAP_FILE;
 }
 
-/* Async-signal-safe: called from the handler as well as from clean(). */
-static bool degrade(struct mprotect_region *mr)
+/* The whole region writable, then every page marked. Async-signal-safe. */
+static bool release_all(struct mprotect_region *mr)
 {
 	size_t len = mr->target.end - mr->target.start;
 
-	atomic_store(&mr->degraded, 1);
 	if (mprotect((void *)mr->target.start, len, PROT_READ | PROT_WRITE))
 		return false;
 	bitmap_atomic_set_range(mr->dirty, 0, mr->npages);
+	return true;
+}
+
+/* Async-signal-safe: called from the handler as well as from clean(). */
+static bool degrade(struct mprotect_region *mr)
+{
+	atomic_store(&mr->degraded, 1);
+	if (!release_all(mr))
+		return false;
 	atomic_fetch_add(&mr->degradations, 1);
 	return true;
 }
@@ -67,6 +82,13 @@ static bool on_write_fault(struct segv_target *t, uintptr_t addr)
 {
 	struct mprotect_region *mr = (struct mprotect_region *)t;
 	size_t ps = page_size(), pg = (addr - t->start) / ps;
+	size_t storm = atomic_load_explicit(&mr->region->storm_faults, memory_order_relaxed);
+
+	/* Exactly one handler reaches the limit; the others go on page by page, harmlessly. */
+	if (storm && atomic_fetch_add(&mr->faults, 1) + 1 == storm && release_all(mr)) {
+		atomic_fetch_add(&mr->region->storms, 1);
+		return true;
+	}
 
 	if (mprotect((void *)(addr & ~(ps - 1)), ps, PROT_READ | PROT_WRITE))
 		return degrade(mr);	/* false: not even that; the fault is passed on */
@@ -109,6 +131,7 @@ static int mprotect_region_add(cohmem_region *r)
 		.dirty = calloc(bitmap_words(r->npages), sizeof(atomic_ulong)),
 		.taken = calloc(bitmap_words(r->npages), sizeof(unsigned long)),
 		.npages = r->npages,
+		.region = r,
 	};
 	err = vma_walk(0, r->start, r->start + len, check_vma, NULL);
 	if (!err && (!mr->dirty || !mr->taken))
@@ -156,6 +179,7 @@ static int mprotect_clean(cohmem_region *r, size_t first, size_t nr, struct dirt
 	struct mprotect_region *mr = r->priv;
 	int err;
 
+	atomic_store(&mr->faults, 0);
 	bitmap_atomic_take_range(mr->taken, mr->dirty, first, nr);
 	err = bitmap_for_each_run(mr->taken, first, first + nr, protect, r);
 	if (err == -ENOMEM) {
@@ -177,6 +201,7 @@ static int mprotect_wrprotect(cohmem_region *r, size_t first, size_t nr, struct 
 	struct mprotect_region *mr = r->priv;
 	int err;
 
+	atomic_store(&mr->faults, 0);
 	bitmap_atomic_take_range(mr->taken, mr->dirty, first, nr);
 	err = protect(r, first, nr);
 	if (err) {

@@ -118,7 +118,9 @@ static void resolve_fault(struct backend_ctx *c, cohmem_region *r, uintptr_t pag
 		bitmap_set_range(sr->dirty, 0, r->npages);
 		/* Not uffd_writeprotect(): its retry per mapping allocates, and a writer may hold malloc's lock. */
 		sr->stormed = !uffd_writeprotect_one(c->uffd, r->start, r->npages * page_size(), false);
-		if (!sr->stormed)
+		if (sr->stormed)
+			atomic_fetch_add(&r->storms, 1);
+		else
 			sr->faults = 0;	/* try again after as many faults */
 	}
 	if (sr->stormed) {	/* released whole: every writer of the region was woken */

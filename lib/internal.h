@@ -155,6 +155,7 @@ struct cohmem_region {
 	 * ops->release does). Set by the policy, read by fault handlers.
 	 */
 	atomic_size_t storm_faults;
+	atomic_ullong storms;		/* the backend released the region in a storm */
 };
 
 static inline uintptr_t region_addr(const cohmem_region *r, size_t index)

@@ -204,6 +204,7 @@ _public_ int cohmem_region_stats(const cohmem_region *r, struct cohmem_region_st
 	full.pages = r->npages;
 	full.cleans = atomic_load_explicit(&r->cleans, memory_order_relaxed);
 	full.pages_reported = atomic_load_explicit(&r->pages_reported, memory_order_relaxed);
+	full.fault_storms = atomic_load_explicit(&r->storms, memory_order_relaxed);
 	if (r->ops->stats)
 		r->ops->stats(r, &full);
 	if (r->adapt)
