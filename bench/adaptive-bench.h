@@ -5,10 +5,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* The adaptive scenario over a region of `pages` pages; quick: fewer cycles, no verdict. */
 #include "cohmem.h"
 
-/* The adaptive scenario over pages of memory, tracked with backend (AUTO: the library's pick). */
+/*
+ * The adaptive scenario over a region of `pages` pages, tracked with backend
+ * (AUTO: the library's pick); quick: fewer cycles, no verdict.
+ */
 int bench_adaptive(size_t pages, bool quick, enum cohmem_backend backend);
 
 #endif

@@ -173,7 +173,6 @@ _public_ int cohmem_region_set_shadow(cohmem_region *r, const void *shadow)
 	return 0;
 }
 
-
 /* Cleans a hot page stays writable: until its reports have cost one fault and re-protect. */
 static unsigned rent_cleans(const struct adaptive *ad)
 {
