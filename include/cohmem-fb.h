@@ -81,6 +81,38 @@ long cohmem_fb_refine(const struct cohmem_fb *fb, const void *pixels, const void
 		      struct cohmem_rect *rects, size_t n);
 
 /**
+ * cohmem_fb_damage() - the pixels that differ between @pixels and @shadow
+ * within @rects, as at most @max_out rectangles: per row, the span from the
+ * first to the last differing pixel of each rectangle (split where 64 bytes
+ * in a row are equal); spans that touch from row to row become their
+ * bounding box, cut at every 32nd row so that overlapping sprites do not
+ * become one big box; and to meet @max_out the neighbours
+ * whose union adds the least area are merged. Unlike cohmem_fb_refine(),
+ * which shrinks each rectangle to one box, it may split a rectangle: fed the
+ * whole frame (a region that reports every page), it still returns boxes
+ * around what changed — fewer bytes for a link, the cost of comparing the
+ * rectangles.
+ * @fb:      the layout (its offset is not used).
+ * @pixels:  the framebuffer now.
+ * @shadow:  what the consumer has (its copy after the last sync).
+ * @rects:   rectangles inside @fb to look in; they may overlap.
+ * @n:       how many.
+ * @out:     room for @max_out rectangles (may not alias @rects).
+ * @max_out: at least 1.
+ *
+ * No pixel that differs is ever left out, provided every pixel that differs
+ * lay in one of the @rects.
+ *
+ * Return: the number of rectangles in @out; -EINVAL for NULL pointers, a bad
+ * layout, a rectangle outside @fb or a @max_out of 0; -ENOMEM when it cannot
+ * allocate its work space.
+ * Thread-safety: any thread; writers to @pixels during the call make the
+ * result as of some moment of the call, per row.
+ */
+long cohmem_fb_damage(const struct cohmem_fb *fb, const void *pixels, const void *shadow,
+		      const struct cohmem_rect *rects, size_t n, struct cohmem_rect *out, size_t max_out);
+
+/**
  * cohmem_fb_copy() - copy the pixels of @rects from @src to @dst, both
  * pointing at pixel (0, 0) of buffers laid out as @fb.
  * Return: the bytes copied (overlapping rectangles count twice); -EINVAL for

@@ -16,6 +16,7 @@
  * it takes O(n log n) and at most log2(n / max) passes.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -211,6 +212,17 @@ static int walk_row(struct walk *w, unsigned y)
 	return err ? err : end_row(w, y);
 }
 
+/* Is every page the framebuffer touches dirty? */
+static bool all_dirty(const struct walk *w)
+{
+	const struct cohmem_fb *fb = w->fb;
+	size_t first = fb->offset / w->ps - w->bitmap_pgoff;
+	size_t end = (fb->offset + (size_t)(fb->height - 1) * fb->stride + (size_t)fb->width * fb->bpp - 1) /
+			     w->ps + 1 - w->bitmap_pgoff;
+
+	return bitmap_next_clear(w->bitmap, first, end) == end;
+}
+
 /* ---- the count limit ------------------------------------------------------------- */
 
 struct pair {
@@ -285,6 +297,10 @@ _public_ long cohmem_fb_rects(const struct cohmem_fb *fb, size_t bitmap_pgoff,
 	if (!fb || !bitmap || !rects || !max_rects || !layout_valid(fb) ||
 	    bitmap_pgoff > fb->offset / w.ps)
 		return -EINVAL;
+	if (all_dirty(&w)) {	/* what a region in copy mode reports, every time */
+		rects[0] = (struct cohmem_rect){ 0, 0, fb->width, fb->height };
+		return 1;
+	}
 	for (unsigned y = 0; y < fb->height && !err; y++)
 		err = walk_row(&w, y);
 	if (!err)
@@ -357,6 +373,131 @@ _public_ long cohmem_fb_refine(const struct cohmem_fb *fb, const void *pixels, c
 	return (long)kept;
 }
 
+struct span {
+	unsigned x0, x1;
+};
+
+static int by_x0(const void *a, const void *b)
+{
+	const struct span *x = a, *y = b;
+
+	return (x->x0 > y->x0) - (x->x0 < y->x0);
+}
+
+#define DAMAGE_BLOCK 64	/* bytes compared at a time; an equal block between changes splits a span */
+#define DAMAGE_BAND 32	/* rows: no box crosses a multiple of this */
+
+/*
+ * Append to spans the runs of pixels in [x0, x0 + w) of row y that differ
+ * between cur and old: runs of differing DAMAGE_BLOCK-byte blocks, trimmed to
+ * the first and last differing pixel. Returns how many were added.
+ */
+static size_t differing_spans(const struct cohmem_fb *fb, const unsigned char *cur, const unsigned char *old,
+			      unsigned y, unsigned x0, unsigned w, struct span *spans)
+{
+	size_t bpp = fb->bpp, len = (size_t)w * bpp, ns = 0;
+	const unsigned char *a = cur + (size_t)y * fb->stride + (size_t)x0 * bpp;
+	const unsigned char *b = old + (size_t)y * fb->stride + (size_t)x0 * bpp;
+
+	if (!len || !memcmp(a, b, len))
+		return 0;
+	for (size_t at = 0; at < len;) {
+		size_t first, last, block = len - at < DAMAGE_BLOCK ? len - at : DAMAGE_BLOCK;
+
+		if (!memcmp(a + at, b + at, block)) {
+			at += block;
+			continue;
+		}
+		first = at;
+		while (at < len && memcmp(a + at, b + at, len - at < DAMAGE_BLOCK ? len - at : DAMAGE_BLOCK))
+			at += len - at < DAMAGE_BLOCK ? len - at : DAMAGE_BLOCK;
+		last = at;
+		/* Bounded: a writer may undo the difference meanwhile. */
+		while (first < last && a[first] == b[first])
+			first++;
+		while (last > first && a[last - 1] == b[last - 1])
+			last--;
+		if (first == last)
+			continue;
+		spans[ns++] = (struct span){ x0 + (unsigned)(first / bpp), x0 + (unsigned)((last + bpp - 1) / bpp) };
+	}
+	return ns;
+}
+
+/*
+ * Row y of the damage walk: the differing spans of every rectangle that
+ * covers the row, sorted and merged where they touch, joined to the
+ * components of the row above. spans has room for a row's worth per rectangle.
+ */
+static int damage_row(struct walk *w, const unsigned char *cur, const unsigned char *old,
+		      const struct cohmem_rect *rects, size_t n, struct span *spans, unsigned y)
+{
+	size_t ns = 0;
+	int err = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct cohmem_rect *r = &rects[i];
+
+		if (y >= r->y && y - r->y < r->h)
+			ns += differing_spans(w->fb, cur, old, y, r->x, r->w, spans + ns);
+	}
+	if (ns > 1)
+		qsort(spans, ns, sizeof(*spans), by_x0);
+	for (size_t i = 0; i < ns && !err;) {
+		struct span open = spans[i++];
+
+		while (i < ns && spans[i].x0 <= open.x1) {
+			open.x1 = spans[i].x1 > open.x1 ? spans[i].x1 : open.x1;
+			i++;
+		}
+		err = add_span(w, y, open.x0, open.x1);
+	}
+	return err ? err : end_row(w, y);
+}
+
+_public_ long cohmem_fb_damage(const struct cohmem_fb *fb, const void *pixels, const void *shadow,
+			       const struct cohmem_rect *rects, size_t n, struct cohmem_rect *out,
+			       size_t max_out)
+{
+	struct walk w = { .fb = fb };
+	unsigned top = UINT_MAX, bottom = 0;
+	size_t per_row = 0;	/* spans a row can have: half its blocks per rectangle, rounded up */
+	struct span *spans;
+	int err = 0;
+
+	if (!pixels || !shadow || !out || !max_out || !rects_valid(fb, rects, n))
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		if (!rects[i].w || !rects[i].h)
+			continue;
+		per_row += ((size_t)rects[i].w * fb->bpp / DAMAGE_BLOCK + 2) / 2 + 1;
+		top = rects[i].y < top ? rects[i].y : top;
+		bottom = rects[i].y + rects[i].h > bottom ? rects[i].y + rects[i].h : bottom;
+	}
+	if (bottom <= top)
+		return 0;
+	spans = malloc(per_row * sizeof(*spans));
+	if (!spans)
+		return -ENOMEM;
+	for (unsigned y = top; y < bottom && !err; y++) {
+		/* Bands: a box spans at most DAMAGE_BAND rows, so overlapping sprites stay apart. */
+		if (y > top && y % DAMAGE_BAND == 0)
+			err = end_row(&w, y);
+		if (!err)
+			err = damage_row(&w, pixels, shadow, rects, n, spans, y);
+	}
+	if (!err)
+		err = end_row(&w, bottom);	/* finish every component */
+	while (!err && w.out.n > max_out)
+		err = merge_pass(&w.out, max_out);
+	if (!err && w.out.n)
+		memcpy(out, w.out.r, w.out.n * sizeof(*out));
+	free(spans);
+	free(w.comp);
+	free(w.out.r);
+	return err ? err : (long)w.out.n;
+}
+
 _public_ long cohmem_fb_copy(const struct cohmem_fb *fb, void *dst, const void *src,
 			     const struct cohmem_rect *rects, size_t n)
 {
@@ -368,6 +509,11 @@ _public_ long cohmem_fb_copy(const struct cohmem_fb *fb, void *dst, const void *
 		size_t off = (size_t)rects[i].y * fb->stride + (size_t)rects[i].x * fb->bpp;
 		size_t len = (size_t)rects[i].w * fb->bpp;
 
+		if (len == fb->stride) {	/* whole rows without padding: one block */
+			memcpy((char *)dst + off, (const char *)src + off, len * rects[i].h);
+			copied += (long)(len * rects[i].h);
+			continue;
+		}
 		for (unsigned y = 0; y < rects[i].h; y++, off += fb->stride)
 			memcpy((char *)dst + off, (const char *)src + off, len);
 		copied += (long)(len * rects[i].h);

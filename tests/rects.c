@@ -222,6 +222,7 @@ Test(rects, bad_input)
 	struct cohmem_fb bad = fb;
 	unsigned long bm[4] = { 0 };
 	struct cohmem_rect r[2] = { { 0, 0, 100, 10 }, { 90, 5, 11, 1 } };
+	struct cohmem_rect out[4] = { { 7, 7, 1, 1 } };
 	char buf[4000];
 
 	cr_assert_eq(cohmem_fb_rects(NULL, 0, bm, r, 2), -EINVAL);
@@ -246,4 +247,103 @@ Test(rects, bad_input)
 	cr_assert_eq(cohmem_fb_copy(&fb, buf, buf, r, 2), -EINVAL);
 	cr_assert_eq(r[1].x, 90, "and is left as it was");
 	cr_assert_eq(cohmem_fb_refine(&fb, buf, buf, r, 1), 0, "nothing differs");
+	cr_assert_eq(cohmem_fb_damage(&fb, buf, buf, r, 2, out, 4), -EINVAL, "a rectangle sticks out");
+	cr_assert_eq(cohmem_fb_damage(&fb, buf, buf, r, 1, out, 0), -EINVAL, "no room");
+	cr_assert_eq(cohmem_fb_damage(&fb, NULL, buf, r, 1, out, 4), -EINVAL);
+	cr_assert_eq(cohmem_fb_damage(&fb, buf, buf, r, 1, NULL, 4), -EINVAL);
+	cr_assert_eq(cohmem_fb_damage(&fb, buf, buf, r, 1, out, 4), 0, "nothing differs");
+	cr_assert_eq(out[0].x, 7, "out is untouched when nothing differs");
+}
+
+/* Damage, over the page rectangles or over the whole frame, never drops a changed pixel. */
+Test(rects, damage_never_drops_a_changed_pixel)
+{
+	for (int k = 0; k < CASES; k++) {
+		struct fbcase c = random_case();
+		size_t size = (size_t)(c.fb.height - 1) * c.fb.stride + (size_t)c.fb.width * c.fb.bpp;
+		unsigned char *cur = malloc(size), *old = malloc(size);
+		size_t max = 1 + rnd(50);
+		struct cohmem_rect *in = calloc(max, sizeof(*in)), *out = calloc(max, sizeof(*out));
+		struct cohmem_rect whole = { 0, 0, c.fb.width, c.fb.height };
+		bool from_pages = rnd(2);
+		long n = 1;
+		int *g;
+
+		for (size_t i = 0; i < size; i++)
+			cur[i] = old[i] = (unsigned char)rnd(256);
+		for (unsigned i = rnd(200); i > 0; i--) {
+			unsigned x = rnd(c.fb.width), y = rnd(c.fb.height);
+
+			if (!from_pages || pixel_touched(&c, x, y))
+				cur[(size_t)y * c.fb.stride + (size_t)x * c.fb.bpp + rnd(c.fb.bpp)] ^= 0x5a;
+		}
+		if (from_pages)
+			n = cohmem_fb_rects(&c.fb, c.pgoff, c.bitmap, in, max);
+		cr_assert_geq(n, 0);
+		n = cohmem_fb_damage(&c.fb, cur, old, from_pages ? in : &whole, (size_t)n, out, max);
+		cr_assert_geq(n, 0, "case %d: %s", k, strerror((int)-n));
+		cr_assert_leq(n, (long)max);
+		assert_inside(&c.fb, out, n);
+		g = coverage(&c.fb, out, n);
+		for (unsigned y = 0; y < c.fb.height; y++)
+			for (unsigned x = 0; x < c.fb.width; x++) {
+				size_t at = (size_t)y * c.fb.stride + (size_t)x * c.fb.bpp;
+
+				cr_assert(!memcmp(cur + at, old + at, c.fb.bpp) || g[y * (c.fb.width + 1) + x],
+					  "case %d: changed pixel %u,%u dropped", k, x, y);
+			}
+		free(g);
+		free(in);
+		free(out);
+		free(cur);
+		free(old);
+		free(c.bitmap);
+	}
+}
+
+/*
+ * The point of damage: given the whole frame (a region in copy mode reports
+ * every page), two sprites and a cursor come out as boxes inside them that
+ * cover exactly their pixels, where refining the frame gives one box around
+ * all of them.
+ */
+Test(rects, damage_splits_the_whole_frame_into_what_changed)
+{
+	struct cohmem_fb fb = { .offset = 0, .stride = 1920 * 4, .width = 1920, .height = 1080, .bpp = 4 };
+	static const struct cohmem_rect sprites[] = { { 100, 100, 64, 64 }, { 1500, 130, 32, 200 },
+						      { 960, 900, 8, 16 } };
+	size_t size = fb.stride * fb.height;
+	unsigned char *cur = calloc(1, size), *old = calloc(1, size);
+	struct cohmem_rect whole = { 0, 0, 1920, 1080 }, out[64], refined = whole;
+	uint64_t area = 0, sprite_area = 0;
+	long n;
+
+	cr_assert(cur && old);
+	for (size_t i = 0; i < 3; i++) {
+		for (unsigned y = sprites[i].y; y < sprites[i].y + sprites[i].h; y++)
+			memset(cur + y * fb.stride + sprites[i].x * 4, 0x80, sprites[i].w * 4);
+		sprite_area += (uint64_t)sprites[i].w * sprites[i].h;
+	}
+	n = cohmem_fb_damage(&fb, cur, old, &whole, 1, out, 64);
+	cr_assert_geq(n, 3);
+	for (long i = 0; i < n; i++) {
+		bool inside = false;
+
+		for (size_t k = 0; k < 3; k++)
+			inside |= out[i].x >= sprites[k].x && out[i].x + out[i].w <= sprites[k].x + sprites[k].w &&
+				  out[i].y >= sprites[k].y && out[i].y + out[i].h <= sprites[k].y + sprites[k].h;
+		cr_assert(inside, "box %u,%u %ux%u lies in a sprite", out[i].x, out[i].y, out[i].w, out[i].h);
+		area += (uint64_t)out[i].w * out[i].h;
+	}
+	cr_assert_eq(area, sprite_area, "the boxes cover the sprites once, and nothing else");
+	cr_assert_eq(cohmem_fb_refine(&fb, cur, old, &refined, 1), 1);
+	cr_assert_gt((uint64_t)refined.w * refined.h, 50 * sprite_area, "refine keeps one box around all");
+	n = cohmem_fb_damage(&fb, cur, old, &whole, 1, out, 1);
+	cr_assert_eq(n, 1, "max_out 1 merges everything into one box");
+	cr_assert(out[0].x == refined.x && out[0].y == refined.y && out[0].w == refined.w &&
+		  out[0].h == refined.h);
+	cr_assert_eq(cohmem_fb_copy(&fb, old, cur, out, 1), (long)out[0].w * out[0].h * 4);
+	cr_assert(!memcmp(cur, old, size));
+	free(cur);
+	free(old);
 }
