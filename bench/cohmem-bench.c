@@ -28,6 +28,7 @@
 #include "adaptive-bench.h"
 #include "daemon-bench.h"
 #include "fb.h"
+#include "target.h"
 #include "kabi.h"
 
 #define MAX_CYCLES 64
@@ -388,17 +389,7 @@ static struct times summarize(const struct times *t, unsigned n)
 	return m;
 }
 
-static int targets_missed;
 static bool verbose;
-
-static void target(const char *what, double ratio, double limit, bool at_most)
-{
-	bool met = at_most ? ratio <= limit : ratio >= limit;
-
-	printf("    %-56s %7.2fx  (target %s %.2fx) %s\n", what, ratio, at_most ? "<=" : ">=", limit,
-	       met ? "met" : "MISSED");
-	targets_missed += !met;
-}
 
 /*
  * The library's clean against the raw ioctl, with everything else equal: one
@@ -491,13 +482,13 @@ static void bench_size(size_t pages, unsigned cycles_wanted, const double *fract
 			       total(&m[s]), total(&m[s]) / best);
 		}
 		if (runners[ASYNC].available && runners[RAW].available)
-			target("library clean / raw PAGEMAP_SCAN clean, paired",
-			       paired_clean_ratio(&w), 1.05, true);
+			bench_target("library clean / raw PAGEMAP_SCAN clean, paired", paired_clean_ratio(&w),
+				     1.05, true);
 		if (runners[ASYNC].available && fractions[f] <= 0.001) {
-			target("memcmp-shadow cycle / tracked cycle", total(&m[MEMCMP]) / total(&m[ASYNC]),
-			       5, false);
-			target("full-copy cycle / tracked cycle", total(&m[FULL]) / total(&m[ASYNC]), 5,
-			       false);
+			bench_target("memcmp-shadow cycle / tracked cycle",
+				     total(&m[MEMCMP]) / total(&m[ASYNC]), 5, false);
+			bench_target("full-copy cycle / tracked cycle", total(&m[FULL]) / total(&m[ASYNC]),
+				     5, false);
 		}
 		free(w.order);
 	}
@@ -614,13 +605,17 @@ int main(int argc, char *argv[])
 		return 1;
 	cohmemd[exe] = '\0';
 	strcpy(strrchr(cohmemd, '/') + 1, "../daemon/cohmemd");
-	if (fb_only)
-		return bench_framebuffer();
-	if (daemon_only)
-		return bench_daemon(cohmemd);
-	if (adaptive_only)
-		return bench_adaptive(((quick ? 4 : nsizes_given ? sizes[0] : 32) << 20) / ps, quick,
-				      adaptive_backend);
+	if (fb_only || daemon_only || adaptive_only) {
+		int err = fb_only ? bench_framebuffer()
+			  : daemon_only
+			  ? bench_daemon(cohmemd)
+			  : bench_adaptive(((quick ? 4 : nsizes_given ? sizes[0] : 32) << 20) / ps, quick,
+					   adaptive_backend);
+
+		if (!err)
+			printf("\n%s\n", bench_targets_missed() ? "some targets were missed" : "all targets met");
+		return err ? 1 : 0;
+	}
 	printf("cohmem-bench: writer = time to dirty the pages (fault cost included); clean = find\n"
 	       "what changed; copy = bring the device copy up to date. uffd-* go through libcohmem.\n");
 	for (size_t i = 0; i < nsizes; i++) {
@@ -633,6 +628,6 @@ int main(int argc, char *argv[])
 	if (!nsizes_given && (bench_adaptive((32 << 20) / ps, false, adaptive_backend) || bench_framebuffer() ||
 			      bench_daemon(cohmemd)))
 		return 1;
-	printf("\n%s\n", targets_missed ? "some targets were missed" : "all targets met");
+	printf("\n%s\n", bench_targets_missed() ? "some targets were missed" : "all targets met");
 	return 0;
 }
