@@ -45,9 +45,22 @@
 
 #define SWITCH_VOTES 3
 #define OVERWHELMING 4	/* tracking costs this many times the other mode: switch at once */
-#define SAMPLE_EVERY 8
+#define SAMPLE_EVERY 8	/* cleans between samples, while the rate is near a switch */
+#define SAMPLE_EVERY_MAX 64	/* ... and at most, while it is far from one */
 #define SAMPLE_MIN 16
 #define SAMPLE_FRACTION 512	/* the window is 1/512 of the region, at least SAMPLE_MIN pages */
+/*
+ * Copy mode's window grows fourfold while it finds nothing, up to the size
+ * it needs to vote for tracking when empty (window_max()), and halves while
+ * more than a quarter of it was written; its vote is for
+ * the rate (found + 1) / window: one page it may have missed by luck. A
+ * 16-page window that a moving sprite happens to miss says 0 %, and would
+ * take the region back into a fault storm; an empty window of n pages says
+ * at most 1/n. Going back to tracking needs a window of about
+ * (fault + protect + copy) / (RETURN_MARGIN * copy - scan) pages that stays
+ * empty for SWITCH_VOTES samples in a row; a big window costs little while
+ * little is written, and a busy one shrinks.
+ */
 /*
  * Hysteresis: leave tracking as soon as it costs more, come back only when it
  * costs RETURN_MARGIN of the other mode or less. Staying in tracking through
@@ -68,13 +81,17 @@ struct adaptive {
 	unsigned long *before;	/* ... and in the clean before */
 	unsigned long *before2;	/* ... and in the one before that */
 	size_t nhot;
+	bool before_any, before2_any;	/* may before / before2 hold a bit (false: surely empty) */
 	unsigned hot_age;	/* cleans since hot pages were last protected */
 	unsigned votes;		/* consecutive decisions for vote_for */
 	enum cohmem_mode vote_for;
 	bool to_track;		/* protect all at the start of the next whole-region clean */
 	bool sampling;		/* copy mode: the window is protected */
 	size_t sample_at, sample_len;
-	unsigned since_sample;
+	unsigned since_sample, sample_every;
+	unsigned since_timed;	/* cleans since the scan cost was last timed */
+	bool found_any;		/* may found hold a bit (false: surely clear) */
+	size_t sample_min;	/* the smallest window */
 	struct costs costs;
 	bool pinned;		/* COHMEM_ADAPTIVE_COSTS: no refinement from the region's cleans */
 	atomic_int mode_seen;
@@ -100,7 +117,18 @@ static void arm_storm(cohmem_region *r)
 	size_t storm = faults < STORM_MIN ? STORM_MIN : (size_t)faults;
 
 	/* A storm that needs every page to fault is no storm. */
-	atomic_store(&r->storm_faults, ad->mode == COHMEM_MODE_TRACK && storm < r->npages ? storm : 0);
+	storm = ad->mode == COHMEM_MODE_TRACK && storm < r->npages ? storm : 0;
+	atomic_store(&r->storm_base, ad->nhot);
+	atomic_store(&r->storm_faults, storm);
+	if (storm && r->ops->storm_armed)
+		r->ops->storm_armed(r);
+}
+
+/* The hot pages changed: their count, for cohmem_region_stats() and for storm watchers. */
+static void hot_changed(cohmem_region *r)
+{
+	atomic_store(&r->adapt->nhot_seen, r->adapt->nhot);
+	atomic_store(&r->storm_base, r->adapt->nhot);
 }
 
 int adaptive_new(cohmem_region *r)
@@ -127,9 +155,11 @@ int adaptive_new(cohmem_region *r)
 		return err;
 	}
 	ad->pinned = err;
-	ad->sample_len = r->npages / SAMPLE_FRACTION;
-	if (ad->sample_len < SAMPLE_MIN)
-		ad->sample_len = r->npages < SAMPLE_MIN ? r->npages : SAMPLE_MIN;
+	ad->sample_every = SAMPLE_EVERY;
+	ad->sample_min = r->npages / SAMPLE_FRACTION;
+	if (ad->sample_min < SAMPLE_MIN)
+		ad->sample_min = r->npages < SAMPLE_MIN ? r->npages : SAMPLE_MIN;
+	ad->sample_len = ad->sample_min;
 	r->adapt = ad;
 	arm_storm(r);
 	return 0;
@@ -207,36 +237,50 @@ static int report_run(void *arg, size_t first, size_t n)
 	return 0;
 }
 
-/* The backend cleans one run that is not hot, into ad->found; its cost refines ad->costs.scan. */
-static int clean_cold_run(void *arg, size_t first, size_t n)
+#define TIME_EVERY 8	/* a clean times its walk once in this many */
+
+/*
+ * The backend cleans one run that is not hot, into ad->found; adds what it
+ * found to *count. Timed (timed), a walk that found nothing refines
+ * ad->costs.scan.
+ */
+static int clean_cold_run(cohmem_region *r, size_t first, size_t n, bool timed, long *count)
 {
-	cohmem_region *r = arg;
 	struct adaptive *ad = r->adapt;
 	struct dirty_sink found;
-	double t0 = now_us(), spent;
+	double t0 = timed ? now_us() : 0;
 	int err;
 
 	dirty_sink_init(&found, ad->found, 0);
 	err = r->ops->clean(r, first, n, &found);
-	spent = now_us() - t0;
 	/* A walk that found nothing: the cost of looking, without writers in the way. */
-	if (!err && n >= 1024 && !found.count && !ad->pinned)
-		ad->costs.scan = EWMA(ad->costs.scan, spent / (double)n);
-	atomic_fetch_add(&ad->faults, (unsigned long long)found.count);
-	atomic_fetch_add(&ad->reprotected, (unsigned long long)found.count);
+	if (timed && !err && n >= 1024 && !found.count)
+		ad->costs.scan = EWMA(ad->costs.scan, (now_us() - t0) / (double)n);
+	*count += found.count;
 	return err;
 }
 
-static int clean_cold_runs(cohmem_region *r, size_t first, size_t end)
+/* Clean the runs of [first, end) that are not hot; *found: the pages found written. */
+static int clean_cold_runs(cohmem_region *r, size_t first, size_t end, long *found)
 {
 	struct adaptive *ad = r->adapt;
+	bool timed = !ad->pinned && ++ad->since_timed >= TIME_EVERY;
 	int err = 0;
 
-	for (size_t a = bitmap_next_clear(ad->hot, first, end); a < end && !err;) {
+	if (timed)
+		ad->since_timed = 0;
+	*found = 0;
+	if (!ad->nhot)	/* no hot page: one run, no bitmap to walk */
+		err = clean_cold_run(r, first, end - first, timed, found);
+	for (size_t a = ad->nhot ? bitmap_next_clear(ad->hot, first, end) : end; a < end && !err;) {
 		size_t b = bitmap_next_set(ad->hot, a, end);
 
-		err = clean_cold_run(r, a, b - a);
+		err = clean_cold_run(r, a, b - a, timed, found);
 		a = bitmap_next_clear(ad->hot, b, end);
+	}
+	if (*found) {
+		atomic_fetch_add(&ad->faults, (unsigned long long)*found);
+		atomic_fetch_add(&ad->reprotected, (unsigned long long)*found);
 	}
 	return err;
 }
@@ -291,25 +335,36 @@ static int heat_found_run(void *arg, size_t first, size_t n)
 	return 0;
 }
 
-/* Shift the history by one clean: before2 = before, before = found, over [first, end). */
-static void remember(struct adaptive *ad, size_t first, size_t end)
+/*
+ * Shift the history by one clean: before2 = before, before = found, over
+ * [first, end), found holding `found` pages there. An idle region skips the
+ * bitmap work: the flags say when both histories are surely empty.
+ */
+static void remember(cohmem_region *r, size_t first, size_t end, long found)
 {
+	struct adaptive *ad = r->adapt;
+	bool whole = end - first == r->npages;
+
+	if (!found && !ad->before_any && !ad->before2_any)
+		return;
 	bitmap_clear_range(ad->before2, first, end - first);
 	bitmap_or_range(ad->before2, ad->before, first, end - first);
 	bitmap_clear_range(ad->before, first, end - first);
 	bitmap_or_range(ad->before, ad->found, first, end - first);
+	ad->before2_any = whole ? ad->before_any : ad->before2_any || ad->before_any;
+	ad->before_any = whole ? found > 0 : ad->before_any || found > 0;
 }
 
 /* Returns how many pages turned hot: they will not fault again for a while. */
-static size_t heat(cohmem_region *r, size_t first, size_t end)
+static size_t heat(cohmem_region *r, size_t first, size_t end, long found)
 {
 	struct adaptive *ad = r->adapt;
 	size_t hot_before = ad->nhot;
 
 	/* Where a fault costs less than a report, no page is worth keeping hot. */
-	if (ad->costs.fault + ad->costs.protect > hot_cost(ad))
+	if (found && ad->before_any && ad->before2_any && ad->costs.fault + ad->costs.protect > hot_cost(ad))
 		bitmap_for_each_run(ad->found, first, end, heat_found_run, r);
-	remember(ad, first, end);
+	remember(r, first, end, found);
 	return ad->nhot - hot_before;
 }
 
@@ -319,6 +374,8 @@ static void set_mode(cohmem_region *r, enum cohmem_mode mode)
 
 	ad->mode = mode;
 	ad->votes = 0;
+	ad->sample_len = ad->sample_min;	/* copy mode's samples start afresh */
+	ad->sample_every = SAMPLE_EVERY;
 	atomic_store(&ad->mode_seen, (int)mode);
 	atomic_fetch_add(&ad->switches, 1);
 	arm_storm(r);
@@ -364,6 +421,7 @@ static void vote_in_track(cohmem_region *r, long faulting, long reported)
 	bitmap_clear_range(ad->before, 0, r->npages);
 	bitmap_clear_range(ad->before2, 0, r->npages);
 	ad->nhot = 0;
+	hot_changed(r);
 	ad->hot_age = 0;
 	ad->sampling = false;
 	ad->since_sample = 0;
@@ -399,22 +457,88 @@ static void vote_in_bulk(cohmem_region *r, double f)
 		set_mode(r, best);
 }
 
+/*
+ * A sample costs a write-protect, a scan and a release of its window plus
+ * the faults in it (in this VM 0.3-0.5 ms for 16 pages: each of the three
+ * calls flushes the TLB): while a window that caught writes says tracking
+ * would cost twice copying or more, sample half as often, down to every
+ * SAMPLE_EVERY_MAX cleans; nearer a switch, every SAMPLE_EVERY. An empty
+ * window of at least half window_max() halves the wait again (next_window()).
+ */
+static unsigned backoff(const struct adaptive *ad, double f)
+{
+	unsigned every = ad->sample_every * 2 < SAMPLE_EVERY_MAX ? ad->sample_every * 2 : SAMPLE_EVERY_MAX;
+
+	if (mode_cost(ad, COHMEM_MODE_TRACK, f) < 2 * mode_cost(ad, ad->mode, f))
+		return SAMPLE_EVERY;
+	return every;
+}
+
+/*
+ * The biggest window copy mode needs: one that, empty, votes for tracking
+ * ((0 + 1) / pages at most 2/3 of the rate where tracking costs
+ * RETURN_MARGIN of copying), and at most half the region. Where tracking
+ * never wins, the smallest.
+ */
+static size_t window_max(const cohmem_region *r)
+{
+	const struct adaptive *ad = r->adapt;
+	const struct costs *c = &ad->costs;
+	double rate = (RETURN_MARGIN * c->copy - c->scan) / (c->fault + c->protect + c->copy);
+	double pages = rate > 0 ? 1.5 / rate : 0;
+
+	if (pages <= (double)ad->sample_min)
+		return ad->sample_min;
+	return pages < (double)(r->npages / 2) ? (size_t)pages : r->npages / 2;
+}
+
+/* After a window of sample_len pages caught `found`: vote, then size and time the next one. */
+static void next_window(cohmem_region *r, size_t found)
+{
+	struct adaptive *ad = r->adapt;
+	double f = (double)(found + 1) / (double)ad->sample_len;
+	size_t len = ad->sample_len, most = window_max(r);
+
+	vote_in_bulk(r, f);
+	if (ad->mode != COHMEM_MODE_COPY)
+		return;
+	if (!found) {
+		/*
+		 * A bigger window; and sooner, if this one was big enough for its
+		 * emptiness to mean something (a small one misses a sprite's pages
+		 * by chance, and a busy region's big windows cost faults).
+		 */
+		if (len * 2 >= most)
+			ad->sample_every = ad->sample_every / 2 > SAMPLE_EVERY ? ad->sample_every / 2 : SAMPLE_EVERY;
+		len = len * 4 < most ? len * 4 : most;
+		ad->sample_len = len > ad->sample_min ? len : ad->sample_min;
+		return;
+	}
+	if (found * 4 > len)
+		ad->sample_len = len / 2 > ad->sample_min ? len / 2 : ad->sample_min;
+	ad->sample_every = backoff(ad, f);
+}
+
 /* Copy mode: protect the next window for one interval, or count what it caught. */
 static void sample(cohmem_region *r)
 {
 	struct adaptive *ad = r->adapt;
 	struct dirty_sink found;
+	int err;
 
 	if (ad->sampling) {
 		dirty_sink_init(&found, NULL, 0);
 		ad->sampling = false;
-		if (!r->ops->clean(r, ad->sample_at, ad->sample_len, &found))
-			vote_in_bulk(r, (double)found.count / (double)ad->sample_len);
+		err = r->ops->clean(r, ad->sample_at, ad->sample_len, &found);
 		r->ops->release(r, ad->sample_at, ad->sample_len);
-		ad->sample_at = (ad->sample_at + ad->sample_len) % (r->npages - ad->sample_len + 1);
+		ad->sample_at += ad->sample_len;
+		if (!err)
+			next_window(r, (size_t)found.count);
+		if (ad->sample_at + ad->sample_len > r->npages)	/* the next window starts over */
+			ad->sample_at = 0;
 		return;
 	}
-	if (++ad->since_sample < SAMPLE_EVERY)
+	if (++ad->since_sample < ad->sample_every)
 		return;
 	ad->since_sample = 0;
 	dirty_sink_init(&found, NULL, 0);
@@ -431,22 +555,27 @@ static int clean_track(cohmem_region *r, size_t first, size_t nr, struct dirty_s
 	size_t heated;
 	int err;
 
-	bitmap_clear_range(ad->found, first, nr);
-	err = clean_cold_runs(r, first, end);
-	found = (long)bitmap_count_range(ad->found, first, nr);
-	dirty_sink_record_bitmap(sink, ad->found, first, end);
+	if (ad->found_any)	/* else it is clear already */
+		bitmap_clear_range(ad->found, first, nr);
+	err = clean_cold_runs(r, first, end, &found);
+	/* a partial clean leaves bits of the last whole one outside [first, end) */
+	ad->found_any = found || (!whole && ad->found_any);
+	if (found) {
+		found = (long)bitmap_count_range(ad->found, first, nr);	/* pages, not records */
+		dirty_sink_record_bitmap(sink, ad->found, first, end);
+	}
 	if (ad->nhot && ++ad->hot_age >= rent_cleans(ad)) {
 		ad->hot_age = 0;
 		bitmap_for_each_run(ad->hot, first, end, cool_run, &rep);
-	} else {
+	} else if (ad->nhot) {
 		bitmap_for_each_run(ad->hot, first, end, report_run, &rep);
 	}
 	hot_reported = sink->count - found;
 	atomic_fetch_add(&ad->hot_reports, (unsigned long long)hot_reported);
 	if (err)
 		return err;
-	heated = heat(r, first, end);
-	atomic_store(&ad->nhot_seen, ad->nhot);
+	heated = heat(r, first, end, found);
+	hot_changed(r);
 	if (whole)
 		vote_in_track(r, found - (long)heated, sink->count);
 	return 0;
@@ -504,7 +633,7 @@ int adaptive_wrprotect(cohmem_region *r, size_t first, size_t nr, struct dirty_s
 	bitmap_clear_range(ad->hot, first, nr);
 	bitmap_clear_range(ad->before, first, nr);
 	bitmap_clear_range(ad->before2, first, nr);
-	atomic_store(&ad->nhot_seen, ad->nhot);
+	hot_changed(r);
 	if (ad->mode != COHMEM_MODE_TRACK) {
 		ad->to_track = false;
 		ad->sampling = false;

@@ -90,6 +90,12 @@ struct backend_ops {
 	int (*release)(cohmem_region *r, size_t first, size_t nr);
 	/* Optional: fill the backend's own fields of the statistics. */
 	void (*stats)(const cohmem_region *r, struct cohmem_region_stats *st);
+	/*
+	 * Optional: the policy armed r->storm_faults (now non-zero), for a
+	 * backend that must start watching for storms. Called with r->lock
+	 * held, or before r is used; must not take locks of regions.
+	 */
+	void (*storm_armed)(cohmem_region *r);
 };
 
 extern const struct backend_ops uffd_async_ops;
@@ -155,6 +161,11 @@ struct cohmem_region {
 	 * ops->release does). Set by the policy, read by fault handlers.
 	 */
 	atomic_size_t storm_faults;
+	/*
+	 * Pages the policy keeps writable (hot): a backend that counts written
+	 * pages rather than faults (uffd-async) sees these without a fault.
+	 */
+	atomic_size_t storm_base;
 	atomic_ullong storms;		/* the backend released the region in a storm */
 };
 

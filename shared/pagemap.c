@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <unistd.h>
 
 #include "pagemap.h"
 
@@ -56,4 +57,35 @@ int pagemap_scan_written(int pagemap, uintptr_t start, uintptr_t end, struct pag
 		scan.start = scan.walk_end;
 	}
 	return 0;
+}
+
+long pagemap_count_written(int pagemap, uintptr_t start, uintptr_t end, struct page_region *vec,
+			   size_t vec_len, size_t limit)
+{
+	struct pm_scan_arg scan = {
+		.size = sizeof(scan),
+		.flags = PM_SCAN_CHECK_WPASYNC,
+		.start = start,
+		.end = end,
+		.vec = (uintptr_t)vec,
+		.vec_len = vec_len,
+		.category_mask = PAGE_IS_WRITTEN,
+		.return_mask = PAGE_IS_WRITTEN,
+	};
+	size_t ps = (size_t)sysconf(_SC_PAGESIZE), pages = 0;
+
+	/* max_pages ends the walk once the limit is reached; a full vec ends it too. */
+	while (scan.start < scan.end && pages < limit) {
+		long n;
+
+		scan.max_pages = limit - pages;
+		n = ioctl(pagemap, PAGEMAP_SCAN, &scan);
+		if (n < 0)
+			return -errno;
+		for (long i = 0; i < n; i++)
+			pages += (size_t)(vec[i].end - vec[i].start) / ps;
+		memset(vec, 0, (size_t)n * sizeof(*vec));
+		scan.start = scan.walk_end;
+	}
+	return (long)(pages < limit ? pages : limit);
 }

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The PAGEMAP_SCAN walk that gets and re-protects written pages, for any process's pagemap. */
+/* PAGEMAP_SCAN walks over written pages, for any process's pagemap: get-and-protect, and count. */
 #ifndef COHMEM_PAGEMAP_H
 #define COHMEM_PAGEMAP_H
 
@@ -19,5 +19,13 @@
  */
 int pagemap_scan_written(int pagemap, uintptr_t start, uintptr_t end, struct page_region *vec,
 			 size_t vec_len, int (*fn)(void *arg, uintptr_t start, uintptr_t end), void *arg);
+
+/*
+ * Count the written pages of [start, end), up to limit, without protecting
+ * any (a look, not a clean). vec as above. Returns the count (at most limit)
+ * or -errno.
+ */
+long pagemap_count_written(int pagemap, uintptr_t start, uintptr_t end, struct page_region *vec,
+			   size_t vec_len, size_t limit);
 
 #endif /* COHMEM_PAGEMAP_H */
