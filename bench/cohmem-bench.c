@@ -494,6 +494,38 @@ static void bench_size(size_t pages, unsigned cycles_wanted, const double *fract
 	}
 }
 
+/*
+ * The adaptive scenario `runs` times: the policy decides on costs it measures
+ * on a noisy machine, and every run must end each workload in the modes the
+ * first one did.
+ */
+static int adaptive_runs(size_t pages, bool quick, enum cohmem_backend backend, unsigned runs)
+{
+	char first[512] = "", now[512];
+	unsigned same = 0;
+
+	for (unsigned i = 0; i < runs; i++) {
+		char *d = i ? now : first;
+
+		d[0] = '\0';
+		if (runs > 1)
+			printf("\n-- adaptive run %u of %u\n", i + 1, runs);
+		if (bench_adaptive(pages, quick, backend, d, sizeof(first)))
+			return 1;
+		same += !i || !strcmp(now, first);
+		if (i && strcmp(now, first))
+			printf("run %u decided otherwise: %s\n", i + 1, now);
+	}
+	printf("\nadaptive decisions (final modes: adaptive/adapt+shd): %s\n", first);
+	if (runs > 1 && !quick) {
+		char what[80];
+
+		snprintf(what, sizeof(what), "adaptive runs deciding as the first, of %u", runs);
+		bench_target(what, (double)same / runs, 1.0, false);
+	}
+	return 0;
+}
+
 static void usage(FILE *out)
 {
 	fprintf(out,
@@ -510,7 +542,9 @@ static void usage(FILE *out)
 		"  --daemon     only the cohmemd scenario (a 1 GiB buffer, 1 to 4 writer processes)\n"
 		"  --adaptive   only the adaptive scenario (32 MiB, or --size; with --quick: 4 MiB)\n"
 		"  --backend B  the adaptive scenario's backend (default auto; uffd-sync and mprotect\n"
-		"               see each fault, and break a fault storm while it happens)\n");
+		"               see each fault, and break a fault storm while it happens)\n"
+		"  --runs N     run the adaptive scenario N times and check that every run made the\n"
+		"               first one's decisions (default: 10 in a full run, 1 with --adaptive)\n");
 }
 
 int main(int argc, char *argv[])
@@ -525,6 +559,7 @@ int main(int argc, char *argv[])
 		{ "daemon", no_argument, NULL, 'D' },
 		{ "adaptive", no_argument, NULL, 'A' },
 		{ "backend", required_argument, NULL, 'b' },
+		{ "runs", required_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -533,13 +568,14 @@ int main(int argc, char *argv[])
 	unsigned cycles = 0;
 	bool fb_only = false, daemon_only = false, adaptive_only = false, quick = false, nsizes_given;
 	enum cohmem_backend adaptive_backend = COHMEM_BACKEND_AUTO;
+	unsigned runs = 0;
 	char cohmemd[PATH_MAX];
 	ssize_t exe;
 	int opt;
 
 	ps = (size_t)sysconf(_SC_PAGESIZE);
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	while ((opt = getopt_long(argc, argv, "qs:c:d:vfDAb:h", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "qs:c:d:vfDAb:r:h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'q':
 			quick = true;
@@ -569,6 +605,13 @@ int main(int argc, char *argv[])
 			break;
 		case 'A':
 			adaptive_only = true;
+			break;
+		case 'r':
+			runs = (unsigned)strtoul(optarg, NULL, 0);
+			if (!runs || runs > 100) {
+				fprintf(stderr, "cohmem-bench: --runs takes 1 to 100\n");
+				return 2;
+			}
 			break;
 		case 'b':
 			if (cohmem_backend_from_name(optarg, &adaptive_backend)) {
@@ -609,8 +652,8 @@ int main(int argc, char *argv[])
 		int err = fb_only ? bench_framebuffer()
 			  : daemon_only
 			  ? bench_daemon(cohmemd)
-			  : bench_adaptive(((quick ? 4 : nsizes_given ? sizes[0] : 32) << 20) / ps, quick,
-					   adaptive_backend);
+			  : adaptive_runs(((quick ? 4 : nsizes_given ? sizes[0] : 32) << 20) / ps, quick,
+					  adaptive_backend, runs ? runs : 1);
 
 		if (!err)
 			printf("\n%s\n", bench_targets_missed() ? "some targets were missed" : "all targets met");
@@ -625,7 +668,8 @@ int main(int argc, char *argv[])
 		}
 		bench_size((sizes[i] << 20) / ps, cycles, fractions, nfractions);
 	}
-	if (!nsizes_given && (bench_adaptive((32 << 20) / ps, false, adaptive_backend) || bench_framebuffer() ||
+	if (!nsizes_given && (adaptive_runs((32 << 20) / ps, false, adaptive_backend, runs ? runs : 10) ||
+			      bench_framebuffer() ||
 			      bench_daemon(cohmemd)))
 		return 1;
 	printf("\n%s\n", bench_targets_missed() ? "some targets were missed" : "all targets met");

@@ -27,7 +27,7 @@
  *
  * Fault storms. A backend that sees every fault (uffd-sync, mprotect) releases the
  * whole region by itself once the faults of one interval have cost
- * OVERWHELMING bulk passes (r->storm_faults, set in track mode only): the
+ * STORM_PASSES bulk passes (r->storm_faults, set in track mode only): the
  * rest of a burst writes without faults, the next clean reports every page,
  * and the vote that follows leaves tracking at once.
  *
@@ -44,7 +44,16 @@
 #include "internal.h"
 
 #define SWITCH_VOTES 3
-#define OVERWHELMING 4	/* tracking costs this many times the other mode: switch at once */
+/*
+ * A storm: faults in one interval that cost STORM_PASSES bulk passes over the
+ * region. Leaving tracking at once takes OVERWHELMING times the other mode's
+ * cost: a burst is far past it (a storm-broken clean reports every page,
+ * fault/copy ~160 here), while a sprite's first frame — 128 new pages of 8192,
+ * 2.9-4.5x a copy with this VM's measured costs — must get the three cleans
+ * its pages take to turn hot (at 4 it went to copy mode in some runs).
+ */
+#define STORM_PASSES 4
+#define OVERWHELMING 8
 #define SAMPLE_EVERY 8	/* cleans between samples, while the rate is near a switch */
 #define SAMPLE_EVERY_MAX 64	/* ... and at most, while it is far from one */
 #define SAMPLE_MIN 16
@@ -107,13 +116,13 @@ static double hot_cost(const struct adaptive *ad)
 
 /*
  * Track mode: the faults in one interval past which tracking it has cost
- * OVERWHELMING bulk passes of the whole region (and at least STORM_MIN).
+ * STORM_PASSES bulk passes of the whole region (and at least STORM_MIN).
  * Other modes: none (0), the region is released.
  */
 static void arm_storm(cohmem_region *r)
 {
 	struct adaptive *ad = r->adapt;
-	double faults = OVERWHELMING * (double)r->npages * hot_cost(ad) / (ad->costs.fault + ad->costs.protect);
+	double faults = STORM_PASSES * (double)r->npages * hot_cost(ad) / (ad->costs.fault + ad->costs.protect);
 	size_t storm = faults < STORM_MIN ? STORM_MIN : (size_t)faults;
 
 	/* A storm that needs every page to fault is no storm. */
