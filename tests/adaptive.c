@@ -301,9 +301,16 @@ static void *writer(void *arg)
 			race->mem[(size_t)rand_r(&seed) % (PAGES * PS)] = (char)n;
 		atomic_fetch_add_explicit(&race->writes, 1, memory_order_relaxed);
 		if (!atomic_load_explicit(&race->phase, memory_order_relaxed)) {
-			struct timespec pause = { 0, 1000000 };	/* sparse: about a page per clean */
+			/*
+			 * Sparse: a page per writer every 4 cleans, however slow the
+			 * machine (a rate per millisecond was ten pages per clean under
+			 * QEMU's TCG, too many for copy mode ever to return).
+			 */
+			struct timespec pause = { 0, 100000 };
+			long until = atomic_load(&race->cleans) + 4;
 
-			nanosleep(&pause, NULL);
+			while (atomic_load(&race->cleans) < until && !atomic_load(&race->stop))
+				nanosleep(&pause, NULL);
 		}
 	}
 	return NULL;
