@@ -23,6 +23,8 @@
 # run, not skip.
 #
 # COHMEM_MATRIX_ONLY=REGEX keeps only the matching list lines (to chase one failure).
+# COHMEM_MATRIX_MODULE=KO loads that cohmem_pfn.ko instead of building one (DKMS's, in
+# debian-install-test.sh).
 # Exit 0: passed; 1: failed; 77: skipped (no qemu, busybox or kernel package),
 # with the reason on stdout.
 set -euo pipefail
@@ -90,7 +92,10 @@ elif [ ! -e "$headers/Makefile" ] && [ "$(id -u)" = 0 ]; then
 		"linux-headers-$kver" >/dev/null 2>&1 || true
 fi
 module=
-if [ -e "$headers/Makefile" ]; then
+if [ -n "${COHMEM_MATRIX_MODULE:-}" ]; then	# a module built elsewhere (DKMS: debian-install-test.sh)
+	module=$COHMEM_MATRIX_MODULE
+	echo "kernel-matrix: cohmem_pfn from $module"
+elif [ -e "$headers/Makefile" ]; then
 	cp -r "$(dirname "$0")/../../kernel" "$work/kmod"
 	make -s -C "$headers" M="$work/kmod" CONFIG_DEBUG_INFO_BTF_MODULES= modules >"$work/kmod.log" 2>&1 || {
 		echo "kernel-matrix: cohmem_pfn does not build against $headers:"
@@ -258,7 +263,7 @@ if [ -n "$module" ]; then
 		echo "kernel-matrix: FAIL: cohmem_pfn could not be unloaded after the tests"
 		status=1
 	elif sed -n '/^MATRIX-DMESG-BEGIN/,/^MATRIX-DMESG-END/p' "$work/console" |
-		grep -qiE 'BUG:|Oops|WARNING:|Call Trace'; then
+		grep -qE 'BUG:|Oops|WARNING:|Call Trace'; then	# as the kernel spells them: -i matched "loops_per_jiffy"
 		echo "kernel-matrix: FAIL: the guest's kernel log has a BUG, an oops or a warning:"
 		sed -n '/^MATRIX-DMESG-BEGIN/,/^MATRIX-DMESG-END/p' "$work/console"
 		status=1

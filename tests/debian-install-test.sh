@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# The packages on a fresh minimal Debian 12: installed with apt into a
+# debootstrap root (cached as a tarball under ~/.cache/cohmem/chroot), then,
+# inside it: a program built with pkg-config and one with find_package(cohmem),
+# cohmemctl probe, cohmemd started as its unit's ExecStart starts it with two
+# processes sharing a buffer through it, DKMS building cohmem_pfn against
+# Debian's 6.1 headers and bookworm-backports' 6.12 ones; the modules DKMS
+# built, loaded and tested in the QEMU matrix (when BUILD_DIR is given); and
+# purging leaves no file behind.
+#   tests/debian-install-test.sh DEB_DIR [BUILD_DIR]
+# Needs root (chroot, mounts) and the Debian archive; exits 77 without them.
+set -euo pipefail
+debs=$(realpath "$1")
+build=${2:+$(realpath "$2")}
+src=$(realpath "$(dirname "$0")/..")
+. "$src/tests/debian-archive.sh"
+[ "$(id -u)" = 0 ] || { echo "SKIP: needs root (debootstrap, chroot)"; exit 77; }
+command -v debootstrap >/dev/null || { echo "SKIP: debootstrap missing"; exit 77; }
+
+base=$archive_cache/chroot/bookworm-minbase.tar
+if [ ! -s "$base" ]; then
+	staging=$(mktemp -d)
+	echo "debian-install: debootstrap --variant=minbase bookworm (cached as $base)"
+	debootstrap --variant=minbase bookworm "$staging" "$archive_mirror" >"$staging.log" 2>&1 ||
+		{ tail -20 "$staging.log"; echo "SKIP: debootstrap failed (no archive?)"; rm -rf "$staging"; exit 77; }
+	mkdir -p "$(dirname "$base")"
+	tar -C "$staging" -cf "$base.new" . && mv "$base.new" "$base"
+	rm -rf "$staging" "$staging.log"
+fi
+
+root=$(mktemp -d /tmp/cohmem-install.XXXXXX)
+cleanup() {
+	for m in run/cohmem run dev/pts dev sys proc; do
+		mountpoint -q "$root/$m" 2>/dev/null && umount -l "$root/$m"
+	done
+	rm -rf "$root"
+}
+trap cleanup EXIT
+tar -C "$root" -xf "$base"
+mount -t proc proc "$root/proc"
+mount --rbind /sys "$root/sys"
+mount --bind /dev "$root/dev"
+mount --bind /dev/pts "$root/dev/pts"
+mount -t tmpfs tmpfs "$root/run"
+in_root() { chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
+	DEBIAN_FRONTEND=noninteractive "$@"; }
+echo "deb $archive_mirror bookworm-backports main" >"$root/etc/apt/sources.list.d/backports.list"
+in_root apt-get update -qq
+
+# What the test itself needs, before the snapshot that purging must restore.
+# The kernels the QEMU matrix boots: bookworm's from this machine's apt lists, as it does.
+h61=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-6\.1\./ { print $2; exit }')
+h61=${h61/linux-image-/linux-headers-}
+[ -n "$h61" ] || h61=$(archive_depends bookworm linux-headers-amd64 '^linux-headers-[0-9]')
+h612=$(archive_depends bookworm-backports linux-headers-amd64 '^linux-headers-[0-9]')
+t0=$(date +%s)
+in_root apt-get install -y -qq --no-install-recommends gcc libc6-dev pkg-config cmake make dkms \
+	"$h61" "$h612" >/dev/null
+snapshot() {
+	(cd "$root" && find . -xdev \( -path ./proc -o -path ./sys -o -path ./dev -o -path ./run -o -path ./tmp \
+		-o -path ./var/cache -o -path ./var/lib/apt -o -path ./var/lib/dpkg -o -path ./var/log \
+		-o -path ./var/lib/systemd/deb-systemd-helper-enabled -o -path ./var/lib/dkms \) -prune -o -print | sort)
+}
+snapshot >"$root/tmp/before"
+
+mkdir -p "$root/tmp/debs" "$root/tmp/consumer"
+cp "$debs"/libcohmem0_*.deb "$debs"/libcohmem-dev_*.deb "$debs"/cohmemd_*.deb "$debs"/cohmem-pfn-dkms_*.deb \
+	"$root/tmp/debs/"
+cp "$src"/tests/consumer/* "$root/tmp/consumer/"
+in_root sh -c 'apt-get install -y -qq /tmp/debs/*.deb' >"$root/tmp/install.log" 2>&1 ||
+	{ cat "$root/tmp/install.log"; exit 1; }
+echo "debian-install: installed $(cd "$root/tmp/debs" && ls | tr '\n' ' ')"
+
+# Consumers of libcohmem-dev.
+in_root sh -c 'cc -o /tmp/pc-consumer /tmp/consumer/consumer.c $(pkg-config --cflags --libs cohmem) && /tmp/pc-consumer'
+in_root sh -c 'cmake -S /tmp/consumer -B /tmp/cm >/dev/null && cmake --build /tmp/cm >/dev/null && /tmp/cm/consumer'
+in_root cohmemctl probe
+
+# cohmemd as its unit starts it: Environment=, ExecStartPre= and ExecStart= of the installed unit.
+unit=$root/lib/systemd/system/cohmemd.service
+env_line=$(sed -n 's/^Environment=//p' "$unit")
+expand() { in_root sh -c "$env_line; eval \"echo \$1\"" sh "$1"; }
+pre=$(expand "$(sed -n 's/^ExecStartPre=//p' "$unit")")
+start=$(expand "$(sed -n 's/^ExecStart=//p' "$unit")")
+mnt=$(in_root sh -c "$env_line; echo \$COHMEMD_MOUNT")
+echo "debian-install: ExecStart=$start"
+in_root $pre
+in_root sh -c "$start >/tmp/cohmemd.log 2>&1 & echo \$! >/tmp/cohmemd.pid"
+for _ in $(seq 100); do
+	grep -q " $root$mnt fuse" /proc/mounts && break
+	sleep 0.1
+done
+grep -q " $root$mnt fuse" /proc/mounts || { cat "$root/tmp/cohmemd.log"; echo "cohmemd did not mount"; exit 1; }
+in_root sh -c "cc -o /tmp/buffer-pair /tmp/consumer/buffer-pair.c \$(pkg-config --cflags --libs cohmem) && /tmp/buffer-pair $mnt"
+in_root cohmemctl ls "$mnt" >/dev/null
+kill "$(cat "$root/tmp/cohmemd.pid")"
+for _ in $(seq 100); do grep -q " $root$mnt fuse" /proc/mounts || break; sleep 0.1; done
+grep -q " $root$mnt fuse" /proc/mounts && umount -l "$root$mnt"
+
+# DKMS, for both kernels' headers.
+pfn_version=$(in_root dpkg-query -W -f='${Version}' cohmem-pfn-dkms)
+pfn_version=${pfn_version%-*}
+for h in "$h61" "$h612"; do
+	kver=${h#linux-headers-}
+	in_root dkms install "cohmem-pfn/$pfn_version" -k "$kver" >"$root/tmp/dkms.log" 2>&1 ||
+		{ cat "$root/tmp/dkms.log"; echo "dkms failed for $kver"; exit 1; }
+	ko=$(find "$root/lib/modules/$kver" -name 'cohmem_pfn.ko*' | head -n 1)
+	[ -n "$ko" ] || { echo "dkms built no module for $kver"; exit 1; }
+	echo "debian-install: dkms built $(basename "$ko") for $kver"
+	case $kver in 6.1.*) suite=bookworm ;; *) suite=bookworm-backports ;; esac
+	if [ -n "$build" ]; then
+		case $ko in *.xz) xz -dc "$ko" >"$root/tmp/cohmem_pfn-$kver.ko" ;; *) cp "$ko" "$root/tmp/cohmem_pfn-$kver.ko" ;; esac
+		COHMEM_MATRIX_MODULE=$root/tmp/cohmem_pfn-$kver.ko COHMEM_MATRIX_ONLY=' pfn$' \
+			"$src/tests/qemu/kernel-matrix.sh" "$build" "$suite"
+	fi
+done
+
+# Removing and purging leave nothing behind.
+in_root apt-get purge -y -qq libcohmem0 libcohmem-dev cohmemd cohmem-pfn-dkms >"$root/tmp/purge.log" 2>&1 ||
+	{ cat "$root/tmp/purge.log"; exit 1; }
+snapshot >"$root/tmp/after"
+if ! diff -u "$root/tmp/before" "$root/tmp/after"; then
+	echo "debian-install: purging left the files above (+) behind"
+	exit 1
+fi
+[ ! -e "$root/var/lib/dkms/cohmem-pfn" ] || { echo "dkms still knows cohmem-pfn"; exit 1; }
+echo "debian-install: installed, linked, probed, served, built the module and purged clean in $(( $(date +%s) - t0 )) s"
