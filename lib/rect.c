@@ -314,6 +314,19 @@ _public_ long cohmem_fb_rects(const struct cohmem_fb *fb, size_t bitmap_pgoff,
 	return err ? err : (long)w.out.n;
 }
 
+/*
+ * Shrink [*first, *last) of a and b to its first and last differing byte;
+ * false if none differs. Bounded: a writer may undo a difference meanwhile.
+ */
+static bool trim_equal(const unsigned char *a, const unsigned char *b, size_t *first, size_t *last)
+{
+	while (*first < *last && a[*first] == b[*first])
+		(*first)++;
+	while (*last > *first && a[*last - 1] == b[*last - 1])
+		(*last)--;
+	return *first < *last;
+}
+
 /* The bounding box of the pixels of r that differ, or false if none does. */
 static bool differing_box(const struct cohmem_fb *fb, const unsigned char *cur,
 			  const unsigned char *old, struct cohmem_rect *r)
@@ -326,14 +339,7 @@ static bool differing_box(const struct cohmem_fb *fb, const unsigned char *cur,
 		const unsigned char *b = old + (size_t)y * fb->stride + (size_t)r->x * bpp;
 		size_t first = 0, last = len;
 
-		if (!memcmp(a, b, len))
-			continue;
-		/* Bounded: a writer may undo the difference meanwhile. */
-		while (first < len && a[first] == b[first])
-			first++;
-		while (last > first && a[last - 1] == b[last - 1])
-			last--;
-		if (first == len)
+		if (!memcmp(a, b, len) || !trim_equal(a, b, &first, &last))
 			continue;
 		top = y < top ? y : top;
 		bottom = y + 1;
@@ -412,12 +418,7 @@ static size_t differing_spans(const struct cohmem_fb *fb, const unsigned char *c
 		while (at < len && memcmp(a + at, b + at, len - at < DAMAGE_BLOCK ? len - at : DAMAGE_BLOCK))
 			at += len - at < DAMAGE_BLOCK ? len - at : DAMAGE_BLOCK;
 		last = at;
-		/* Bounded: a writer may undo the difference meanwhile. */
-		while (first < last && a[first] == b[first])
-			first++;
-		while (last > first && a[last - 1] == b[last - 1])
-			last--;
-		if (first == last)
+		if (!trim_equal(a, b, &first, &last))
 			continue;
 		spans[ns++] = (struct span){ x0 + (unsigned)(first / bpp), x0 + (unsigned)((last + bpp - 1) / bpp) };
 	}

@@ -144,6 +144,22 @@ Test(rects, nothing_dirty_no_rectangles)
 	free(bm);
 }
 
+/* Every pixel that differs between cur and old lies in one of the n rectangles r (case k). */
+static void assert_changes_covered(const struct cohmem_fb *fb, const unsigned char *cur,
+				   const unsigned char *old, const struct cohmem_rect *r, long n, int k)
+{
+	int *g = coverage(fb, r, n);
+
+	for (unsigned y = 0; y < fb->height; y++)
+		for (unsigned x = 0; x < fb->width; x++) {
+			size_t at = (size_t)y * fb->stride + (size_t)x * fb->bpp;
+
+			cr_assert(!memcmp(cur + at, old + at, fb->bpp) || g[y * (fb->width + 1) + x],
+				  "case %d: changed pixel %u,%u dropped", k, x, y);
+		}
+	free(g);
+}
+
 Test(rects, refinement_never_drops_a_changed_pixel)
 {
 	for (int k = 0; k < CASES; k++) {
@@ -153,7 +169,6 @@ Test(rects, refinement_never_drops_a_changed_pixel)
 		size_t max = 1 + rnd(50);
 		struct cohmem_rect *r = calloc(max, sizeof(*r));
 		long n;
-		int *g;
 
 		for (size_t i = 0; i < size; i++)
 			cur[i] = old[i] = (unsigned char)rnd(256);
@@ -169,15 +184,7 @@ Test(rects, refinement_never_drops_a_changed_pixel)
 		n = cohmem_fb_refine(&c.fb, cur, old, r, (size_t)n);
 		cr_assert_geq(n, 0, "case %d: %s", k, strerror((int)-n));
 		assert_inside(&c.fb, r, n);
-		g = coverage(&c.fb, r, n);
-		for (unsigned y = 0; y < c.fb.height; y++)
-			for (unsigned x = 0; x < c.fb.width; x++) {
-				size_t at = (size_t)y * c.fb.stride + (size_t)x * c.fb.bpp;
-
-				cr_assert(!memcmp(cur + at, old + at, c.fb.bpp) || g[y * (c.fb.width + 1) + x],
-					  "case %d: changed pixel %u,%u dropped", k, x, y);
-			}
-		free(g);
+		assert_changes_covered(&c.fb, cur, old, r, n, k);
 		free(r);
 		free(cur);
 		free(old);
@@ -267,7 +274,6 @@ Test(rects, damage_never_drops_a_changed_pixel)
 		struct cohmem_rect whole = { 0, 0, c.fb.width, c.fb.height };
 		bool from_pages = rnd(2);
 		long n = 1;
-		int *g;
 
 		for (size_t i = 0; i < size; i++)
 			cur[i] = old[i] = (unsigned char)rnd(256);
@@ -284,15 +290,7 @@ Test(rects, damage_never_drops_a_changed_pixel)
 		cr_assert_geq(n, 0, "case %d: %s", k, strerror((int)-n));
 		cr_assert_leq(n, (long)max);
 		assert_inside(&c.fb, out, n);
-		g = coverage(&c.fb, out, n);
-		for (unsigned y = 0; y < c.fb.height; y++)
-			for (unsigned x = 0; x < c.fb.width; x++) {
-				size_t at = (size_t)y * c.fb.stride + (size_t)x * c.fb.bpp;
-
-				cr_assert(!memcmp(cur + at, old + at, c.fb.bpp) || g[y * (c.fb.width + 1) + x],
-					  "case %d: changed pixel %u,%u dropped", k, x, y);
-			}
-		free(g);
+		assert_changes_covered(&c.fb, cur, old, out, n, k);
 		free(in);
 		free(out);
 		free(cur);
