@@ -2,8 +2,8 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <unistd.h>
 
+#include "page.h"
 #include "pagemap.h"
 
 /*
@@ -23,12 +23,13 @@ static int consume(struct page_region *vec, size_t n, int (*fn)(void *, uintptr_
 	return ret;
 }
 
-int pagemap_scan_written(int pagemap, uintptr_t start, uintptr_t end, struct page_region *vec,
-			 size_t vec_len, int (*fn)(void *arg, uintptr_t start, uintptr_t end), void *arg)
+/* A scan of [start, end) for written pages (in an async-WP range), reported into vec. */
+static struct pm_scan_arg written_scan(uintptr_t start, uintptr_t end, struct page_region *vec, size_t vec_len,
+				       uint64_t flags)
 {
-	struct pm_scan_arg scan = {
-		.size = sizeof(scan),
-		.flags = PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC,
+	return (struct pm_scan_arg){
+		.size = sizeof(struct pm_scan_arg),
+		.flags = flags | PM_SCAN_CHECK_WPASYNC,
 		.start = start,
 		.end = end,
 		.vec = (uintptr_t)vec,
@@ -36,6 +37,12 @@ int pagemap_scan_written(int pagemap, uintptr_t start, uintptr_t end, struct pag
 		.category_mask = PAGE_IS_WRITTEN,
 		.return_mask = PAGE_IS_WRITTEN,
 	};
+}
+
+int pagemap_scan_written(int pagemap, uintptr_t start, uintptr_t end, struct page_region *vec,
+			 size_t vec_len, int (*fn)(void *arg, uintptr_t start, uintptr_t end), void *arg)
+{
+	struct pm_scan_arg scan = written_scan(start, end, vec, vec_len, PM_SCAN_WP_MATCHING);
 
 	/* A full vec ends a scan early, without an error: go on from walk_end. */
 	while (scan.start < scan.end) {
@@ -62,17 +69,8 @@ int pagemap_scan_written(int pagemap, uintptr_t start, uintptr_t end, struct pag
 long pagemap_count_written(int pagemap, uintptr_t start, uintptr_t end, struct page_region *vec,
 			   size_t vec_len, size_t limit)
 {
-	struct pm_scan_arg scan = {
-		.size = sizeof(scan),
-		.flags = PM_SCAN_CHECK_WPASYNC,
-		.start = start,
-		.end = end,
-		.vec = (uintptr_t)vec,
-		.vec_len = vec_len,
-		.category_mask = PAGE_IS_WRITTEN,
-		.return_mask = PAGE_IS_WRITTEN,
-	};
-	size_t ps = (size_t)sysconf(_SC_PAGESIZE), pages = 0;
+	struct pm_scan_arg scan = written_scan(start, end, vec, vec_len, 0);
+	size_t ps = page_size(), pages = 0;
 
 	/* max_pages ends the walk once the limit is reached; a full vec ends it too. */
 	while (scan.start < scan.end && pages < limit) {
