@@ -4,7 +4,9 @@
  * undone at exit, which counts only if the kernel really let go of it.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +14,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/sysmacros.h>
+#include <unistd.h>
 
 #include "daemon.h"
 
@@ -99,12 +102,56 @@ int mount_start(struct daemon *d, struct fuse_args *args, const char *argv0)
 	return 0;
 }
 
+/* Whether the kernel has ended our connection already (aborted, or its mount destroyed). */
+static bool connection_ended(struct daemon *d)
+{
+	struct pollfd pfd = { .fd = fuse_session_fd(d->se) };
+
+	return pfd.fd >= 0 && poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLERR);
+}
+
+/*
+ * So that fuse_session_unmount() closes our descriptor and frees what it
+ * holds without unmounting anything: a /dev/fuse never mounted reports
+ * POLLERR, which libfuse takes for "already unmounted". dup2() closes ours
+ * (the connection ends: the mount under the foreign one is dead now).
+ */
+static void hand_over_an_ended_connection(struct daemon *d)
+{
+	int fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+
+	if (fd < 0 || dup3(fd, fuse_session_fd(d->se), O_CLOEXEC) < 0)
+		logmsg("%s: cannot end our connection: %s", d->mountpoint, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+}
+
+/*
+ * libfuse unmounts by path, the newest mount there, whoever's it is; and
+ * only while the connection is up (one that has ended, e.g. aborted through
+ * fusectl, it takes for unmounted, and its dead mount stays). So: only if
+ * ours is the newest mount at our path is it unmounted, by libfuse or, if
+ * our connection has ended, by us. A mount over ours is someone else's: it
+ * stays, and so does ours under it (dead once our descriptor closes in
+ * fuse_session_destroy()), and the stop is an error.
+ */
 int mount_stop(struct daemon *d)
 {
-	fuse_session_unmount(d->se);
+	bool ours_on_top = mount_dev(d->mountpoint) == d->dev, ended = connection_ended(d);
+
+	if (ended)
+		logmsg("%s: our connection had ended before the unmount", d->mountpoint);
+	if (!ours_on_top)
+		hand_over_an_ended_connection(d);
+	fuse_session_unmount(d->se);	/* unmounts only if ours is on top and still up */
+	if (ours_on_top && ended && still_mounted(d->dev) &&
+	    umount2(d->mountpoint, MNT_DETACH | UMOUNT_NOFOLLOW))
+		logmsg("%s: could not unmount it: %s", d->mountpoint, strerror(errno));
 	if (still_mounted(d->dev)) {
-		logmsg("could not unmount %s: it is still mounted (something is mounted over it?)",
-		       d->mountpoint);
+		dev_t top = mount_dev(d->mountpoint);
+
+		logmsg("could not unmount %s (%u:%u): it is still mounted; the newest mount there is %u:%u",
+		       d->mountpoint, major(d->dev), minor(d->dev), major(top), minor(top));
 		return -1;
 	}
 	logmsg("unmounted %s", d->mountpoint);

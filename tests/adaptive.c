@@ -422,6 +422,7 @@ Test(adaptive, a_fault_storm_is_broken_while_it_happens)
 	cohmem_tracker *t = test_tracker();
 	char *mem = map_anon(BIG);
 	cohmem_region *r = adaptive_region(t, mem, BIG);
+	struct cohmem_region_stats st;
 	long before, faults;
 
 	if (cohmem_region_backend(r) == COHMEM_BACKEND_SOFT_DIRTY ||
@@ -441,7 +442,10 @@ Test(adaptive, a_fault_storm_is_broken_while_it_happens)
 	for (unsigned ms = 0; cohmem_region_backend(r) == COHMEM_BACKEND_UFFD_ASYNC &&
 			      stats(r).fault_storms == 0 && ms < DEADLINE_S * 1000; ms++)
 		nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
-	cr_assert_eq(stats(r).fault_storms, 1, "the storm was not broken");
+	st = stats(r);
+	cr_assert_eq(st.fault_storms, 1,
+		     "the storm was not broken: %llu storms, %ld waits, mode %d, %llu switches, backend %s", st.fault_storms,
+		     faults, (int)st.mode, st.mode_switches, cohmem_backend_name(cohmem_region_backend(r)));
 	if (test_backend() == COHMEM_BACKEND_UFFD_SYNC)
 		cr_assert_lt(faults, BIG / 4, "%ld waits for the fault thread, %d pages: the storm went on",
 			     faults, BIG);

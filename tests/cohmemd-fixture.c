@@ -117,8 +117,7 @@ size_t cohmemd_rss(void)
 	return kb * 1024;
 }
 
-/* Whether anything is mounted at the mount point (a dead mount included, which stat() may not tell). */
-static bool mounted(void)
+bool cohmemd_mounted(void)
 {
 	char line[1024], needle[128];
 	FILE *f = fopen("/proc/self/mountinfo", "r");
@@ -188,7 +187,7 @@ void cohmemd_teardown(void)
 		fprintf(stderr, "teardown: cohmemd's wait status %#x (%s %d)\n", status,
 			WIFEXITED(status) ? "exit" : "signal", WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
 	fini_check(WIFEXITED(status) && WEXITSTATUS(status) == 0, "cohmemd did not exit with status 0");
-	fini_check(!mounted(), "the mount outlived cohmemd (a dead mount under it?)");
+	fini_check(!cohmemd_mounted(), "the mount outlived cohmemd (a dead mount under it?)");
 	/* The daemon's own sanitizer reports go to its log, not to the test's output. */
 	fini_check(cohmemd_log_lines("Sanitizer") + cohmemd_log_lines("runtime error") == 0,
 		   "sanitizer report in the log");

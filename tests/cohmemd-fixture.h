@@ -30,6 +30,8 @@ int cohmemd_stop_status(void);
 /* Stop it (asserting it exited 0) and start it again with these arguments, on the same state directory. */
 void cohmemd_restart(const char *args);
 
+/* Whether anything is mounted at the mount point (a dead mount included, which stat() may not tell). */
+bool cohmemd_mounted(void);
 /* Lines of the daemon's log that contain needle. */
 int cohmemd_log_lines(const char *needle);
 /* The daemon's resident set size, bytes. */

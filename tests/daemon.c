@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/magic.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -18,6 +19,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -356,14 +358,46 @@ static void abort_connection(dev_t dev)
 }
 
 /* Waits for the daemon at most 30 s (a hang detector, not a timing check); true if it exited. */
-static bool reaped(pid_t pid)
+static bool reaped_status(pid_t pid, int *status)
 {
 	for (int i = 0; i < 3000; i++) {
-		if (waitpid(pid, NULL, WNOHANG) == pid)
+		if (waitpid(pid, status, WNOHANG) == pid)
 			return true;
 		usleep(10000);
 	}
 	return false;
+}
+
+static bool reaped(pid_t pid)
+{
+	int status;
+
+	return reaped_status(pid, &status);
+}
+
+/*
+ * An administrator ends a daemon's connection (fusectl's abort): the daemon
+ * stops, as for a mount gone away under it, and takes its mount with it.
+ * libfuse unmounts only a connection still up, so the dead mount stayed
+ * behind (ENOTCONN for everyone) until the next daemon cleared it.
+ */
+Test(cohmemd, a_daemon_whose_connection_is_aborted_leaves_no_mount)
+{
+	struct stat st;
+	int status;
+
+	need_root("aborting a FUSE connection in /sys/fs/fuse/connections");
+	if (access("/sys/fs/fuse/connections/", F_OK) ||
+	    (mount("fusectl", "/sys/fs/fuse/connections", "fusectl", 0, NULL) && errno != EBUSY))
+		cr_skip_test("no fusectl to abort a connection with: %s", strerror(errno));
+	cr_assert_eq(stat(cohmemd_mnt, &st), 0);
+	abort_connection(st.st_dev);
+	cr_assert(reaped_status(cohmemd_pid, &status), "the daemon did not stop");
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 1, "it stopped with status %#x, not 1", status);
+	cr_assert_eq(cohmemd_log_lines("our connection had ended before the unmount"), 1);
+	cr_assert_not(cohmemd_mounted(), "the dead mount stayed at %s", cohmemd_mnt);
+	cohmemd_start(cohmemd_args(), NULL, NULL);	/* for the teardown */
+	cr_assert_eq(cohmemd_log_lines("a stale mount"), 0, "the next daemon found nothing to clear");
 }
 
 /*
@@ -969,6 +1003,7 @@ Test(cohmemd, cohmemctl_ls_shows_others_no_pids_or_addresses)
 
 Test(cohmemd, a_failed_unmount_is_an_error)
 {
+	struct statfs sfs;
 	int status;
 
 	need_root("to mount over the mount point");
@@ -976,7 +1011,10 @@ Test(cohmemd, a_failed_unmount_is_an_error)
 	status = cohmemd_stop_status();
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 1, "exit status %#x", status);
 	cr_assert_eq(cohmemd_log_lines("could not unmount"), 1);
-	/* Our tmpfs went (the daemon unmounted the top mount); clear its own and go on. */
-	umount2(cohmemd_mnt, MNT_DETACH);
+	/* The mount over its own is not the daemon's to take: it is still there (libfuse took it). */
+	cr_assert_eq(statfs(cohmemd_mnt, &sfs), 0);
+	cr_assert_eq(sfs.f_type, TMPFS_MAGIC, "the tmpfs over the daemon's mount was unmounted");
+	cr_assert_eq(umount2(cohmemd_mnt, MNT_DETACH), 0);
+	cr_assert_eq(umount2(cohmemd_mnt, MNT_DETACH), 0, "and the daemon's own (dead) mount under it");
 	cohmemd_start(cohmemd_args(), NULL, NULL);
 }
