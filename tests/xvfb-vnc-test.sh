@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# Real programs on both ends: cohmemd, Xvfb keeping its screen on the mount
+# (-fbdir), X clients drawing, cohmem-vnc serving the screen, and
+# gvnccapture (gtk-vnc, lossless) as the client. After each step the
+# client's picture must equal `xwd -root` of the same display, pixel for
+# pixel (picture-compare), and solid colours must be what was asked for.
+#
+#   tests/xvfb-vnc-test.sh BUILD_DIR MODE [DEPTH]
+#
+# MODE push: cohmemd writes back every 30 ms and cohmem-vnc sleeps until the
+#   daemon says it has pages (poll).
+# MODE pull: cohmemd never writes back on its own (--interval 0); cohmem-vnc
+#   cleans every 30 ms, which has the kernel write back first.
+# DEPTH 24 (default) or 16: the X server's depth (32 or 16 bits per pixel).
+# Exit 0: passed; 1: failed; 77: skipped (a program missing, no /dev/fuse).
+set -euo pipefail
+
+build=$(cd "${1:?usage: xvfb-vnc-test.sh BUILD_DIR push|pull [DEPTH]}" && pwd)
+mode=${2:?push or pull}
+depth=${3:-24}
+bits=8
+[ "$depth" = 16 ] && bits=5
+
+skip() {
+	echo "SKIP: $*"
+	exit 77
+}
+for p in Xvfb xwd xsetroot xeyes xterm xdotool gvnccapture; do
+	command -v "$p" >/dev/null || skip "$p is not installed (Debian: xvfb x11-apps x11-xserver-utils xterm xdotool gvncviewer)"
+done
+[ -x "$build/tools/cohmem-vnc" ] || skip "no cohmem-vnc in $build (libvncserver-dev missing?)"
+[ -r /dev/fuse ] && [ -w /dev/fuse ] || skip "cannot open /dev/fuse"
+
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+mkdir "$tmp/mnt" "$tmp/state"
+
+fail() {
+	echo "xvfb-vnc-test ($mode, depth $depth): FAILED: $*"
+	for f in "$tmp"/*.log; do
+		echo "--- $(basename "$f")"
+		tail -n 20 "$f"
+	done
+	exit 1
+}
+
+# Waits for a line in a log (a hang detector: 20 s).
+wait_for() {
+	for _ in $(seq 200); do
+		grep -q "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	fail "no '$2' in $(basename "$1")"
+}
+
+# The daemon.
+daemon_interval=30 server_interval=0
+[ "$mode" = pull ] && daemon_interval=0 server_interval=30
+"$build/daemon/cohmemd" --mount "$tmp/mnt" --state-dir "$tmp/state" --interval $daemon_interval \
+	>"$tmp/cohmemd.log" 2>&1 &
+pids+=($!)
+wait_for "$tmp/cohmemd.log" "serving"
+
+# The X server, on a display number nobody uses.
+display=
+for n in $(seq 90 140); do
+	[ -e /tmp/.X11-unix/X$n ] || [ -e /tmp/.X$n-lock ] || { display=:$n; break; }
+done
+[ -n "$display" ] || fail "no free display number"
+Xvfb "$display" -screen 0 "640x480x$depth" -fbdir "$tmp/mnt" -nolisten tcp -noreset >"$tmp/xvfb.log" 2>&1 &
+pids+=($!)
+export DISPLAY=$display
+for _ in $(seq 200); do
+	xsetroot -solid black 2>/dev/null && break
+	sleep 0.1
+done
+xsetroot -solid black || fail "Xvfb did not start"
+
+# The server.
+"$build/tools/cohmem-vnc" --xwd "$tmp/mnt/Xvfb_screen0" --port 0 --interval $server_interval \
+	>"$tmp/cohmem-vnc.log" 2>&1 &
+server=$!
+pids+=($server)
+wait_for "$tmp/cohmem-vnc.log" "listening on"
+port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/cohmem-vnc.log")
+
+# The client: gvnccapture, but at depth 16 libvncclient's (tests/vnc-capture.c): gtk-vnc
+# 1.3.1 shows a 16-bit server's red (0xf800) as c007c0, x11vnc's as well as ours.
+client=gvnccapture
+[ "$depth" = 16 ] && client=vnc-capture
+capture() {
+	if [ $client = gvnccapture ]; then
+		timeout 20 gvnccapture "127.0.0.1:$((port - 5900))" "$1"
+	else
+		timeout 40 "$build/tests/vnc-capture" 127.0.0.1 "$port" "$1"
+	fi
+}
+
+# After a step: the client's picture equals the display's (the server may be a
+# pass behind: a few captures, up to 20 s), and the given pixels are as given.
+step=0
+check() {
+	local what=$1 out=
+	shift
+	step=$((step + 1))
+	for _ in $(seq 40); do
+		xwd -root -silent >"$tmp/root.xwd" || fail "xwd"
+		capture "$tmp/client.png" >"$tmp/capture.log" 2>&1 || fail "$client could not capture"
+		if out=$("$build/tests/picture-compare" --bits $bits "$@" "$tmp/client.png" "$tmp/root.xwd"); then
+			echo "step $step, $what: $client's picture and xwd's: $out"
+			return 0
+		fi
+		sleep 0.5
+	done
+	fail "step $step, $what: $out"
+}
+
+check "a black root" --pixel 0,0,000000 --pixel 639,479,000000
+xsetroot -solid '#ff0000'
+check "a red root" --pixel 0,0,ff0000 --pixel 320,240,ff0000
+# Pure channels: at depth 16 the X server rounds other values its own way.
+xsetroot -solid '#0000ff'
+check "a blue root, not red" --pixel 10,470,0000ff
+xsetroot -solid '#ffff00'
+check "a yellow root" --pixel 600,20,ffff00
+xeyes -geometry 200x150+40+60 >"$tmp/xeyes.log" 2>&1 &
+pids+=($!)
+sleep 1
+check "xeyes at 40,60"
+xterm -geometry 60x10+250+200 -fa '' -fn fixed -bg white -fg black -e sh -c 'cat' >"$tmp/xterm.log" 2>&1 &
+pids+=($!)
+sleep 1.5
+xdotool search --sync --class xterm windowactivate --sync 2>/dev/null || true
+xdotool type --delay 20 'coherent memory, written by an X server'
+check "typing in an xterm"
+xdotool key --delay 20 Return && xdotool type --delay 20 'line two'
+check "another line"
+xsetroot -solid '#00ff00'
+check "a green root behind the windows" --pixel 0,0,00ff00
+
+kill -TERM "$server"
+wait "$server" || fail "cohmem-vnc did not exit 0"
+grep "damage passes" "$tmp/cohmem-vnc.log"
+echo "xvfb-vnc-test ($mode, depth $depth): passed"

@@ -1,0 +1,540 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cohmem-vnc: a VNC server for a framebuffer file on a cohmemd mount —
+ * Xvfb's screen (`Xvfb -fbdir`, an XWD file) or a raw one — whose damage is
+ * what cohmemd reports written, not what a poll of the pixels finds.
+ *
+ * The main thread sleeps in poll(2) on the buffer's descriptor (readable
+ * once the daemon has pages for it) and, with --interval, on a timer too.
+ * Woken, it asks cohmem_buffer_clean() which pages were written, turns them
+ * into rectangles (cohmem_fb_rects()), keeps the pixels that differ from
+ * what the clients have (cohmem_fb_damage()), copies those into that copy
+ * and marks them modified. libvncserver's threads send from the copy, never
+ * from the file: a send that caught a pixel newer than the copy, which then
+ * went back to the copy's value, would leave the client wrong for good. An
+ * XWD header written again is parsed again, and a new size served as one.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <poll.h>
+#include <rfb/rfb.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include <cohmem-buffer.h>
+#include <cohmem-fb.h>
+
+#include "fbfile.h"
+
+#define MAX_PAGE_RECTS 256	/* rectangles of dirty pages, before comparing */
+#define MAX_RECTS 64		/* rectangles of changed pixels sent per pass */
+
+struct options {
+	const char *xwd, *raw, *listen, *format;
+	unsigned width, height, interval;
+	size_t stride, offset;
+	int port;
+};
+
+/* The framebuffer file: mapped read-only, its layout, its dirty pages. */
+struct source {
+	int fd;
+	const struct options *o;
+	unsigned char *map;
+	size_t map_len, npages;
+	off_t size;
+	struct fb_file f;
+	bool ready;		/* f describes map (else: look again at the next pass) */
+	unsigned long *bitmap;
+};
+
+/* What the clients have, and the server that sends it. */
+struct server {
+	rfbScreenInfoPtr screen;
+	unsigned char *copy, *old_copy;	/* the old one until clients surely left it (next resize) */
+	struct cohmem_rect page_rects[MAX_PAGE_RECTS], rects[MAX_RECTS];
+	unsigned long long passes, rects_sent, pixels_sent, resizes;
+};
+
+static unsigned long long bytes_sent;	/* of clients that left: libvncserver's count */
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: cohmem-vnc --xwd FILE [OPTIONS]\n"
+		"       cohmem-vnc --raw FILE --geometry WxH --format FORMAT [--stride BYTES] [--offset BYTES] [OPTIONS]\n"
+		"Serves a framebuffer file on a cohmemd mount over VNC; damage comes from the\n"
+		"pages cohmemd reports written.\n"
+		"  --xwd FILE          an XWD file, as `Xvfb -fbdir DIR` keeps DIR/Xvfb_screen0\n"
+		"  --raw FILE          raw pixels, laid out by the options below\n"
+		"  --geometry WxH      the raw frame's size in pixels\n"
+		"  --format FORMAT     %s\n"
+		"  --stride BYTES      bytes from one row to the next (default: width x bytes per pixel)\n"
+		"  --offset BYTES      where pixel (0, 0) lies in the file (default 0)\n"
+		"  --port N            TCP port (default 5900; 0: the first free one from 5900)\n"
+		"  --listen ADDR       IPv4 address to listen on (default 127.0.0.1)\n"
+		"  --interval MS       also look every MS milliseconds (default 0: only when\n"
+		"                      cohmemd says it has pages, which its --interval paces)\n"
+		"  -h, --help          this text\n",
+		fb_raw_format_names());
+}
+
+static int parse_size(const char *s, size_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || *end || s[0] == '-' || v > SIZE_MAX / 4)
+		return -1;
+	*out = (size_t)v;
+	return 0;
+}
+
+static int parse_options(struct options *o, int argc, char *argv[])
+{
+	static const struct option longs[] = {
+		{ "xwd", required_argument, NULL, 'x' },      { "raw", required_argument, NULL, 'r' },
+		{ "geometry", required_argument, NULL, 'g' }, { "format", required_argument, NULL, 'f' },
+		{ "stride", required_argument, NULL, 's' },   { "offset", required_argument, NULL, 'o' },
+		{ "port", required_argument, NULL, 'p' },     { "listen", required_argument, NULL, 'l' },
+		{ "interval", required_argument, NULL, 'i' }, { "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	size_t v;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
+		switch (c) {
+		case 'x': o->xwd = optarg; break;
+		case 'r': o->raw = optarg; break;
+		case 'f': o->format = optarg; break;
+		case 'l': o->listen = optarg; break;
+		case 'g':
+			if (sscanf(optarg, "%ux%u", &o->width, &o->height) != 2 || !o->width || !o->height ||
+			    o->width > 65535 || o->height > 65535)
+				return fprintf(stderr, "cohmem-vnc: --geometry %s: not WxH\n", optarg), 2;
+			break;
+		case 's':
+		case 'o':
+			if (parse_size(optarg, c == 's' ? &o->stride : &o->offset))
+				return fprintf(stderr, "cohmem-vnc: --%s %s: not a size\n",
+					       c == 's' ? "stride" : "offset", optarg), 2;
+			break;
+		case 'p':
+		case 'i':
+			if (parse_size(optarg, &v) || v > (c == 'p' ? 65535 : 3600000))
+				return fprintf(stderr, "cohmem-vnc: bad %s: %s\n", c == 'p' ? "port" : "interval",
+					       optarg), 2;
+			*(c == 'p' ? (unsigned *)&o->port : &o->interval) = (unsigned)v;
+			break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc || !o->xwd == !o->raw) {
+		fprintf(stderr, "cohmem-vnc: give one of --xwd FILE and --raw FILE\n");
+		return 2;
+	}
+	if (o->raw && (!o->width || !o->format)) {
+		fprintf(stderr, "cohmem-vnc: --raw needs --geometry and --format\n");
+		return 2;
+	}
+	if (o->xwd && (o->width || o->format || o->stride || o->offset)) {
+		fprintf(stderr, "cohmem-vnc: an XWD file describes itself: no --geometry, --format, --stride, --offset\n");
+		return 2;
+	}
+	return -1;
+}
+
+/* The layout the options give a raw file. */
+static int raw_layout(const struct options *o, struct fb_file *f)
+{
+	if (fb_raw_format(o->format, &f->format)) {
+		fprintf(stderr, "cohmem-vnc: --format %s: not one of %s\n", o->format, fb_raw_format_names());
+		return -1;
+	}
+	f->fb = (struct cohmem_fb){ .offset = o->offset, .width = o->width, .height = o->height,
+				    .bpp = f->format.bits_per_pixel / 8 };
+	f->fb.stride = o->stride ? o->stride : (size_t)o->width * f->fb.bpp;
+	if (f->fb.stride < (size_t)o->width * f->fb.bpp) {
+		fprintf(stderr, "cohmem-vnc: --stride %zu: shorter than a row (%zu bytes)\n", f->fb.stride,
+			(size_t)o->width * f->fb.bpp);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * (Re)map the file and find its layout: 0, 1 if it is not ready yet (an
+ * XWD header still being written, a file shorter than its pixels), -1 on
+ * an error.
+ */
+static int source_map(struct source *s)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	struct fb_file f = { 0 };
+	struct stat st;
+	int err;
+
+	s->ready = false;
+	if (fstat(s->fd, &st))
+		return perror("cohmem-vnc: fstat"), -1;
+	if (s->map)
+		munmap(s->map, s->map_len);
+	s->map = NULL;
+	s->size = st.st_size;
+	if (st.st_size <= 0)
+		return 1;
+	s->map_len = (size_t)st.st_size;
+	s->map = mmap(NULL, s->map_len, PROT_READ, MAP_SHARED, s->fd, 0);
+	if (s->map == MAP_FAILED) {
+		s->map = NULL;
+		return perror("cohmem-vnc: mmap"), -1;
+	}
+	if (s->o->xwd) {
+		err = fb_parse_xwd(s->map, s->map_len, &f);
+		if (err == -EAGAIN)
+			return 1;
+		if (err) {
+			fprintf(stderr, "cohmem-vnc: %s: %s\n", s->o->xwd,
+				err == -ENOTSUP ? "a format not served (true colour, 16 or 32 bits per pixel)"
+						: "not an XWD file");
+			return -1;
+		}
+	} else if (raw_layout(s->o, &f)) {
+		return -1;
+	}
+	if (fb_file_end(&f) > s->map_len)
+		return 1;
+	s->f = f;
+	s->npages = (s->map_len + (size_t)page - 1) / (size_t)page;
+	free(s->bitmap);
+	s->bitmap = calloc((s->npages + 63) / 64, sizeof(uint64_t));
+	if (!s->bitmap)
+		return perror("cohmem-vnc"), -1;
+	s->ready = true;
+	return 0;
+}
+
+/* Open, map, and wait (up to 10 s) for a file still being set up. */
+static int source_open(struct source *s, const struct options *o)
+{
+	const char *path = o->xwd ? o->xwd : o->raw;
+	long n;
+	int err = 1;
+
+	s->o = o;
+	s->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (s->fd < 0)
+		return fprintf(stderr, "cohmem-vnc: %s: %s\n", path, strerror(errno)), -1;
+	for (int i = 0; i < 1000 && (err = source_map(s)) == 1; i++)
+		usleep(10000);
+	if (err == 1)
+		fprintf(stderr, "cohmem-vnc: %s: no complete frame in it after 10 s\n", path);
+	if (err)
+		return -1;
+	/* What was written until now is in the first copy of the frame, taken after this. */
+	n = cohmem_buffer_clean(s->fd, 0, s->npages, 0, s->bitmap, NULL, NULL);
+	if (n < 0)
+		fprintf(stderr, "cohmem-vnc: %s: %s\n", path,
+			n == -ENOTTY  ? "not a buffer on a cohmemd mount"
+			: n == -EPROTO ? "a cohmemd of another version"
+				       : strerror((int)-n));
+	return n < 0 ? -1 : 0;
+}
+
+static void set_format(rfbScreenInfoPtr screen, const struct fb_format *f)
+{
+	rfbPixelFormat *pf = &screen->serverFormat;
+
+	pf->bitsPerPixel = (uint8_t)f->bits_per_pixel;
+	pf->depth = (uint8_t)f->depth;
+	pf->bigEndian = f->big_endian;
+	pf->trueColour = TRUE;
+	pf->redMax = (uint16_t)fb_mask_max(f->red_mask);
+	pf->greenMax = (uint16_t)fb_mask_max(f->green_mask);
+	pf->blueMax = (uint16_t)fb_mask_max(f->blue_mask);
+	pf->redShift = (uint8_t)fb_mask_shift(f->red_mask);
+	pf->greenShift = (uint8_t)fb_mask_shift(f->green_mask);
+	pf->blueShift = (uint8_t)fb_mask_shift(f->blue_mask);
+}
+
+static void client_gone(rfbClientPtr cl)
+{
+	__atomic_add_fetch(&bytes_sent, (unsigned long long)rfbStatGetSentBytes(cl), __ATOMIC_RELAXED);
+}
+
+static enum rfbNewClientAction new_client(rfbClientPtr cl)
+{
+	cl->clientGoneHook = client_gone;
+	return RFB_CLIENT_ACCEPT;
+}
+
+/* A copy of the whole frame, as the clients will have it. */
+static unsigned char *copy_of(const struct source *s)
+{
+	const struct cohmem_fb *fb = &s->f.fb;
+	unsigned char *copy = malloc(fb->stride * fb->height);
+	struct cohmem_rect all = { 0, 0, fb->width, fb->height };
+
+	if (copy)
+		cohmem_fb_copy(fb, copy, s->map + fb->offset, &all, 1);
+	return copy;
+}
+
+static int serve(struct server *sv, const struct source *s, const struct options *o, char *argv0)
+{
+	const struct cohmem_fb *fb = &s->f.fb;
+	int argc = 1;
+	char *argv[] = { argv0, NULL };
+	rfbScreenInfoPtr screen;
+
+	sv->copy = copy_of(s);
+	if (!sv->copy)
+		return perror("cohmem-vnc"), -1;
+	screen = rfbGetScreen(&argc, argv, (int)fb->width, (int)fb->height, 8, 3, (int)fb->bpp);
+	if (!screen)
+		return -1;
+	set_format(screen, &s->f.format);
+	screen->frameBuffer = (char *)sv->copy;
+	screen->paddedWidthInBytes = (int)fb->stride;
+	screen->desktopName = "cohmem";
+	screen->cursor = NULL;	/* the X server draws its own: libvncserver's would be painted into updates */
+	screen->alwaysShared = TRUE;
+	screen->newClientHook = new_client;
+	screen->port = o->port ? o->port : 5900;
+	screen->autoPort = o->port == 0;
+	screen->ipv6port = 0;
+	if (!rfbStringToAddr((char *)(o->listen ? o->listen : "127.0.0.1"), &screen->listenInterface)) {
+		fprintf(stderr, "cohmem-vnc: --listen %s: not an IPv4 address\n", o->listen);
+		return -1;
+	}
+	rfbLogEnable(0);
+	rfbInitServer(screen);
+	if (screen->listenSock == RFB_INVALID_SOCKET) {
+		fprintf(stderr, "cohmem-vnc: cannot listen on %s:%d\n", o->listen ? o->listen : "127.0.0.1",
+			screen->port);
+		return -1;
+	}
+	sv->screen = screen;
+	return 0;
+}
+
+/* The file's layout changed (a new XWD header, a new size): serve the new frame whole. */
+static int resize(struct server *sv, struct source *s)
+{
+	const struct cohmem_fb *fb = &s->f.fb;
+	unsigned char *copy = copy_of(s);
+
+	if (!copy)
+		return perror("cohmem-vnc"), -1;
+	free(sv->old_copy);
+	sv->old_copy = sv->copy;
+	sv->copy = copy;
+	rfbNewFramebuffer(sv->screen, (char *)copy, (int)fb->width, (int)fb->height, 8, 3, (int)fb->bpp);
+	set_format(sv->screen, &s->f.format);
+	sv->screen->paddedWidthInBytes = (int)fb->stride;
+	rfbMarkRectAsModified(sv->screen, 0, 0, (int)fb->width, (int)fb->height);
+	sv->resizes++;
+	return 0;
+}
+
+/* Whether a dirty page holds the XWD header (or the colour map before the pixels). */
+static bool header_written(const struct source *s)
+{
+	size_t ps = (size_t)sysconf(_SC_PAGESIZE), last = (s->f.fb.offset + ps - 1) / ps;
+
+	for (size_t pg = 0; pg < last && pg < s->npages; pg++)
+		if (s->bitmap[pg / 64] >> (pg % 64) & 1)
+			return true;
+	return false;
+}
+
+static bool same_layout(const struct fb_file *a, const struct fb_file *b)
+{
+	return !memcmp(&a->fb, &b->fb, sizeof(a->fb)) && !memcmp(&a->format, &b->format, sizeof(a->format));
+}
+
+/* Map the file again and serve it whole, at a new size if it has one. 0, or -1 to stop. */
+static int refresh(struct server *sv, struct source *s)
+{
+	struct fb_file before = s->f;
+	const struct cohmem_fb *fb = &s->f.fb;
+	struct cohmem_rect all;
+	int err = source_map(s);
+
+	if (err)
+		return err < 0 ? -1 : 0;	/* not ready: the next pass looks again */
+	if (!same_layout(&before, &s->f))
+		return resize(sv, s);
+	all = (struct cohmem_rect){ 0, 0, fb->width, fb->height };
+	cohmem_fb_copy(fb, sv->copy, s->map + fb->offset, &all, 1);
+	rfbMarkRectAsModified(sv->screen, 0, 0, (int)fb->width, (int)fb->height);
+	return 0;
+}
+
+/*
+ * A file cut short under our mapping (its producer truncated it) raises
+ * SIGBUS on the next read of its lost pages: the pass in progress is
+ * abandoned and the file mapped again. Only the main thread reads the file.
+ */
+static sigjmp_buf cut_short;
+
+static void on_sigbus(int sig)
+{
+	(void)sig;
+	siglongjmp(cut_short, 1);
+}
+
+/* One look: what was written, into the copy, marked for the clients. 0, or -1 to stop. */
+static int damage_pass(struct server *sv, struct source *s)
+{
+	const struct cohmem_fb *fb = &s->f.fb;
+	struct fb_file now;
+	struct stat st;
+	long dirty, n;
+
+	if (!s->ready || sigsetjmp(cut_short, 1))
+		return refresh(sv, s);
+	dirty = cohmem_buffer_clean(s->fd, 0, s->npages, 0, s->bitmap, NULL, NULL);
+	if (dirty == -EINVAL || fstat(s->fd, &st) || st.st_size != s->size)
+		return refresh(sv, s);	/* cut or grown */
+	if (dirty < 0) {
+		fprintf(stderr, "cohmem-vnc: cohmem_buffer_clean: %s\n", strerror((int)-dirty));
+		return dirty == -ENOTCONN || dirty == -EBADF ? -1 : 0;
+	}
+	sv->passes++;
+	if (!dirty)
+		return 0;
+	if (s->o->xwd && header_written(s) &&
+	    (fb_parse_xwd(s->map, s->map_len, &now) || !same_layout(&now, &s->f)))
+		return refresh(sv, s);
+	n = cohmem_fb_rects(fb, 0, s->bitmap, sv->page_rects, MAX_PAGE_RECTS);
+	if (n > 0)
+		n = cohmem_fb_damage(fb, s->map + fb->offset, sv->copy, sv->page_rects, (size_t)n, sv->rects,
+				     MAX_RECTS);
+	if (n < 0) {
+		fprintf(stderr, "cohmem-vnc: damage: %s\n", strerror((int)-n));
+		return -1;
+	}
+	cohmem_fb_copy(fb, sv->copy, s->map + fb->offset, sv->rects, (size_t)n);
+	for (long i = 0; i < n; i++) {
+		const struct cohmem_rect *r = &sv->rects[i];
+
+		rfbMarkRectAsModified(sv->screen, (int)r->x, (int)r->y, (int)(r->x + r->w), (int)(r->y + r->h));
+		sv->pixels_sent += (unsigned long long)r->w * r->h;
+	}
+	sv->rects_sent += (unsigned long long)n;
+	return 0;
+}
+
+/* SIGINT and SIGTERM as a descriptor; blocked first, so libvncserver's threads inherit the mask. */
+static int signal_fd(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	signal(SIGPIPE, SIG_IGN);
+	if (pthread_sigmask(SIG_BLOCK, &set, NULL))
+		return -1;
+	return signalfd(-1, &set, SFD_CLOEXEC);
+}
+
+static int timer_fd(unsigned ms)
+{
+	struct itimerspec its = { { ms / 1000, (long)(ms % 1000) * 1000000 }, { ms / 1000, (long)(ms % 1000) * 1000000 } };
+	int fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+
+	if (fd >= 0 && timerfd_settime(fd, 0, &its, NULL)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int run(struct server *sv, struct source *s, const struct options *o)
+{
+	struct pollfd p[3] = {
+		{ .fd = s->fd, .events = POLLIN },
+		{ .fd = signal_fd(), .events = POLLIN },
+		{ .fd = o->interval ? timer_fd(o->interval) : -1, .events = POLLIN },
+	};
+	int status = 0;
+
+	if (p[1].fd < 0 || (o->interval && p[2].fd < 0))
+		return perror("cohmem-vnc"), 1;
+	sigaction(SIGBUS, &(struct sigaction){ .sa_handler = on_sigbus }, NULL);
+	rfbRunEventLoop(sv->screen, -1, TRUE);	/* its own threads: a listener and one per client */
+	printf("cohmem-vnc: listening on %s:%d, %ux%u, %u bits per pixel\n", o->listen ? o->listen : "127.0.0.1",
+	       sv->screen->port, s->f.fb.width, s->f.fb.height, s->f.format.bits_per_pixel);
+	fflush(stdout);
+	for (;;) {
+		if (poll(p, 3, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			perror("cohmem-vnc: poll");
+			status = 1;
+			break;
+		}
+		if (p[1].revents)
+			break;
+		if (p[2].revents) {
+			uint64_t ticks;
+
+			if (read(p[2].fd, &ticks, sizeof(ticks)) < 0)
+				continue;
+		}
+		if (p[0].revents & (POLLERR | POLLHUP | POLLNVAL)) {
+			fprintf(stderr, "cohmem-vnc: the buffer's daemon went away\n");
+			status = 1;
+			break;
+		}
+		if (damage_pass(sv, s)) {
+			status = 1;
+			break;
+		}
+	}
+	close(p[1].fd);
+	if (p[2].fd >= 0)
+		close(p[2].fd);
+	return status;
+}
+
+int main(int argc, char *argv[])
+{
+	struct options o = { .port = 5900 };
+	struct source s = { .fd = -1 };
+	struct server sv = { 0 };
+	int status = parse_options(&o, argc, argv);
+
+	if (status >= 0)
+		return status;
+	if (source_open(&s, &o) || serve(&sv, &s, &o, argv[0]))
+		return 1;
+	status = run(&sv, &s, &o);
+	rfbShutdownServer(sv.screen, TRUE);	/* disconnects: the clients' counts are in */
+	printf("cohmem-vnc: %llu damage passes, %llu rectangles (%llu pixels), %llu resizes; sent %llu bytes\n",
+	       sv.passes, sv.rects_sent, sv.pixels_sent, sv.resizes, bytes_sent);
+	rfbScreenCleanup(sv.screen);
+	free(sv.copy);
+	free(sv.old_copy);
+	free(s.bitmap);
+	if (s.map)
+		munmap(s.map, s.map_len);
+	close(s.fd);
+	return status;
+}
