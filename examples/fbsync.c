@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "options.h"
-#include "png.h"
+#include "frame-png.h"
 #include "scene.h"
 
 struct totals {

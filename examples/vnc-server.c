@@ -47,8 +47,8 @@ static enum rfbNewClientAction new_client(rfbClientPtr cl)
 	return RFB_CLIENT_ACCEPT;
 }
 
-/* The frame as PPM, through the server's pixel format (what a client sees). */
-static int write_ppm(const char *path, const struct scene *s, const rfbPixelFormat *pf)
+/* The frame as PPM, from the scene's own pixels (0x00RRGGBB): what a client must see. */
+static int write_ppm(const char *path, const struct scene *s)
 {
 	FILE *f = fopen(path, "wb");
 
@@ -59,11 +59,8 @@ static int write_ppm(const char *path, const struct scene *s, const rfbPixelForm
 		const uint32_t *row = (const uint32_t *)(s->pixels + y * s->fb.stride);
 
 		for (unsigned x = 0; x < s->fb.width; x++) {
-			unsigned char rgb[3] = {
-				(unsigned char)((row[x] >> pf->redShift) & pf->redMax),
-				(unsigned char)((row[x] >> pf->greenShift) & pf->greenMax),
-				(unsigned char)((row[x] >> pf->blueShift) & pf->blueMax),
-			};
+			unsigned char rgb[3] = { (unsigned char)(row[x] >> 16), (unsigned char)(row[x] >> 8),
+						 (unsigned char)row[x] };
 
 			fwrite(rgb, 1, 3, f);
 		}
@@ -127,6 +124,13 @@ static rfbScreenInfoPtr serve(const struct server_options *o, const struct scene
 
 	if (!screen)
 		return NULL;
+	/*
+	 * The frame is 0x00RRGGBB; libvncserver's default format for 32 bits
+	 * puts red in the low byte, and every client showed red and blue swapped.
+	 */
+	screen->serverFormat.redShift = 16;
+	screen->serverFormat.greenShift = 8;
+	screen->serverFormat.blueShift = 0;
 	screen->frameBuffer = (char *)shadow;
 	screen->paddedWidthInBytes = (int)s->fb.stride;
 	screen->desktopName = "cohmem";
@@ -153,7 +157,7 @@ static int sync_point(const struct server_options *o, rfbScreenInfoPtr screen, s
 {
 	scene_stop(s);	/* nothing changes from here on */
 	mark_damage(screen, s, shadow, rects, o->max);
-	if (o->sync_file && write_ppm(o->sync_file, s, &screen->serverFormat)) {
+	if (o->sync_file && write_ppm(o->sync_file, s)) {
 		perror(o->sync_file);
 		return -1;
 	}

@@ -31,64 +31,10 @@ done
 [ -x "$build/tools/cohmem-vnc" ] || skip "no cohmem-vnc in $build (libvncserver-dev missing?)"
 [ -r /dev/fuse ] && [ -w /dev/fuse ] || skip "cannot open /dev/fuse"
 
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-mkdir "$tmp/mnt" "$tmp/state"
-
-fail() {
-	echo "xvfb-vnc-test ($mode, depth $depth): FAILED: $*"
-	for f in "$tmp"/*.log; do
-		echo "--- $(basename "$f")"
-		tail -n 20 "$f"
-	done
-	exit 1
-}
-
-# Waits for a line in a log (a hang detector: 20 s).
-wait_for() {
-	for _ in $(seq 200); do
-		grep -q "$2" "$1" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	fail "no '$2' in $(basename "$1")"
-}
-
-# The daemon.
-daemon_interval=30 server_interval=0
-[ "$mode" = pull ] && daemon_interval=0 server_interval=30
-"$build/daemon/cohmemd" --mount "$tmp/mnt" --state-dir "$tmp/state" --interval $daemon_interval \
-	>"$tmp/cohmemd.log" 2>&1 &
-pids+=($!)
-wait_for "$tmp/cohmemd.log" "serving"
-
-# The X server, on a display number nobody uses.
-display=
-for n in $(seq 90 140); do
-	[ -e /tmp/.X11-unix/X$n ] || [ -e /tmp/.X$n-lock ] || { display=:$n; break; }
-done
-[ -n "$display" ] || fail "no free display number"
-Xvfb "$display" -screen 0 "640x480x$depth" -fbdir "$tmp/mnt" -nolisten tcp -noreset >"$tmp/xvfb.log" 2>&1 &
-pids+=($!)
-export DISPLAY=$display
-for _ in $(seq 200); do
-	xsetroot -solid black 2>/dev/null && break
-	sleep 0.1
-done
-xsetroot -solid black || fail "Xvfb did not start"
-
-# The server.
-"$build/tools/cohmem-vnc" --xwd "$tmp/mnt/Xvfb_screen0" --port 0 --interval $server_interval \
-	>"$tmp/cohmem-vnc.log" 2>&1 &
-server=$!
-pids+=($server)
-wait_for "$tmp/cohmem-vnc.log" "listening on"
-port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/cohmem-vnc.log")
+session_name="xvfb-vnc-test ($mode, depth $depth)"
+# shellcheck source=tests/xvfb-session.sh
+. "$(dirname "$0")/xvfb-session.sh"
+session_start "$build" "$mode" "$depth"
 
 # The client: gvnccapture, but at depth 16 libvncclient's (tests/vnc-capture.c): gtk-vnc
 # 1.3.1 shows a 16-bit server's red (0xf800) as c007c0, x11vnc's as well as ours.
@@ -146,5 +92,5 @@ check "a green root behind the windows" --pixel 0,0,00ff00
 
 kill -TERM "$server"
 wait "$server" || fail "cohmem-vnc did not exit 0"
-grep "damage passes" "$tmp/cohmem-vnc.log"
+cat "$tmp/cohmem-vnc.log"
 echo "xvfb-vnc-test ($mode, depth $depth): passed"

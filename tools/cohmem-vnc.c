@@ -44,6 +44,7 @@ struct options {
 	unsigned width, height, interval;
 	size_t stride, offset;
 	int port;
+	bool jpeg;
 };
 
 /* The framebuffer file: mapped read-only, its layout, its dirty pages. */
@@ -85,6 +86,7 @@ static void usage(FILE *f)
 		"  --listen ADDR       IPv4 address to listen on (default 127.0.0.1)\n"
 		"  --interval MS       also look every MS milliseconds (default 0: only when\n"
 		"                      cohmemd says it has pages, which its --interval paces)\n"
+		"  --jpeg              let clients that ask for it have lossy Tight (JPEG)\n"
 		"  -h, --help          this text\n",
 		fb_raw_format_names());
 }
@@ -109,7 +111,8 @@ static int parse_options(struct options *o, int argc, char *argv[])
 		{ "geometry", required_argument, NULL, 'g' }, { "format", required_argument, NULL, 'f' },
 		{ "stride", required_argument, NULL, 's' },   { "offset", required_argument, NULL, 'o' },
 		{ "port", required_argument, NULL, 'p' },     { "listen", required_argument, NULL, 'l' },
-		{ "interval", required_argument, NULL, 'i' }, { "help", no_argument, NULL, 'h' },
+		{ "interval", required_argument, NULL, 'i' }, { "jpeg", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	size_t v;
@@ -121,6 +124,7 @@ static int parse_options(struct options *o, int argc, char *argv[])
 		case 'r': o->raw = optarg; break;
 		case 'f': o->format = optarg; break;
 		case 'l': o->listen = optarg; break;
+		case 'j': o->jpeg = true; break;
 		case 'g':
 			if (sscanf(optarg, "%ux%u", &o->width, &o->height) != 2 || !o->width || !o->height ||
 			    o->width > 65535 || o->height > 65535)
@@ -276,9 +280,25 @@ static void client_gone(rfbClientPtr cl)
 	__atomic_add_fetch(&bytes_sent, (unsigned long long)rfbStatGetSentBytes(cl), __ATOMIC_RELAXED);
 }
 
+/*
+ * Lossless unless --jpeg: a client that asks for a JPEG quality (noVNC
+ * always does) gets Tight without JPEG. Its SetEncodings precedes each of
+ * its update requests, so the request is where to undo what it asked.
+ */
+static void no_jpeg(rfbClientPtr cl, rfbFramebufferUpdateRequestMsg *req)
+{
+	(void)req;
+	cl->tightQualityLevel = -1;
+	cl->turboQualityLevel = -1;
+}
+
+static bool allow_jpeg;
+
 static enum rfbNewClientAction new_client(rfbClientPtr cl)
 {
 	cl->clientGoneHook = client_gone;
+	if (!allow_jpeg)
+		cl->clientFramebufferUpdateRequestHook = no_jpeg;
 	return RFB_CLIENT_ACCEPT;
 }
 
@@ -313,6 +333,7 @@ static int serve(struct server *sv, const struct source *s, const struct options
 	screen->desktopName = "cohmem";
 	screen->cursor = NULL;	/* the X server draws its own: libvncserver's would be painted into updates */
 	screen->alwaysShared = TRUE;
+	allow_jpeg = o->jpeg;
 	screen->newClientHook = new_client;
 	screen->port = o->port ? o->port : 5900;
 	screen->autoPort = o->port == 0;

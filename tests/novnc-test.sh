@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# A browser as the client: noVNC (Debian's novnc) in headless Chromium,
+# through websockify, connected to cohmem-vnc serving Xvfb's screen from a
+# cohmemd mount. After each step, the page's canvas (a PNG, taken through the
+# DevTools protocol by tests/novnc/cdp-capture.py) must equal `xwd -root` of
+# the display, pixel for pixel. One browser session follows every step: its
+# updates are incremental.
+#
+#   tests/novnc-test.sh BUILD_DIR
+# Exit 0: passed; 1: failed; 77: skipped (a program missing, no /dev/fuse).
+set -euo pipefail
+
+build=$(cd "${1:?usage: novnc-test.sh BUILD_DIR}" && pwd)
+here=$(cd "$(dirname "$0")" && pwd)
+novnc=/usr/share/novnc
+
+skip() {
+	echo "SKIP: $*"
+	exit 77
+}
+for p in Xvfb xwd xsetroot xeyes websockify chromium; do
+	command -v "$p" >/dev/null || skip "$p is not installed (Debian: xvfb x11-apps x11-xserver-utils novnc websockify chromium)"
+done
+[ -e "$novnc/core/rfb.js" ] || skip "no noVNC in $novnc (Debian: novnc)"
+[ -x /usr/bin/python3 ] || skip "no /usr/bin/python3"
+[ -x "$build/tools/cohmem-vnc" ] || skip "no cohmem-vnc in $build (libvncserver-dev missing?)"
+[ -r /dev/fuse ] && [ -w /dev/fuse ] || skip "cannot open /dev/fuse"
+
+session_name="novnc-test"
+# shellcheck source=tests/xvfb-session.sh
+. "$here/xvfb-session.sh"
+session_start "$build" push 24
+
+# noVNC's modules and our page, served by websockify beside the WebSocket bridge.
+mkdir "$tmp/web"
+ln -s "$novnc/core" "$novnc/vendor" "$tmp/web/"
+cp "$here/novnc/capture.html" "$tmp/web/"
+web_port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+websockify --web "$tmp/web" "127.0.0.1:$web_port" "127.0.0.1:$port" >"$tmp/websockify.log" 2>&1 &
+pids+=($!)
+wait_for "$tmp/websockify.log" "Listen on"
+
+# Chromium as root needs --no-sandbox; its DevTools port is its to pick.
+chromium --headless=new --no-sandbox --disable-gpu --no-first-run --user-data-dir="$tmp/chrome" \
+	--remote-debugging-address=127.0.0.1 --remote-debugging-port=0 about:blank >"$tmp/chromium.log" 2>&1 &
+pids+=($!)
+wait_for "$tmp/chromium.log" "DevTools listening on"
+devtools=$(sed -n 's|.*DevTools listening on ws://127\.0\.0\.1:\([0-9]*\)/.*|\1|p' "$tmp/chromium.log" | head -n 1)
+
+coproc CDP { /usr/bin/python3 "$here/novnc/cdp-capture.py" "$devtools" \
+	"http://127.0.0.1:$web_port/capture.html" "$tmp/browser.png" 2>"$tmp/cdp.log"; }
+pids+=($CDP_PID)
+
+step=0
+check() {
+	local what=$1 out= reply
+	shift
+	step=$((step + 1))
+	for _ in $(seq 40); do
+		xwd -root -silent >"$tmp/root.xwd" || fail "xwd"
+		echo capture >&"${CDP[1]}"
+		read -r -t 60 reply <&"${CDP[0]}" || fail "step $step: no capture from the browser"
+		if out=$("$build/tests/picture-compare" "$@" "$tmp/browser.png" "$tmp/root.xwd"); then
+			echo "step $step, $what: noVNC's canvas ($reply) and xwd's: $out"
+			return 0
+		fi
+		sleep 0.5
+	done
+	fail "step $step, $what: $out"
+}
+
+xsetroot -solid '#ff0000'
+check "a red root" --pixel 0,0,ff0000
+xeyes -geometry 200x150+40+60 >"$tmp/xeyes.log" 2>&1 &
+pids+=($!)
+sleep 1
+check "xeyes"
+xsetroot -solid '#2050d0'
+check "a blue root behind it" --pixel 639,479,2050d0
+
+exec {CDP[1]}>&-
+kill -TERM "$server"
+wait "$server" || fail "cohmem-vnc did not exit 0"
+cat "$tmp/cohmem-vnc.log"
+echo "novnc-test: passed"

@@ -1,0 +1,74 @@
+# Shared by tests/xvfb-vnc-test.sh, tests/novnc-test.sh and bench/x11vnc-bench.sh (sourced):
+# cohmemd on a temporary mount, Xvfb keeping its screen there (-fbdir), and cohmem-vnc.
+#
+#   session_start BUILD_DIR MODE DEPTH [SERVER ARGS...]
+#
+# MODE push: cohmemd writes back every 30 ms and cohmem-vnc sleeps until the
+#   daemon says it has pages (poll). MODE pull: cohmemd never writes back on
+#   its own (--interval 0); cohmem-vnc cleans every 30 ms, which has the
+#   kernel write back first. DEPTH: the X server's, 24 or 16.
+# Sets tmp (removed at exit, with every process in pids), DISPLAY, port (the
+# server's), server (its pid); fail() prints the logs in $tmp and exits 1.
+# session_name names the caller in messages.
+
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+fail() {
+	echo "${session_name:-session}: FAILED: $*"
+	for f in "$tmp"/*.log; do
+		echo "--- $(basename "$f")"
+		tail -n 20 "$f"
+	done
+	exit 1
+}
+
+# Waits for a line in a log (a hang detector: 20 s).
+wait_for() {
+	for _ in $(seq 200); do
+		grep -q "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	fail "no '$2' in $(basename "$1")"
+}
+
+session_start() {
+	local build=$1 mode=$2 depth=$3 daemon_interval=30 server_interval=0 display
+	shift 3
+	[ "$mode" = pull ] && daemon_interval=0 server_interval=30
+	mkdir -p "$tmp/mnt" "$tmp/state"
+	"$build/daemon/cohmemd" --mount "$tmp/mnt" --state-dir "$tmp/state" --interval $daemon_interval \
+		>"$tmp/cohmemd.log" 2>&1 &
+	pids+=($!)
+	wait_for "$tmp/cohmemd.log" "serving"
+
+	# The X server, on a display number it picks (-displayfd: tests run side by side).
+	Xvfb -displayfd 3 -screen 0 "640x480x$depth" -fbdir "$tmp/mnt" -nolisten tcp -noreset \
+		3>"$tmp/display" >"$tmp/xvfb.log" 2>&1 &
+	pids+=($!)
+	for _ in $(seq 200); do
+		[ -s "$tmp/display" ] && break
+		sleep 0.1
+	done
+	display=:$(head -n 1 "$tmp/display")
+	[ "$display" != : ] || fail "Xvfb did not say its display"
+	export DISPLAY=$display
+	for _ in $(seq 200); do
+		xsetroot -solid black 2>/dev/null && break
+		sleep 0.1
+	done
+	xsetroot -solid black || fail "Xvfb did not start"
+
+	"$build/tools/cohmem-vnc" --xwd "$tmp/mnt/Xvfb_screen0" --port 0 --interval $server_interval "$@" \
+		>"$tmp/cohmem-vnc.log" 2>&1 &
+	server=$!
+	pids+=($server)
+	wait_for "$tmp/cohmem-vnc.log" "listening on"
+	port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/cohmem-vnc.log")
+}
