@@ -41,6 +41,14 @@ static void cohmemd_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_IOCTL_DIR;	/* cohmemctl ls talks to the root directory */
 	/* Writes must reach the daemon (write-through), so that every consumer hears of them. */
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	/*
+	 * Every change of a buffer's bytes passes through this mount's page
+	 * cache, so an attribute refresh that finds a new mtime (the state file
+	 * is written at every writeback) means nothing new: with
+	 * AUTO_INVAL_DATA the kernel would drop the cached pages — unmapping them
+	 * from every process — whenever anyone stat()s a buffer written since.
+	 */
+	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
 	/* Writeback WRITEs are background requests: let several buffers' run at once. */
 	conn->max_background = 64;
 	conn->congestion_threshold = 48;

@@ -291,6 +291,52 @@ Test(cohmemd, a_client_killed_mid_write_loses_nothing)
 	expect_state_page("fb", 7, 'a' + 7);
 }
 
+/* How many of a mapping's pages are in the page cache. */
+static size_t resident(const void *m, size_t pages)
+{
+	unsigned char vec[PAGES];
+	size_t n = 0;
+
+	cr_assert_leq(pages, PAGES);
+	cr_assert_eq(mincore((void *)m, pages * PS, vec), 0, "mincore: %s", strerror(errno));
+	for (size_t i = 0; i < pages; i++)
+		n += vec[i] & 1;
+	return n;
+}
+
+/*
+ * Anyone's stat() of a buffer written since its attributes were cached
+ * finds a new mtime (the state file's). With FUSE's AUTO_INVAL_DATA the
+ * kernel then dropped the buffer's page cache, unmapping it from every
+ * process: each writer and reader faulted it all back in through READs (an
+ * X server and a VNC server polling fstat() spent 10x the CPU). Every change
+ * passes through the page cache here: it stays.
+ */
+Test(cohmemd, a_stat_after_writes_keeps_the_page_cache)
+{
+	int fd = buffer_create("fb", PAGES);
+	char *m = mmap(NULL, PAGES * PS, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	struct stat before, after;
+	unsigned long bm[PAGES / 64] = { 0 };
+
+	cr_assert_neq(m, MAP_FAILED);
+	memset(m, 'x', PAGES * PS);
+	cr_assert_eq(cohmem_buffer_clean(fd, 0, PAGES, 0, bm, NULL, NULL), PAGES);
+	cr_assert_eq(resident(m, PAGES), PAGES);
+	cr_assert_eq(fstat(fd, &before), 0);
+	m[0] = 'y';	/* the state file's mtime moves at the next clean */
+	cr_assert_eq(cohmem_buffer_clean(fd, 0, PAGES, 0, bm, NULL, NULL), 1);
+	/* Past the attribute timeout (1 s), so that the next fstat() asks the daemon. */
+	usleep(1500 * 1000);
+	cr_assert_eq(fstat(fd, &after), 0);
+	cr_assert(after.st_mtim.tv_sec != before.st_mtim.tv_sec || after.st_mtim.tv_nsec != before.st_mtim.tv_nsec,
+		  "the test needs the mtime to have moved");
+	cr_assert_eq(resident(m, PAGES), PAGES, "the stat dropped %zu of %d pages", PAGES - resident(m, PAGES), PAGES);
+	cr_assert_eq(m[0], 'y');
+	munmap(m, PAGES * PS);
+	close(fd);
+}
+
 Test(cohmemd, a_daemon_killed_and_restarted_serves_the_last_clean)
 {
 	int fd = buffer_create("fb", PAGES), status;

@@ -8,8 +8,9 @@
 #   its own (--interval 0); cohmem-vnc cleans every 30 ms, which has the
 #   kernel write back first. DEPTH: the X server's, 24 or 16.
 # Sets tmp (removed at exit, with every process in pids), DISPLAY, port (the
-# server's), server (its pid); fail() prints the logs in $tmp and exits 1.
-# session_name names the caller in messages.
+# server's), server, cohmemd and xvfb (pids); fail() prints the logs in $tmp and exits 1.
+# session_name names the caller in messages; session_geometry is the screen's
+# size (default 640x480).
 
 tmp=$(mktemp -d)
 pids=()
@@ -45,13 +46,15 @@ session_start() {
 	mkdir -p "$tmp/mnt" "$tmp/state"
 	"$build/daemon/cohmemd" --mount "$tmp/mnt" --state-dir "$tmp/state" --interval $daemon_interval \
 		>"$tmp/cohmemd.log" 2>&1 &
-	pids+=($!)
+	cohmemd=$!
+	pids+=($cohmemd)
 	wait_for "$tmp/cohmemd.log" "serving"
 
 	# The X server, on a display number it picks (-displayfd: tests run side by side).
-	Xvfb -displayfd 3 -screen 0 "640x480x$depth" -fbdir "$tmp/mnt" -nolisten tcp -noreset \
+	Xvfb -displayfd 3 -screen 0 "${session_geometry:-640x480}x$depth" -fbdir "$tmp/mnt" -nolisten tcp -noreset \
 		3>"$tmp/display" >"$tmp/xvfb.log" 2>&1 &
-	pids+=($!)
+	xvfb=$!
+	pids+=($xvfb)
 	for _ in $(seq 200); do
 		[ -s "$tmp/display" ] && break
 		sleep 0.1

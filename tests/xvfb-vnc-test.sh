@@ -85,12 +85,32 @@ sleep 1.5
 xdotool search --sync --class xterm windowactivate --sync 2>/dev/null || true
 xdotool type --delay 20 'coherent memory, written by an X server'
 check "typing in an xterm"
+# The server's counts so far (SIGUSR1): the pixels it looked at.
+looked_at() {
+	local lines
+	lines=$(grep -c "damage passes" "$tmp/cohmem-vnc.log" || true)
+	kill -USR1 "$server"
+	for _ in $(seq 200); do
+		[ "$(grep -c "damage passes" "$tmp/cohmem-vnc.log" || true)" -gt "$lines" ] && break
+		sleep 0.1
+	done
+	grep "damage passes" "$tmp/cohmem-vnc.log" | tail -n 1 | sed -n 's/.*looked at \([0-9]*\) pixels.*/\1/p'
+}
+before=$(looked_at)
 xdotool key --delay 20 Return && xdotool type --delay 20 'line two'
 check "another line"
+# A line of text dirties a few rows: what the server compares follows that, not the frame.
+after=$(looked_at)
+[ $((after - before)) -lt $((640 * 480 / 4)) ] ||
+	fail "typing a line made the server look at $((after - before)) pixels, more than a quarter frame"
+echo "typing a line: the server looked at $((after - before)) pixels"
 xsetroot -solid '#00ff00'
 check "a green root behind the windows" --pixel 0,0,00ff00
 
 kill -TERM "$server"
 wait "$server" || fail "cohmem-vnc did not exit 0"
 cat "$tmp/cohmem-vnc.log"
+# The X server rewrote its header (it does, installing colour maps) but not its layout.
+tail -n 1 "$tmp/cohmem-vnc.log" | grep -q " 0 resizes, 0 whole-frame refreshes" ||
+	fail "cohmem-vnc served a whole frame again with nothing resized"
 echo "xvfb-vnc-test ($mode, depth $depth): passed"

@@ -64,7 +64,7 @@ struct server {
 	rfbScreenInfoPtr screen;
 	unsigned char *copy, *old_copy;	/* the old one until clients surely left it (next resize) */
 	struct cohmem_rect page_rects[MAX_PAGE_RECTS], rects[MAX_RECTS];
-	unsigned long long passes, rects_sent, pixels_sent, resizes;
+	unsigned long long passes, looked_at, rects_sent, pixels_sent, resizes, refreshes;
 };
 
 static unsigned long long bytes_sent;	/* of clients that left: libvncserver's count */
@@ -87,7 +87,8 @@ static void usage(FILE *f)
 		"  --interval MS       also look every MS milliseconds (default 0: only when\n"
 		"                      cohmemd says it has pages, which its --interval paces)\n"
 		"  --jpeg              let clients that ask for it have lossy Tight (JPEG)\n"
-		"  -h, --help          this text\n",
+		"  -h, --help          this text\n"
+		"SIGUSR1 prints what it did so far; SIGINT or SIGTERM stops it.\n",
 		fb_raw_format_names());
 }
 
@@ -383,9 +384,16 @@ static bool header_written(const struct source *s)
 	return false;
 }
 
+/* Field by field: the structures' padding is whatever their last assignment left. */
 static bool same_layout(const struct fb_file *a, const struct fb_file *b)
 {
-	return !memcmp(&a->fb, &b->fb, sizeof(a->fb)) && !memcmp(&a->format, &b->format, sizeof(a->format));
+	const struct cohmem_fb *p = &a->fb, *q = &b->fb;
+	const struct fb_format *f = &a->format, *g = &b->format;
+
+	return p->offset == q->offset && p->stride == q->stride && p->width == q->width && p->height == q->height &&
+	       p->bpp == q->bpp && f->bits_per_pixel == g->bits_per_pixel && f->depth == g->depth &&
+	       f->big_endian == g->big_endian && f->red_mask == g->red_mask && f->green_mask == g->green_mask &&
+	       f->blue_mask == g->blue_mask;
 }
 
 /* Map the file again and serve it whole, at a new size if it has one. 0, or -1 to stop. */
@@ -400,6 +408,7 @@ static int refresh(struct server *sv, struct source *s)
 		return err < 0 ? -1 : 0;	/* not ready: the next pass looks again */
 	if (!same_layout(&before, &s->f))
 		return resize(sv, s);
+	sv->refreshes++;
 	all = (struct cohmem_rect){ 0, 0, fb->width, fb->height };
 	cohmem_fb_copy(fb, sv->copy, s->map + fb->offset, &all, 1);
 	rfbMarkRectAsModified(sv->screen, 0, 0, (int)fb->width, (int)fb->height);
@@ -429,6 +438,8 @@ static int damage_pass(struct server *sv, struct source *s)
 
 	if (!s->ready || sigsetjmp(cut_short, 1))
 		return refresh(sv, s);
+	/* The clean only sets bits (apply_as_clean's contract): clear what the last one set. */
+	memset(s->bitmap, 0, (s->npages + 63) / 64 * sizeof(uint64_t));
 	dirty = cohmem_buffer_clean(s->fd, 0, s->npages, 0, s->bitmap, NULL, NULL);
 	if (dirty == -EINVAL || fstat(s->fd, &st) || st.st_size != s->size)
 		return refresh(sv, s);	/* cut or grown */
@@ -443,6 +454,8 @@ static int damage_pass(struct server *sv, struct source *s)
 	    (fb_parse_xwd(s->map, s->map_len, &now) || !same_layout(&now, &s->f)))
 		return refresh(sv, s);
 	n = cohmem_fb_rects(fb, 0, s->bitmap, sv->page_rects, MAX_PAGE_RECTS);
+	for (long i = 0; i < n; i++)
+		sv->looked_at += (unsigned long long)sv->page_rects[i].w * sv->page_rects[i].h;
 	if (n > 0)
 		n = cohmem_fb_damage(fb, s->map + fb->offset, sv->copy, sv->page_rects, (size_t)n, sv->rects,
 				     MAX_RECTS);
@@ -461,7 +474,16 @@ static int damage_pass(struct server *sv, struct source *s)
 	return 0;
 }
 
-/* SIGINT and SIGTERM as a descriptor; blocked first, so libvncserver's threads inherit the mask. */
+static void print_stats(const struct server *sv)
+{
+	printf("cohmem-vnc: %llu damage passes, looked at %llu pixels, %llu rectangles (%llu pixels), "
+	       "%llu resizes, %llu whole-frame refreshes; sent %llu bytes\n",
+	       sv->passes, sv->looked_at, sv->rects_sent, sv->pixels_sent, sv->resizes, sv->refreshes,
+	       __atomic_load_n(&bytes_sent, __ATOMIC_RELAXED));
+	fflush(stdout);
+}
+
+/* SIGINT and SIGTERM (and SIGUSR1: print the counts) as a descriptor; blocked first, so libvncserver's threads inherit the mask. */
 static int signal_fd(void)
 {
 	sigset_t set;
@@ -469,6 +491,7 @@ static int signal_fd(void)
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGUSR1);
 	signal(SIGPIPE, SIG_IGN);
 	if (pthread_sigmask(SIG_BLOCK, &set, NULL))
 		return -1;
@@ -511,8 +534,15 @@ static int run(struct server *sv, struct source *s, const struct options *o)
 			status = 1;
 			break;
 		}
-		if (p[1].revents)
+		if (p[1].revents) {
+			struct signalfd_siginfo si;
+
+			if (read(p[1].fd, &si, sizeof(si)) == sizeof(si) && si.ssi_signo == SIGUSR1) {
+				print_stats(sv);
+				continue;
+			}
 			break;
+		}
 		if (p[2].revents) {
 			uint64_t ticks;
 
@@ -548,8 +578,7 @@ int main(int argc, char *argv[])
 		return 1;
 	status = run(&sv, &s, &o);
 	rfbShutdownServer(sv.screen, TRUE);	/* disconnects: the clients' counts are in */
-	printf("cohmem-vnc: %llu damage passes, %llu rectangles (%llu pixels), %llu resizes; sent %llu bytes\n",
-	       sv.passes, sv.rects_sent, sv.pixels_sent, sv.resizes, bytes_sent);
+	print_stats(&sv);
 	rfbScreenCleanup(sv.screen);
 	free(sv.copy);
 	free(sv.old_copy);
