@@ -17,7 +17,7 @@
  *    right corner changes colour P times; from XSync() after the drawing to
  *    the update that shows the new colour at the client.
  * Prints one line, for bench/vnc-compare.sh to read:
- *   workload W cpu C helpers H bytes B latency_ms MEDIAN P90 probes N
+ *   workload W cpu C helpers H bytes B updates U latency_ms MEDIAN P90 probes N
  */
 #include <X11/Xlib.h>
 #include <dirent.h>
@@ -251,6 +251,14 @@ static bool probe_shown(rfbClient *c, void *arg)
 	return client_shows(c, p->x, p->y, p->rgb);
 }
 
+static unsigned long long updates;	/* FramebufferUpdates received */
+
+static void update_done(rfbClient *c)
+{
+	(void)c;
+	updates++;
+}
+
 static void quiet(const char *format, ...)
 {
 	(void)format;
@@ -323,6 +331,7 @@ int main(int argc, char *argv[])
 	c->appData.encodingsString = "tight zrle hextile raw";
 	c->appData.enableJPEG = FALSE;
 	c->appData.compressLevel = 1;
+	c->FinishedFrameBufferUpdate = update_done;
 	if (!rfbInitClient(c, NULL, NULL))
 		return fprintf(stderr, "vnc-bench: cannot connect to port %d\n", o.port), 1;
 	/* Settle: the first full frame, and a second of the workload before counting. */
@@ -333,10 +342,11 @@ int main(int argc, char *argv[])
 	cpu0 = cpu_of(o.pids, o.npids);
 	help0 = cpu_of(o.helpers, o.nhelpers);
 	bytes0 = received(c);
+	unsigned long long updates0 = updates;
 	run_until(c, &w, t0 + o.seconds, &next_tick, NULL, NULL);
 	double elapsed = now() - t0, cpu = (cpu_of(o.pids, o.npids) - cpu0) / elapsed,
 	       help = (cpu_of(o.helpers, o.nhelpers) - help0) / elapsed;
-	unsigned long long bytes = received(c) - bytes0;
+	unsigned long long bytes = received(c) - bytes0, nupdates = updates - updates0;
 
 	for (int i = 0; i < o.probes; i++) {
 		struct probe p = { w.width - PROBE / 2, PROBE / 2, probe_colour((unsigned)i) };
@@ -351,8 +361,8 @@ int main(int argc, char *argv[])
 		run_until(c, &w, now() + 0.1, &next_tick, NULL, NULL);	/* apart, at random phases */
 	}
 	qsort(lat, got, sizeof(lat[0]), compare_double);
-	printf("workload %s cpu %.5f helpers %.5f bytes %llu latency_ms %.2f %.2f probes %u/%d\n", o.workload, cpu,
-	       help, bytes, got ? lat[got / 2] : -1.0, got ? lat[got * 9 / 10] : -1.0, got, o.probes);
+	printf("workload %s cpu %.5f helpers %.5f bytes %llu updates %llu latency_ms %.2f %.2f probes %u/%d\n",
+	       o.workload, cpu, help, bytes, nupdates, got ? lat[got / 2] : -1.0, got ? lat[got * 9 / 10] : -1.0, got, o.probes);
 	rfbClientCleanup(c);
 	XCloseDisplay(w.dpy);
 	return got == (unsigned)o.probes ? 0 : 1;

@@ -29,6 +29,7 @@
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cohmem-buffer.h>
@@ -64,7 +65,7 @@ struct server {
 	rfbScreenInfoPtr screen;
 	unsigned char *copy, *old_copy;	/* the old one until clients surely left it (next resize) */
 	struct cohmem_rect page_rects[MAX_PAGE_RECTS], rects[MAX_RECTS];
-	unsigned long long passes, looked_at, rects_sent, pixels_sent, resizes, refreshes;
+	unsigned long long passes, looked_at, rects_sent, pixels_sent, resizes, refreshes, replaced;
 };
 
 static unsigned long long bytes_sent;	/* of clients that left: libvncserver's count */
@@ -477,10 +478,50 @@ static int damage_pass(struct server *sv, struct source *s)
 static void print_stats(const struct server *sv)
 {
 	printf("cohmem-vnc: %llu damage passes, looked at %llu pixels, %llu rectangles (%llu pixels), "
-	       "%llu resizes, %llu whole-frame refreshes; sent %llu bytes\n",
-	       sv->passes, sv->looked_at, sv->rects_sent, sv->pixels_sent, sv->resizes, sv->refreshes,
+	       "%llu resizes, %llu whole-frame refreshes, %llu files replaced; sent %llu bytes\n",
+	       sv->passes, sv->looked_at, sv->rects_sent, sv->pixels_sent, sv->resizes, sv->refreshes, sv->replaced,
 	       __atomic_load_n(&bytes_sent, __ATOMIC_RELAXED));
 	fflush(stdout);
+}
+
+/*
+ * A producer that starts again may unlink the file and create another by
+ * the same name (Xvfb removes its screen file at exit): while ours has no
+ * name left, look for the new one every REPLACED_CHECK_MS, and serve it as
+ * a new framebuffer once it is complete. 1 if the file was replaced (or is
+ * still gone), 0 if it is ours still, -1 to stop.
+ */
+#define REPLACED_CHECK_MS 500
+
+/* Whether REPLACED_CHECK_MS passed since *last (then it is now). */
+static bool check_due(struct timespec *last)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	if ((t.tv_sec - last->tv_sec) * 1000 + (t.tv_nsec - last->tv_nsec) / 1000000 < REPLACED_CHECK_MS)
+		return false;
+	*last = t;
+	return true;
+}
+
+static int replaced(struct server *sv, struct source *s)
+{
+	const char *path = s->o->xwd ? s->o->xwd : s->o->raw;
+	struct stat st;
+	int fd;
+
+	if (fstat(s->fd, &st) || st.st_nlink > 0)
+		return 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 1;	/* not there yet */
+	close(s->fd);
+	s->fd = fd;
+	s->ready = false;	/* the next pass maps it, and serves it whole */
+	memset(&s->f, 0, sizeof(s->f));
+	sv->replaced++;
+	return damage_pass(sv, s) < 0 ? -1 : 1;
 }
 
 /* SIGINT and SIGTERM (and SIGUSR1: print the counts) as a descriptor; blocked first, so libvncserver's threads inherit the mask. */
@@ -517,6 +558,7 @@ static int run(struct server *sv, struct source *s, const struct options *o)
 		{ .fd = signal_fd(), .events = POLLIN },
 		{ .fd = o->interval ? timer_fd(o->interval) : -1, .events = POLLIN },
 	};
+	struct timespec checked = { 0 };
 	int status = 0;
 
 	if (p[1].fd < 0 || (o->interval && p[2].fd < 0))
@@ -527,7 +569,21 @@ static int run(struct server *sv, struct source *s, const struct options *o)
 	       sv->screen->port, s->f.fb.width, s->f.fb.height, s->f.format.bits_per_pixel);
 	fflush(stdout);
 	for (;;) {
-		if (poll(p, 3, -1) < 0) {
+		int ready;
+
+		p[0].fd = s->fd;	/* replaced when the file was (below) */
+		ready = poll(p, 3, REPLACED_CHECK_MS);
+		if (ready == 0 || (ready > 0 && (p[0].revents & (POLLERR | POLLHUP))) || check_due(&checked)) {
+			int r = replaced(sv, s);
+
+			if (r < 0) {
+				status = 1;
+				break;
+			}
+			if (r > 0 || (ready == 0 && s->ready))
+				continue;	/* else: a file not complete yet, looked at again */
+		}
+		if (ready < 0) {
 			if (errno == EINTR)
 				continue;
 			perror("cohmem-vnc: poll");

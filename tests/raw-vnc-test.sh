@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# cohmem-vnc --raw, every format it takes: a file on a cohmemd mount holds
+# four quadrants (red, green, blue, white) in that format, with padded rows
+# and pixel (0, 0) off the file's start; a libvncclient client
+# (tests/vnc-capture.c) must see those colours. Then the file changes
+# through write(2) — no mapping at all — and the client sees that too.
+#
+#   tests/raw-vnc-test.sh BUILD_DIR
+# Exit 0: passed; 1: failed; 77: skipped.
+set -euo pipefail
+
+build=$(cd "${1:?usage: raw-vnc-test.sh BUILD_DIR}" && pwd)
+[ -x "$build/tools/cohmem-vnc" ] && [ -x "$build/tests/vnc-capture" ] ||
+	{ echo "SKIP: no cohmem-vnc or vnc-capture in $build"; exit 77; }
+[ -r /dev/fuse ] && [ -w /dev/fuse ] || { echo "SKIP: cannot open /dev/fuse"; exit 77; }
+
+tmp=$(mktemp -d)
+pids=()
+trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"' EXIT
+mkdir "$tmp/mnt" "$tmp/state"
+"$build/daemon/cohmemd" --mount "$tmp/mnt" --state-dir "$tmp/state" --interval 30 >"$tmp/cohmemd.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 200); do grep -q serving "$tmp/cohmemd.log" && break; sleep 0.1; done
+
+W=96 H=64 OFFSET=100 PAD=12
+# write_frame FILE FORMAT [COLOUR]: the quadrants, or the whole frame in COLOUR (RRGGBB).
+write_frame() {
+	/usr/bin/python3 - "$@" <<'PY'
+import struct, sys
+path, fmt = sys.argv[1], sys.argv[2]
+whole = int(sys.argv[3], 16) if len(sys.argv) > 3 else None
+W, H, OFFSET, PAD = 96, 64, 100, 12
+def pack(rgb):
+    r, g, b = rgb >> 16, rgb >> 8 & 0xff, rgb & 0xff
+    v = {"xrgb8888": r << 16 | g << 8 | b, "argb8888": 0xff << 24 | r << 16 | g << 8 | b,
+         "xbgr8888": b << 16 | g << 8 | r, "abgr8888": 0xff << 24 | b << 16 | g << 8 | r,
+         "rgbx8888": r << 24 | g << 16 | b << 8, "bgrx8888": b << 24 | g << 16 | r << 8,
+         "rgb565": (r >> 3) << 11 | (g >> 2) << 5 | b >> 3, "bgr565": (b >> 3) << 11 | (g >> 2) << 5 | r >> 3}[fmt]
+    return struct.pack("<H" if fmt.endswith("565") else "<I", v)
+bpp = 2 if fmt.endswith("565") else 4
+quadrant = lambda x, y: whole if whole is not None else [[0xff0000, 0x00ff00], [0x0000ff, 0xffffff]][y * 2 // H][x * 2 // W]
+rows = b"".join(b"".join(pack(quadrant(x, y)) for x in range(W)) + b"\xaa" * PAD for y in range(H))
+with open(path, "r+b" if whole is not None else "wb") as f:
+    f.seek(0)
+    f.write(b"\x55" * OFFSET + rows)
+PY
+}
+
+status=0
+for fmt in xrgb8888 argb8888 xbgr8888 abgr8888 rgbx8888 bgrx8888 rgb565 bgr565; do
+	bpp=4
+	case $fmt in *565) bpp=2 ;; esac
+	file=$tmp/mnt/raw-$fmt
+	write_frame "$file" $fmt
+	"$build/tools/cohmem-vnc" --raw "$file" --geometry ${W}x$H --format $fmt --stride $((W * bpp + PAD)) \
+		--offset $OFFSET --port 0 >"$tmp/server.log" 2>&1 &
+	server=$!
+	pids+=($server)
+	for _ in $(seq 200); do grep -q "listening on" "$tmp/server.log" && break; sleep 0.1; done
+	port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/server.log")
+	[ -n "$port" ] || { cat "$tmp/server.log"; exit 1; }
+	"$build/tests/vnc-capture" 127.0.0.1 "$port" "$tmp/c.png"
+	if out=$("$build/tests/picture-compare" --bits 5 --pixel 0,0,ff0000 --pixel $((W - 1)),0,00ff00 \
+		--pixel 0,$((H - 1)),0000ff --pixel $((W - 1)),$((H - 1)),ffffff "$tmp/c.png"); then
+		write_frame "$file" $fmt 808000	# olive, through write(2)
+		for _ in $(seq 40); do
+			"$build/tests/vnc-capture" 127.0.0.1 "$port" "$tmp/c.png"
+			out=$("$build/tests/picture-compare" --bits 5 --pixel 50,30,808000 "$tmp/c.png") && break
+			sleep 0.25
+		done
+	fi
+	if [ -z "$out" ]; then
+		echo "$fmt: the quadrants, then a frame written with write(2): right"
+	else
+		echo "$fmt: FAILED: $out"
+		status=1
+	fi
+	kill -TERM $server
+	wait $server || status=1
+done
+exit $status
