@@ -80,6 +80,7 @@ snapshot >"$root/tmp/before"
 
 mkdir -p "$root/tmp/debs" "$root/tmp/consumer"
 cp "$debs"/libcohmem0_*.deb "$debs"/libcohmem-dev_*.deb "$debs"/cohmemd_*.deb "$debs"/cohmem-pfn-dkms_*.deb \
+	"$debs"/cohmem-vnc_*.deb \
 	"$root/tmp/debs/"
 cp "$src"/tests/consumer/* "$root/tmp/consumer/"
 in_root sh -c 'apt-get install -y -qq /tmp/debs/*.deb' >"$root/tmp/install.log" 2>&1 ||
@@ -90,6 +91,7 @@ echo "debian-install: installed $(cd "$root/tmp/debs" && ls | tr '\n' ' ')"
 in_root sh -c 'cc -o /tmp/pc-consumer /tmp/consumer/consumer.c $(pkg-config --cflags --libs cohmem) && /tmp/pc-consumer'
 in_root sh -c 'cmake -S /tmp/consumer -B /tmp/cm >/dev/null && cmake --build /tmp/cm >/dev/null && /tmp/cm/consumer'
 in_root cohmemctl probe
+in_root cohmem-vnc --help >/dev/null
 
 # cohmemd as its unit starts it: Environment=, ExecStartPre= and ExecStart= of the installed unit.
 unit=$root/lib/systemd/system/cohmemd.service
@@ -133,7 +135,7 @@ done
 # Removing and purging leave nothing behind: the packages, then what apt installed for them
 # (fuse3, libfuse3-3). depmod's indexes (modules.*) are state dkms's removal regenerates, not files
 # of a package: the snapshots leave them out.
-in_root sh -c 'apt-get purge -y -qq libcohmem0 libcohmem-dev cohmemd cohmem-pfn-dkms &&
+in_root sh -c 'apt-get purge -y -qq libcohmem0 libcohmem-dev cohmemd cohmem-pfn-dkms cohmem-vnc &&
 	apt-get autoremove --purge -y -qq' >"$root/tmp/purge.log" 2>&1 || { cat "$root/tmp/purge.log"; exit 1; }
 snapshot >"$root/tmp/after"
 if ! diff -u "$root/tmp/before" "$root/tmp/after"; then
