@@ -434,7 +434,6 @@ static int damage_pass(struct server *sv, struct source *s)
 {
 	const struct cohmem_fb *fb = &s->f.fb;
 	struct fb_file now;
-	struct stat st;
 	long dirty, n;
 
 	if (!s->ready || sigsetjmp(cut_short, 1))
@@ -442,8 +441,8 @@ static int damage_pass(struct server *sv, struct source *s)
 	/* The clean only sets bits (apply_as_clean's contract): clear what the last one set. */
 	memset(s->bitmap, 0, (s->npages + 63) / 64 * sizeof(uint64_t));
 	dirty = cohmem_buffer_clean(s->fd, 0, s->npages, 0, s->bitmap, NULL, NULL);
-	if (dirty == -EINVAL || fstat(s->fd, &st) || st.st_size != s->size)
-		return refresh(sv, s);	/* cut or grown */
+	if (dirty == -EINVAL)
+		return refresh(sv, s);	/* cut short (grown: replaced() sees it) */
 	if (dirty < 0) {
 		fprintf(stderr, "cohmem-vnc: cohmem_buffer_clean: %s\n", strerror((int)-dirty));
 		return dirty == -ENOTCONN || dirty == -EBADF ? -1 : 0;
@@ -488,10 +487,18 @@ static void print_stats(const struct server *sv)
  * A producer that starts again may unlink the file and create another by
  * the same name (Xvfb removes its screen file at exit): while ours has no
  * name left, look for the new one every REPLACED_CHECK_MS, and serve it as
- * a new framebuffer once it is complete. 1 if the file was replaced (or is
- * still gone), 0 if it is ours still, -1 to stop.
+ * a new framebuffer once it is complete. A file whose size changed under its
+ * name is mapped again. 1 if the file was replaced, resized (or is still
+ * gone), 0 if it is as it was, -1 to stop.
  */
 #define REPLACED_CHECK_MS 500
+
+/* refresh() from outside a pass: with the SIGBUS guard a pass has. 1, or -1 to stop. */
+static int damage_refresh(struct server *sv, struct source *s)
+{
+	s->ready = false;	/* damage_pass() refreshes first */
+	return damage_pass(sv, s) < 0 ? -1 : 1;
+}
 
 /* Whether REPLACED_CHECK_MS passed since *last (then it is now). */
 static bool check_due(struct timespec *last)
@@ -511,7 +518,11 @@ static int replaced(struct server *sv, struct source *s)
 	struct stat st;
 	int fd;
 
-	if (fstat(s->fd, &st) || st.st_nlink > 0)
+	if (fstat(s->fd, &st))
+		return 0;
+	if (st.st_nlink > 0 && s->ready && st.st_size != s->size)
+		return damage_refresh(sv, s);	/* grown (or cut) under its name */
+	if (st.st_nlink > 0)
 		return 0;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
