@@ -20,6 +20,7 @@
  *   workload W cpu C helpers H bytes B updates U latency_ms MEDIAN P90 probes N
  */
 #include <X11/Xlib.h>
+#include <X11/Xutil.h>
 #include <dirent.h>
 #include <errno.h>
 #include <linux/tcp.h>
@@ -146,6 +147,17 @@ static int workload_open(struct workload *w, const struct options *o)
 	}
 	XSync(w->dpy, False);
 	return 0;
+}
+
+static void workload_close(struct workload *w)
+{
+	for (int i = 0; i < 2; i++)
+		if (w->frames[i])
+			XDestroyImage(w->frames[i]);	/* and the pixels it was made of */
+	if (w->win)
+		XDestroyWindow(w->dpy, w->win);
+	XFreeGC(w->dpy, w->gc);
+	XCloseDisplay(w->dpy);
 }
 
 /* Run time of a process's live threads (ns resolution) or, if larger, of all it ran (ticks). */
@@ -326,6 +338,7 @@ int main(int argc, char *argv[])
 	}
 	rfbClientLog = quiet;
 	c = rfbGetClient(8, 3, 4);
+	free(c->serverHost);	/* rfbGetClient()'s "": rfbClientCleanup() frees ours */
 	c->serverHost = strdup("127.0.0.1");
 	c->serverPort = o.port;
 	c->appData.encodingsString = "tight zrle hextile raw";
@@ -363,7 +376,8 @@ int main(int argc, char *argv[])
 	qsort(lat, got, sizeof(lat[0]), compare_double);
 	printf("workload %s cpu %.5f helpers %.5f bytes %llu updates %llu latency_ms %.2f %.2f probes %u/%d\n",
 	       o.workload, cpu, help, bytes, nupdates, got ? lat[got / 2] : -1.0, got ? lat[got * 9 / 10] : -1.0, got, o.probes);
+	free(c->frameBuffer);	/* libvncclient allocates it, rfbClientCleanup() leaves it */
 	rfbClientCleanup(c);
-	XCloseDisplay(w.dpy);
+	workload_close(&w);
 	return got == (unsigned)o.probes ? 0 : 1;
 }

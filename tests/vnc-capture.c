@@ -84,7 +84,8 @@ int main(int argc, char *argv[])
 	}
 	rfbClientLog = quiet;
 	c = rfbGetClient(8, 3, 4);
-	c->serverHost = strdup(argv[1]);	/* rfbClientCleanup() frees it */
+	free(c->serverHost);	/* rfbGetClient()'s "": rfbClientCleanup() frees ours */
+	c->serverHost = strdup(argv[1]);
 	c->serverPort = atoi(argv[2]);
 	c->GotFrameBufferUpdate = got_rect;
 	c->FinishedFrameBufferUpdate = update_done;
@@ -106,6 +107,7 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "vnc-capture: cannot write %s\n", argv[3]);
 	else
 		status = 0;
+	free(c->frameBuffer);	/* libvncclient allocates it, rfbClientCleanup() leaves it */
 	rfbClientCleanup(c);
 	return status;
 }
