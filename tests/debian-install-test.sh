@@ -12,11 +12,21 @@
 # kernels' headers into the root, and the two QEMU runs)
 # Needs root (chroot, mounts) and the Debian archive; exits 77 without them.
 set -euo pipefail
-# DEB_DIR without packages: build them there first (tests/debian-package.sh).
-if ! ls "$1"/cohmemd_*.deb >/dev/null 2>&1; then
+# DEB_DIR without this tree's packages (one missing, or built from another commit or
+# another state of the work tree): build them there first (tests/debian-package.sh).
+tree=$(cd "$(dirname "$0")/.." && pwd)
+tree_id=$(git -C "$tree" rev-parse HEAD 2>/dev/null || echo no-git)$(git -C "$tree" diff HEAD 2>/dev/null | md5sum | cut -c1-8)
+built=true
+for pkg in libcohmem0 libcohmem-dev cohmemd cohmem-pfn-dkms cohmem-vnc; do
+	ls "$1"/${pkg}_*.deb >/dev/null 2>&1 || built=false
+done
+[ "$(cat "$1/.tree-id" 2>/dev/null)" = "$tree_id" ] || built=false
+if ! $built; then
 	command -v dpkg-buildpackage >/dev/null && command -v dh_dkms >/dev/null ||
 		{ echo "SKIP: no packages in $1, and dpkg-dev or dh-dkms is missing"; exit 77; }
+	rm -rf "$1"
 	"$(dirname "$0")/debian-package.sh" "$1"
+	echo "$tree_id" >"$1/.tree-id"
 fi
 debs=$(realpath "$1")
 build=${2:+$(realpath "$2")}
