@@ -39,8 +39,30 @@ wait_for() {
 	fail "no '$2' in $(basename "$1")"
 }
 
+# xvfb_start WxHxD LOG: an X server keeping its screen on the mount, on a display number
+# it picks (-displayfd: tests run side by side); sets xvfb and DISPLAY, and paints the
+# root black once it answers.
+xvfb_start() {
+	rm -f "$tmp/display"
+	Xvfb -displayfd 3 -screen 0 "$1" -fbdir "$tmp/mnt" -nolisten tcp -noreset \
+		3>"$tmp/display" >"$tmp/$2.log" 2>&1 &
+	xvfb=$!
+	pids+=($xvfb)
+	for _ in $(seq 200); do
+		[ -s "$tmp/display" ] && break
+		sleep 0.1
+	done
+	[ -s "$tmp/display" ] || fail "Xvfb did not say its display"
+	export DISPLAY=:$(head -n 1 "$tmp/display")
+	for _ in $(seq 200); do
+		xsetroot -solid black 2>/dev/null && break
+		sleep 0.1
+	done
+	xsetroot -solid black || fail "Xvfb did not start"
+}
+
 session_start() {
-	local build=$1 mode=$2 depth=$3 daemon_interval=30 server_interval=0 display
+	local build=$1 mode=$2 depth=$3 daemon_interval=30 server_interval=0
 	shift 3
 	[ "$mode" = pull ] && daemon_interval=0 server_interval=30
 	mkdir -p "$tmp/mnt" "$tmp/state"
@@ -50,23 +72,7 @@ session_start() {
 	pids+=($cohmemd)
 	wait_for "$tmp/cohmemd.log" "serving"
 
-	# The X server, on a display number it picks (-displayfd: tests run side by side).
-	Xvfb -displayfd 3 -screen 0 "${session_geometry:-640x480}x$depth" -fbdir "$tmp/mnt" -nolisten tcp -noreset \
-		3>"$tmp/display" >"$tmp/xvfb.log" 2>&1 &
-	xvfb=$!
-	pids+=($xvfb)
-	for _ in $(seq 200); do
-		[ -s "$tmp/display" ] && break
-		sleep 0.1
-	done
-	display=:$(head -n 1 "$tmp/display")
-	[ "$display" != : ] || fail "Xvfb did not say its display"
-	export DISPLAY=$display
-	for _ in $(seq 200); do
-		xsetroot -solid black 2>/dev/null && break
-		sleep 0.1
-	done
-	xsetroot -solid black || fail "Xvfb did not start"
+	xvfb_start "${session_geometry:-640x480}x$depth" xvfb
 
 	"$build/tools/cohmem-vnc" --xwd "$tmp/mnt/Xvfb_screen0" --port 0 --interval $server_interval "$@" \
 		>"$tmp/cohmem-vnc.log" 2>&1 &

@@ -111,20 +111,8 @@ check "a green root behind the windows" --pixel 0,0,00ff00
 # header): the server follows, and a new client gets the new frame.
 kill "$xvfb"
 wait "$xvfb" 2>/dev/null || true
-rm -f "$tmp/display"
-Xvfb -displayfd 3 -screen 0 "800x600x$depth" -fbdir "$tmp/mnt" -nolisten tcp -noreset \
-	3>"$tmp/display" >"$tmp/xvfb2.log" 2>&1 &
-xvfb=$!
-pids+=($xvfb)
-for _ in $(seq 200); do
-	[ -s "$tmp/display" ] && break
-	sleep 0.1
-done
-export DISPLAY=:$(head -n 1 "$tmp/display")
-for _ in $(seq 200); do
-	xsetroot -solid '#ff00ff' 2>/dev/null && break
-	sleep 0.1
-done
+xvfb_start "800x600x$depth" xvfb2
+xsetroot -solid '#ff00ff'
 check "the X server restarted at 800x600, a magenta root" --pixel 799,599,ff00ff
 
 kill -TERM "$server"
