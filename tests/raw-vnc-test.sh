@@ -3,7 +3,8 @@
 # four quadrants (red, green, blue, white) in that format, with padded rows
 # and pixel (0, 0) off the file's start; a libvncclient client
 # (tests/vnc-capture.c) must see those colours. Then the file changes
-# through write(2) — no mapping at all — and the client sees that too.
+# through write(2) — no mapping at all — and the client sees that too; and
+# (xrgb8888) the file is cut to nothing and written again.
 #
 #   tests/raw-vnc-test.sh BUILD_DIR
 # Exit 0: passed; 1: failed; 77: skipped.
@@ -68,6 +69,18 @@ for fmt in xrgb8888 argb8888 xbgr8888 abgr8888 rgbx8888 bgrx8888 rgb565 bgr565; 
 			out=$("$build/tests/picture-compare" --bits 5 --pixel 50,30,808000 "$tmp/c.png") && break
 			sleep 0.25
 		done
+	fi
+	if [ -z "$out" ] && [ $fmt = xrgb8888 ]; then
+		# Cut to nothing under the server's mapping, then written again: it maps it again.
+		truncate -s 0 "$file"
+		sleep 1
+		write_frame "$file" $fmt 008080
+		for _ in $(seq 40); do
+			"$build/tests/vnc-capture" 127.0.0.1 "$port" "$tmp/c.png"
+			out=$("$build/tests/picture-compare" --pixel 10,60,008080 "$tmp/c.png") && break
+			sleep 0.25
+		done
+		[ -n "$out" ] || echo "$fmt: cut to nothing and written again: served again"
 	fi
 	if [ -z "$out" ]; then
 		echo "$fmt: the quadrants, then a frame written with write(2): right"

@@ -422,10 +422,15 @@ static int refresh(struct server *sv, struct source *s)
  * abandoned and the file mapped again. Only the main thread reads the file.
  */
 static sigjmp_buf cut_short;
+static volatile sig_atomic_t cut_short_set;	/* cut_short holds the pass under way */
 
 static void on_sigbus(int sig)
 {
-	(void)sig;
+	if (!cut_short_set) {	/* not in a pass: nothing to go back to */
+		signal(sig, SIG_DFL);
+		raise(sig);
+		return;
+	}
 	siglongjmp(cut_short, 1);
 }
 
@@ -436,7 +441,8 @@ static int damage_pass(struct server *sv, struct source *s)
 	struct fb_file now;
 	long dirty, n;
 
-	if (!s->ready || sigsetjmp(cut_short, 1))
+	/* Set first, so that a refresh's own reads are guarded too (a cut there: map again). */
+	if (sigsetjmp(cut_short, 1) || (cut_short_set = 1, !s->ready))
 		return refresh(sv, s);
 	/* The clean only sets bits (apply_as_clean's contract): clear what the last one set. */
 	memset(s->bitmap, 0, (s->npages + 63) / 64 * sizeof(uint64_t));
