@@ -4,7 +4,8 @@
 # cohmemd mount. After each step, the page's canvas (a PNG, taken through the
 # DevTools protocol by tests/novnc/cdp-capture.py) must equal `xwd -root` of
 # the display, pixel for pixel. One browser session follows every step: its
-# updates are incremental.
+# updates are incremental, and it follows the X server restarted at another
+# size.
 #
 #   tests/novnc-test.sh BUILD_DIR
 # Exit 0: passed; 1: failed; 77: skipped (a program missing, no /dev/fuse).
@@ -77,6 +78,13 @@ sleep 1
 check "xeyes"
 xsetroot -solid '#2050d0'
 check "a blue root behind it" --pixel 639,479,2050d0
+# The X server restarts at 800x600 on the same file: the same browser session follows the
+# new size (DesktopSize), in the right colours.
+kill "$xvfb"
+wait "$xvfb" 2>/dev/null || true
+xvfb_start 800x600x24 xvfb2
+xsetroot -solid '#c03010'
+check "Xvfb restarted at 800x600, the same session" --pixel 799,599,c03010
 
 exec {CDP[1]}>&-
 kill -TERM "$server"

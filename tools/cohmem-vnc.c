@@ -360,15 +360,26 @@ static int resize(struct server *sv, struct source *s)
 {
 	const struct cohmem_fb *fb = &s->f.fb;
 	unsigned char *copy = copy_of(s);
+	rfbClientIteratorPtr clients;
+	rfbClientPtr cl;
 
 	if (!copy)
 		return perror("cohmem-vnc"), -1;
 	free(sv->old_copy);
 	sv->old_copy = sv->copy;
 	sv->copy = copy;
+	/*
+	 * rfbNewFramebuffer() sets its own default format (red in the low byte,
+	 * 8 bits a channel) and builds every client's translation from it: set
+	 * ours and the stride, and build them again, before the whole frame goes.
+	 */
 	rfbNewFramebuffer(sv->screen, (char *)copy, (int)fb->width, (int)fb->height, 8, 3, (int)fb->bpp);
 	set_format(sv->screen, &s->f.format);
 	sv->screen->paddedWidthInBytes = (int)fb->stride;
+	clients = rfbGetClientIterator(sv->screen);
+	while ((cl = rfbClientIteratorNext(clients)))
+		sv->screen->setTranslateFunction(cl);
+	rfbReleaseClientIterator(clients);
 	rfbMarkRectAsModified(sv->screen, 0, 0, (int)fb->width, (int)fb->height);
 	sv->resizes++;
 	return 0;
