@@ -5,6 +5,7 @@
  * it as PNG (libpng), and leave.
  *
  *   vnc-capture HOST PORT FILE.png
+ *   vnc-capture --follow HOST PORT FILE.png   (a capture per line "capture" on stdin)
  *
  * A second client beside gvnccapture: gtk-vnc 1.3.1 shows a 16-bit
  * server's red (0xf800) as c007c0, x11vnc's as well as cohmem-vnc's.
@@ -13,6 +14,7 @@
 #define _GNU_SOURCE
 #include <png.h>
 #include <rfb/rfbclient.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,24 +75,57 @@ static int write_png(const char *path, const rfbClient *c)
 	return fclose(f);
 }
 
+/* Serve the connection until an update has brought a whole frame's pixels (30 s at most). */
+static bool wait_frame(rfbClient *c)
+{
+	got_frame = FALSE;
+	for (int i = 0; i < 300 && !got_frame; i++)
+		if (WaitForMessage(c, 100000) > 0 && !HandleRFBServerMessage(c))
+			return false;
+	return got_frame;
+}
+
+/* --follow: a line "capture" on stdin asks for the whole frame again and writes it; EOF ends. */
+static int follow(rfbClient *c, const char *path)
+{
+	char line[64];
+
+	while (fgets(line, sizeof(line), stdin)) {
+		if (strcmp(line, "capture\n"))
+			continue;
+		/* Everything up to now first (a resize included), then the frame as it is. */
+		while (WaitForMessage(c, 50000) > 0)
+			if (!HandleRFBServerMessage(c))
+				return 1;
+		if (!SendFramebufferUpdateRequest(c, 0, 0, c->width, c->height, FALSE) || !wait_frame(c) ||
+		    write_png(path, c))
+			return fprintf(stderr, "vnc-capture: no frame\n"), 1;
+		printf("captured %dx%d\n", c->width, c->height);
+		fflush(stdout);
+	}
+	return 0;
+}
+
 int main(int argc, char *argv[])
 {
+	bool following = argc == 5 && !strcmp(argv[1], "--follow");
+	char **arg = argv + following;
 	rfbClient *c;
 	int status = 1;
 
-	if (argc != 4) {
-		fprintf(stderr, "usage: vnc-capture HOST PORT FILE.png\n");
+	if (argc != 4 + following) {
+		fprintf(stderr, "usage: vnc-capture [--follow] HOST PORT FILE.png\n");
 		return 2;
 	}
 	rfbClientLog = quiet;
 	c = rfbGetClient(8, 3, 4);
 	free(c->serverHost);	/* rfbGetClient()'s "": rfbClientCleanup() frees ours */
-	c->serverHost = strdup(argv[1]);
-	c->serverPort = atoi(argv[2]);
+	c->serverHost = strdup(arg[1]);
+	c->serverPort = atoi(arg[2]);
 	c->GotFrameBufferUpdate = got_rect;
 	c->FinishedFrameBufferUpdate = update_done;
 	if (!rfbInitClient(c, NULL, NULL)) {
-		fprintf(stderr, "vnc-capture: cannot connect to %s:%s\n", argv[1], argv[2]);
+		fprintf(stderr, "vnc-capture: cannot connect to %s:%s\n", arg[1], arg[2]);
 		return 1;
 	}
 	/*
@@ -98,13 +133,12 @@ int main(int argc, char *argv[])
 	 * updates that end first may hold only pseudo-encodings (what the
 	 * server supports, its name): wait for the one that holds the pixels.
 	 */
-	for (int i = 0; i < 300 && !got_frame; i++)
-		if (WaitForMessage(c, 100000) > 0 && !HandleRFBServerMessage(c))
-			break;
-	if (!got_frame)
+	if (!wait_frame(c))
 		fprintf(stderr, "vnc-capture: no frame in 30 s\n");
-	else if (write_png(argv[3], c))
-		fprintf(stderr, "vnc-capture: cannot write %s\n", argv[3]);
+	else if (following)
+		status = follow(c, arg[3]);
+	else if (write_png(arg[3], c))
+		fprintf(stderr, "vnc-capture: cannot write %s\n", arg[3]);
 	else
 		status = 0;
 	free(c->frameBuffer);	/* libvncclient allocates it, rfbClientCleanup() leaves it */

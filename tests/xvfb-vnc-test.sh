@@ -67,6 +67,10 @@ check() {
 	fail "step $step, $what: $out"
 }
 
+# A libvncclient client connected from the start to the end: it must follow the resize below.
+coproc FOLLOW { "$build/tests/vnc-capture" --follow 127.0.0.1 "$port" "$tmp/follow.png" 2>"$tmp/follow.log"; }
+pids+=($FOLLOW_PID)
+
 check "a black root" --pixel 0,0,000000 --pixel 639,479,000000
 xsetroot -solid '#ff0000'
 check "a red root" --pixel 0,0,ff0000 --pixel 320,240,ff0000
@@ -114,6 +118,17 @@ wait "$xvfb" 2>/dev/null || true
 xvfb_start "800x600x$depth" xvfb2
 xsetroot -solid '#ff00ff'
 check "the X server restarted at 800x600, a magenta root" --pixel 799,599,ff00ff
+# The client connected before the restart: the new size, in the right colours.
+for _ in $(seq 40); do
+	xwd -root -silent >"$tmp/root.xwd" || fail "xwd"
+	echo capture >&"${FOLLOW[1]}"
+	read -r -t 60 reply <&"${FOLLOW[0]}" || fail "the connected client captured nothing"
+	out=$("$build/tests/picture-compare" --bits $bits --pixel 799,599,ff00ff "$tmp/follow.png" "$tmp/root.xwd") && break
+	sleep 0.5
+done
+[ "${out#equal}" != "$out" ] || fail "the client connected since the start, after the restart: $out"
+echo "the client connected since the start, after the restart ($reply): $out"
+exec {FOLLOW[1]}>&-
 
 kill -TERM "$server"
 wait "$server" || fail "cohmem-vnc did not exit 0"
