@@ -188,9 +188,14 @@ int uffd_writeprotect_one(int fd, uintptr_t start, size_t len, bool protect)
 		.mode = protect ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
 	};
 
-	/* EAGAIN only while a non-cooperative event is pending: wait it out. */
+	/*
+	 * EAGAIN only while a non-cooperative event is pending: wait it out.
+	 * Success is any non-negative return: Debian's 6.1 returned a positive
+	 * value at times (the storm test saw its release "fail" with a stale
+	 * errno while the range was in fact unprotected).
+	 */
 	for (;;) {
-		if (!ioctl(fd, UFFDIO_WRITEPROTECT, &wp))
+		if (ioctl(fd, UFFDIO_WRITEPROTECT, &wp) >= 0)
 			return 0;
 		if (errno != EAGAIN)
 			return -errno;

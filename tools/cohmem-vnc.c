@@ -491,6 +491,17 @@ static int damage_pass(struct server *sv, struct source *s)
 	return 0;
 }
 
+/* The bytes sent to clients still connected, added to those of clients that left. */
+static void count_connected(rfbScreenInfoPtr screen)
+{
+	rfbClientIteratorPtr clients = rfbGetClientIterator(screen);
+	rfbClientPtr cl;
+
+	while ((cl = rfbClientIteratorNext(clients)))
+		__atomic_add_fetch(&bytes_sent, (unsigned long long)rfbStatGetSentBytes(cl), __ATOMIC_RELAXED);
+	rfbReleaseClientIterator(clients);
+}
+
 static void print_stats(const struct server *sv)
 {
 	printf("cohmem-vnc: %llu damage passes, looked at %llu pixels, %llu rectangles (%llu pixels), "
@@ -652,8 +663,8 @@ static int run(struct server *sv, struct source *s, const struct options *o)
 int main(int argc, char *argv[])
 {
 	struct options o = { .port = 5900 };
-	struct source s = { .fd = -1 };
-	struct server sv = { 0 };
+	static struct source s = { .fd = -1 };	/* static: still reachable while the process ends (below) */
+	static struct server sv;
 	int status = parse_options(&o, argc, argv);
 
 	if (status >= 0)
@@ -661,14 +672,16 @@ int main(int argc, char *argv[])
 	if (source_open(&s, &o) || serve(&sv, &s, &o, argv[0]))
 		return 1;
 	status = run(&sv, &s, &o);
-	rfbShutdownServer(sv.screen, TRUE);	/* disconnects: the clients' counts are in */
+	count_connected(sv.screen);
 	print_stats(&sv);
-	rfbScreenCleanup(sv.screen);
-	free(sv.copy);
-	free(sv.old_copy);
-	free(s.bitmap);
-	if (s.map)
-		munmap(s.map, s.map_len);
+	/*
+	 * No rfbShutdownServer(): with its threads running, libvncserver 0.9.14
+	 * tears a client down there while that client's own thread, seeing it
+	 * disconnect at the same moment, does too (a SEGV in rfbCloseClient() or
+	 * rfbShutdownServer(), 1 stop in 6 with a client leaving as the server
+	 * stopped). The process ends here; its sockets close with it, and what
+	 * libvncserver and the server hold stays reachable (static) until then.
+	 */
 	close(s.fd);
 	return status;
 }
