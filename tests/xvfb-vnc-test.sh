@@ -89,8 +89,8 @@ sleep 1.5
 xdotool search --sync --class xterm windowactivate --sync 2>/dev/null || true
 xdotool type --delay 20 'coherent memory, written by an X server'
 check "typing in an xterm"
-# The server's counts so far (SIGUSR1): the pixels it looked at.
-looked_at() {
+# The server's counts so far (SIGUSR1): its last line of them.
+server_counts() {
 	local lines
 	lines=$(grep -c "damage passes" "$tmp/cohmem-vnc.log" || true)
 	kill -USR1 "$server"
@@ -98,7 +98,10 @@ looked_at() {
 		[ "$(grep -c "damage passes" "$tmp/cohmem-vnc.log" || true)" -gt "$lines" ] && break
 		sleep 0.1
 	done
-	grep "damage passes" "$tmp/cohmem-vnc.log" | tail -n 1 | sed -n 's/.*looked at \([0-9]*\) pixels.*/\1/p'
+	grep "damage passes" "$tmp/cohmem-vnc.log" | tail -n 1
+}
+looked_at() {
+	server_counts | sed -n 's/.*looked at \([0-9]*\) pixels.*/\1/p'
 }
 before=$(looked_at)
 xdotool key --delay 20 Return && xdotool type --delay 20 'line two'
@@ -116,6 +119,14 @@ check "a green root behind the windows" --pixel 0,0,00ff00
 kill "$xvfb"
 wait "$xvfb" 2>/dev/null || true
 xvfb_start "800x600x$depth" xvfb2
+# gvnccapture asks for one update; libvncserver answers a request made across a resize
+# with the new size alone (no pixels), and gvnccapture then waits forever: connect it
+# only once the server has resized (libvncclient's and noVNC's clients ask again).
+for _ in $(seq 100); do
+	server_counts | grep -q " 1 resizes" && break
+	sleep 0.2
+done
+server_counts | grep -q " 1 resizes" || fail "cohmem-vnc did not follow the X server's restart"
 xsetroot -solid '#ff00ff'
 check "the X server restarted at 800x600, a magenta root" --pixel 799,599,ff00ff
 # The client connected before the restart: the new size, in the right colours.

@@ -35,6 +35,7 @@
 #include <cohmem-buffer.h>
 #include <cohmem-fb.h>
 
+#include "fbcopy.h"
 #include "fbfile.h"
 
 #define MAX_PAGE_RECTS 256	/* rectangles of dirty pages, before comparing */
@@ -63,7 +64,7 @@ struct source {
 /* What the clients have, and the server that sends it. */
 struct server {
 	rfbScreenInfoPtr screen;
-	unsigned char *copy, *old_copy;	/* the old one until clients surely left it (next resize) */
+	struct fb_copy copy;	/* what the clients are sent from: it never moves (fbcopy.h) */
 	struct cohmem_rect page_rects[MAX_PAGE_RECTS], rects[MAX_RECTS];
 	unsigned long long passes, looked_at, rects_sent, pixels_sent, resizes, refreshes, replaced;
 };
@@ -222,6 +223,12 @@ static int source_map(struct source *s)
 	} else if (raw_layout(s->o, &f)) {
 		return -1;
 	}
+	if (!fb_copy_fits(&f.fb)) {
+		fprintf(stderr, "cohmem-vnc: %s: %ux%u in rows of %zu bytes: more than served (%u rows of %zu bytes, %zu MiB)\n",
+			s->o->xwd ? s->o->xwd : s->o->raw, f.fb.width, f.fb.height, f.fb.stride, FB_COPY_ROWS,
+			FB_COPY_ROW, FB_COPY_FRAME >> 20);
+		return -1;
+	}
 	if (fb_file_end(&f) > s->map_len)
 		return 1;
 	s->f = f;
@@ -304,16 +311,20 @@ static enum rfbNewClientAction new_client(rfbClientPtr cl)
 	return RFB_CLIENT_ACCEPT;
 }
 
-/* A copy of the whole frame, as the clients will have it. */
-static unsigned char *copy_of(const struct source *s)
+/* The whole frame into the copy, as the clients will have it: 0, or -1 (and why) to stop. */
+static int copy_all(struct server *sv, const struct source *s)
 {
 	const struct cohmem_fb *fb = &s->f.fb;
-	unsigned char *copy = malloc(fb->stride * fb->height);
 	struct cohmem_rect all = { 0, 0, fb->width, fb->height };
+	int err = fb_copy_resize(&sv->copy, fb->stride * fb->height);
 
-	if (copy)
-		cohmem_fb_copy(fb, copy, s->map + fb->offset, &all, 1);
-	return copy;
+	if (err) {
+		fprintf(stderr, "cohmem-vnc: the clients' copy of a %ux%u frame: %s\n", fb->width, fb->height,
+			strerror(-err));
+		return -1;
+	}
+	cohmem_fb_copy(fb, sv->copy.base, s->map + fb->offset, &all, 1);
+	return 0;
 }
 
 static int serve(struct server *sv, const struct source *s, const struct options *o, char *argv0)
@@ -323,14 +334,15 @@ static int serve(struct server *sv, const struct source *s, const struct options
 	char *argv[] = { argv0, NULL };
 	rfbScreenInfoPtr screen;
 
-	sv->copy = copy_of(s);
-	if (!sv->copy)
-		return perror("cohmem-vnc"), -1;
+	if (fb_copy_init(&sv->copy))
+		return perror("cohmem-vnc: reserving the clients' copy"), -1;
+	if (copy_all(sv, s))
+		return -1;
 	screen = rfbGetScreen(&argc, argv, (int)fb->width, (int)fb->height, 8, 3, (int)fb->bpp);
 	if (!screen)
 		return -1;
 	set_format(screen, &s->f.format);
-	screen->frameBuffer = (char *)sv->copy;
+	screen->frameBuffer = (char *)sv->copy.base;
 	screen->paddedWidthInBytes = (int)fb->stride;
 	screen->desktopName = "cohmem";
 	screen->cursor = NULL;	/* the X server draws its own: libvncserver's would be painted into updates */
@@ -359,21 +371,17 @@ static int serve(struct server *sv, const struct source *s, const struct options
 static int resize(struct server *sv, struct source *s)
 {
 	const struct cohmem_fb *fb = &s->f.fb;
-	unsigned char *copy = copy_of(s);
 	rfbClientIteratorPtr clients;
 	rfbClientPtr cl;
 
-	if (!copy)
-		return perror("cohmem-vnc"), -1;
-	free(sv->old_copy);
-	sv->old_copy = sv->copy;
-	sv->copy = copy;
+	if (copy_all(sv, s))
+		return -1;
 	/*
 	 * rfbNewFramebuffer() sets its own default format (red in the low byte,
 	 * 8 bits a channel) and builds every client's translation from it: set
 	 * ours and the stride, and build them again, before the whole frame goes.
 	 */
-	rfbNewFramebuffer(sv->screen, (char *)copy, (int)fb->width, (int)fb->height, 8, 3, (int)fb->bpp);
+	rfbNewFramebuffer(sv->screen, (char *)sv->copy.base, (int)fb->width, (int)fb->height, 8, 3, (int)fb->bpp);
 	set_format(sv->screen, &s->f.format);
 	sv->screen->paddedWidthInBytes = (int)fb->stride;
 	clients = rfbGetClientIterator(sv->screen);
@@ -422,7 +430,7 @@ static int refresh(struct server *sv, struct source *s)
 		return resize(sv, s);
 	sv->refreshes++;
 	all = (struct cohmem_rect){ 0, 0, fb->width, fb->height };
-	cohmem_fb_copy(fb, sv->copy, s->map + fb->offset, &all, 1);
+	cohmem_fb_copy(fb, sv->copy.base, s->map + fb->offset, &all, 1);
 	rfbMarkRectAsModified(sv->screen, 0, 0, (int)fb->width, (int)fb->height);
 	return 0;
 }
@@ -474,13 +482,13 @@ static int damage_pass(struct server *sv, struct source *s)
 	for (long i = 0; i < n; i++)
 		sv->looked_at += (unsigned long long)sv->page_rects[i].w * sv->page_rects[i].h;
 	if (n > 0)
-		n = cohmem_fb_damage(fb, s->map + fb->offset, sv->copy, sv->page_rects, (size_t)n, sv->rects,
+		n = cohmem_fb_damage(fb, s->map + fb->offset, sv->copy.base, sv->page_rects, (size_t)n, sv->rects,
 				     MAX_RECTS);
 	if (n < 0) {
 		fprintf(stderr, "cohmem-vnc: damage: %s\n", strerror((int)-n));
 		return -1;
 	}
-	cohmem_fb_copy(fb, sv->copy, s->map + fb->offset, sv->rects, (size_t)n);
+	cohmem_fb_copy(fb, sv->copy.base, s->map + fb->offset, sv->rects, (size_t)n);
 	for (long i = 0; i < n; i++) {
 		const struct cohmem_rect *r = &sv->rects[i];
 

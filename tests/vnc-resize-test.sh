@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# cohmem-vnc against a producer that keeps resizing and clients that stall.
+# A 2560x1600 XWD file of noise on a cohmemd mount has its header rewritten
+# between 2560x1600 and 2048x1536 every 30 ms (tests/vnc/xwd-flip.py) while
+# four clients ask for the whole frame in Raw and stop reading for a second
+# with a 4 KiB receive buffer (tests/vnc/slow-client.py): the server's sends
+# block mid-update across many resizes. Every client must then get a whole
+# frame, each rectangle inside the frame it was told of; once the flipping
+# stops a new client (tests/vnc-capture.c) must see the file's picture; and
+# cohmem-vnc must exit 0. Under AddressSanitizer this caught cohmem-vnc's
+# client threads reading a copy of the frame freed two resizes before.
+#
+#   tests/vnc-resize-test.sh BUILD_DIR
+# Exit 0: passed; 1: failed; 77: skipped.
+set -euo pipefail
+
+build=$(cd "${1:?usage: vnc-resize-test.sh BUILD_DIR}" && pwd)
+here=$(cd "$(dirname "$0")" && pwd)
+[ -x "$build/tools/cohmem-vnc" ] && [ -x "$build/tests/vnc-capture" ] ||
+	{ echo "SKIP: no cohmem-vnc or vnc-capture in $build"; exit 77; }
+[ -r /dev/fuse ] && [ -w /dev/fuse ] || { echo "SKIP: cannot open /dev/fuse"; exit 77; }
+
+tmp=$(mktemp -d)
+pids=()
+trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"' EXIT
+fail() {
+	echo "vnc-resize-test: FAILED: $*"
+	for f in "$tmp"/*.log; do
+		echo "--- $(basename "$f")"
+		tail -n 40 "$f"
+	done
+	exit 1
+}
+wait_for() {
+	for _ in $(seq 200); do
+		grep -q "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	fail "no '$2' in $(basename "$1")"
+}
+
+mkdir "$tmp/mnt" "$tmp/state"
+"$build/daemon/cohmemd" --mount "$tmp/mnt" --state-dir "$tmp/state" --interval 30 >"$tmp/cohmemd.log" 2>&1 &
+pids+=($!)
+wait_for "$tmp/cohmemd.log" serving
+
+big=2560x1600 small=2048x1536
+/usr/bin/python3 "$here/vnc/xwd-flip.py" create "$tmp/mnt/frame" $big $small
+"$build/tools/cohmem-vnc" --xwd "$tmp/mnt/frame" --port 0 >"$tmp/cohmem-vnc.log" 2>&1 &
+server=$!
+pids+=($server)
+wait_for "$tmp/cohmem-vnc.log" "listening on"
+port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/cohmem-vnc.log")
+
+# 80 flips, 30 ms apart: the clients stall for the first second of them.
+/usr/bin/python3 "$here/vnc/xwd-flip.py" flip "$tmp/mnt/frame" $big $small 80 0.03 &
+flipper=$!
+pids+=($flipper)
+clients=()
+for i in 1 2 3 4; do
+	timeout 120 /usr/bin/python3 "$here/vnc/slow-client.py" 127.0.0.1 "$port" 1 >"$tmp/client$i.log" 2>&1 &
+	clients+=($!)
+	pids+=($!)
+done
+for i in 1 2 3 4; do
+	wait "${clients[$((i - 1))]}" || fail "slow client $i: $(tail -n 1 "$tmp/client$i.log")"
+	echo "client $i: $(tail -n 1 "$tmp/client$i.log")"
+done
+wait "$flipper" || fail "the producer failed"
+kill -0 "$server" 2>/dev/null || fail "cohmem-vnc died"
+
+# The file rests at $big: a new client sees its picture (the server may be a pass behind).
+for _ in $(seq 20); do
+	timeout 60 "$build/tests/vnc-capture" 127.0.0.1 "$port" "$tmp/client.png" >"$tmp/capture.log" 2>&1 ||
+		fail "vnc-capture"
+	out=$("$build/tests/picture-compare" "$tmp/client.png" "$tmp/mnt/frame") && break
+	sleep 0.5
+done
+[ "${out#equal}" != "$out" ] || fail "after the flipping, the client's picture and the file's: $out"
+echo "after the flipping: the client's picture and the file's: $out"
+
+kill -TERM "$server"
+wait "$server" || fail "cohmem-vnc did not exit 0"
+tail -n 1 "$tmp/cohmem-vnc.log"
+resizes=$(tail -n 1 "$tmp/cohmem-vnc.log" | sed -n 's/.* \([0-9]*\) resizes.*/\1/p')
+[ "${resizes:-0}" -ge 2 ] || fail "cohmem-vnc followed ${resizes:-no} resizes of 80"
+echo "vnc-resize-test: passed"
