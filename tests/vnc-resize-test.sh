@@ -20,25 +20,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 	{ echo "SKIP: no cohmem-vnc or vnc-capture in $build"; exit 77; }
 [ -r /dev/fuse ] && [ -w /dev/fuse ] || { echo "SKIP: cannot open /dev/fuse"; exit 77; }
 
-tmp=$(mktemp -d)
-pids=()
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"' EXIT
-fail() {
-	echo "vnc-resize-test: FAILED: $*"
-	for f in "$tmp"/*.log; do
-		echo "--- $(basename "$f")"
-		tail -n 40 "$f"
-	done
-	exit 1
-}
-wait_for() {
-	for _ in $(seq 200); do
-		grep -q "$2" "$1" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	fail "no '$2' in $(basename "$1")"
-}
-
+session_name=vnc-resize-test
+# shellcheck source=tests/xvfb-session.sh
+. "$here/xvfb-session.sh"	# tmp, pids, fail, wait_for (no X server: no session_start)
 mkdir "$tmp/mnt" "$tmp/state"
 "$build/daemon/cohmemd" --mount "$tmp/mnt" --state-dir "$tmp/state" --interval 30 >"$tmp/cohmemd.log" 2>&1 &
 pids+=($!)

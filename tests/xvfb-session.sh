@@ -1,5 +1,6 @@
-# Shared by tests/xvfb-vnc-test.sh, tests/novnc-test.sh and bench/x11vnc-bench.sh (sourced):
-# cohmemd on a temporary mount, Xvfb keeping its screen there (-fbdir), and cohmem-vnc.
+# Sourced by tests/xvfb-vnc-test.sh, tests/novnc-test.sh and bench/vnc-compare.sh: cohmemd on a
+# temporary mount, Xvfb keeping its screen there (-fbdir), and cohmem-vnc; by
+# tests/vnc-resize-test.sh for its helpers only (tmp, pids, fail, wait_for).
 #
 #   session_start BUILD_DIR MODE DEPTH [SERVER ARGS...]
 #
