@@ -421,7 +421,6 @@ static int refresh(struct server *sv, struct source *s)
 {
 	struct fb_file before = s->f;
 	const struct cohmem_fb *fb = &s->f.fb;
-	struct cohmem_rect all;
 	int err = source_map(s);
 
 	if (err)
@@ -429,8 +428,8 @@ static int refresh(struct server *sv, struct source *s)
 	if (!same_layout(&before, &s->f))
 		return resize(sv, s);
 	sv->refreshes++;
-	all = (struct cohmem_rect){ 0, 0, fb->width, fb->height };
-	cohmem_fb_copy(fb, sv->copy.base, s->map + fb->offset, &all, 1);
+	if (copy_all(sv, s))
+		return -1;
 	rfbMarkRectAsModified(sv->screen, 0, 0, (int)fb->width, (int)fb->height);
 	return 0;
 }
