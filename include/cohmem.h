@@ -324,9 +324,10 @@ struct cohmem_region_stats {
 	size_t hot_pages;		/* pages kept writable now, in track mode */
 	/*
 	 * Since 0.2, adaptive regions: bursts cut short while they happened.
-	 * A backend that sees every fault (uffd-sync, mprotect) released the
-	 * whole region once one interval's faults had cost several copies of
-	 * it; the next clean reported every page.
+	 * The backend released the whole region once one interval's faults had
+	 * cost several copies of it: uffd-sync and mprotect in the fault path,
+	 * uffd-async from a watcher thread that follows the process's minor
+	 * faults; the next clean reported every page.
 	 */
 	unsigned long long fault_storms;
 };

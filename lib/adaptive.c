@@ -25,11 +25,13 @@
  * a write before the protection differs from the shadow (or is in the full
  * report); a write after it faults.
  *
- * Fault storms. A backend that sees every fault (uffd-sync, mprotect) releases the
- * whole region by itself once the faults of one interval have cost
- * STORM_PASSES bulk passes (r->storm_faults, set in track mode only): the
- * rest of a burst writes without faults, the next clean reports every page,
- * and the vote that follows leaves tracking at once.
+ * Fault storms. The backend releases the whole region by itself once the
+ * faults of one interval have cost STORM_PASSES bulk passes
+ * (r->storm_faults, set in track mode only): uffd-sync and mprotect in the
+ * fault path, uffd-async from its watcher thread, which follows the
+ * process's minor faults (backend-uffd-async.c). The rest of a burst writes
+ * without faults, the next clean reports every page, and the vote that
+ * follows leaves tracking at once.
  *
  * Every decision uses struct costs: measured for the backend once per
  * process (costs.c), with scan and compare costs refined from this region's
