@@ -333,9 +333,10 @@ static void *cleaner(void *arg)
 static void wait_for(atomic_long *counter, long target)
 {
 	struct timespec ms = { 0, 1000000L };
+	unsigned deadline = test_deadline_s(DEADLINE_S);	/* a hang detector: stretched under load */
 
 	for (long waited = 0; atomic_load(counter) < target; waited++) {
-		cr_assert_lt(waited, DEADLINE_S * 1000L, "no progress in %d s", DEADLINE_S);
+		cr_assert_lt(waited, deadline * 1000L, "no progress in %u s", deadline);
 		nanosleep(&ms, NULL);
 	}
 }
@@ -439,8 +440,8 @@ Test(adaptive, a_fault_storm_is_broken_while_it_happens)
 	 * storm through the minor-fault count, on its own time: wait for it
 	 * (without it, it never comes). The others break it in the fault path.
 	 */
-	for (unsigned ms = 0; cohmem_region_backend(r) == COHMEM_BACKEND_UFFD_ASYNC &&
-			      stats(r).fault_storms == 0 && ms < DEADLINE_S * 1000; ms++)
+	for (unsigned ms = 0, limit = test_deadline_s(DEADLINE_S) * 1000;
+	     cohmem_region_backend(r) == COHMEM_BACKEND_UFFD_ASYNC && stats(r).fault_storms == 0 && ms < limit; ms++)
 		nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
 	st = stats(r);
 	cr_assert_eq(st.fault_storms, 1,

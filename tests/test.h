@@ -83,4 +83,18 @@ void assert_bits(const unsigned long *bm, size_t pages, const size_t *expect);
 /* Resident set size of this process in bytes. */
 size_t rss_bytes(void);
 
+/*
+ * Hang detectors, not timing checks: base_s seconds on an idle machine,
+ * stretched by how busy it is now (test_slowdown()), so that a loaded
+ * machine is slower without failing, and a hang is still caught.
+ */
+unsigned test_deadline_s(unsigned base_s);
+/*
+ * How much slower than an idle machine this one runs right now: the wall
+ * time of a short CPU-bound loop over the CPU time it took (on a loaded
+ * machine the loop waits for a CPU), from 1 to 16; COHMEM_TEST_SLOWDOWN
+ * sets it instead.
+ */
+double test_slowdown(void);
+
 #endif /* COHMEM_TEST_H */
