@@ -56,9 +56,9 @@ int attach_verify(struct daemon *d, struct buffer *b, pid_t tid, const struct co
 	pid_t pid;
 	int pidfd;
 
-	pthread_mutex_lock(&b->lock);
+	lock_take(&b->lock);
 	size = (b->size + ps - 1) / ps * ps;
-	pthread_mutex_unlock(&b->lock);
+	lock_drop(&b->lock);
 	if (!a->len || a->addr % ps || a->len % ps || a->offset % ps || a->addr + a->len < a->addr ||
 	    a->offset + a->len < a->offset || a->offset + a->len > size)
 		return -EINVAL;
@@ -79,7 +79,7 @@ void attach_close(struct daemon *d, struct attachment *a)
 {
 	epoll_ctl(d->epoll, EPOLL_CTL_DEL, a->pidfd, NULL);
 	close(a->pidfd);
-	user_uncharge(d, a->uid, 0, 0, 0, 1);
+	user_uncharge(d, a->uid, (struct usage){ .attached = 1 });
 }
 
 int attach_add(struct daemon *d, struct buffer *b, struct attachment *a)
@@ -88,16 +88,18 @@ int attach_add(struct daemon *d, struct buffer *b, struct attachment *a)
 	struct epoll_event ev;
 	int err;
 
+	lock_assert_held(&d->lock);
+	lock_assert_held(&b->lock);
 	for (size_t i = 0; i < b->nattached; i++)
 		if (b->attached[i].pid == a->pid && b->attached[i].addr < a->addr + a->len &&
 		    a->addr < b->attached[i].addr + b->attached[i].len)
 			return -EEXIST;
-	err = user_charge(d, a->uid, 0, 0, 0, 1, false);
+	err = user_charge(d, a->uid, (struct usage){ .attached = 1 }, false);
 	if (err)
 		return err;
 	list = realloc(b->attached, (b->nattached + 1) * sizeof(*list));
 	if (!list) {
-		user_uncharge(d, a->uid, 0, 0, 0, 1);
+		user_uncharge(d, a->uid, (struct usage){ .attached = 1 });
 		return -ENOMEM;
 	}
 	b->attached = list;
@@ -105,7 +107,7 @@ int attach_add(struct daemon *d, struct buffer *b, struct attachment *a)
 	ev = (struct epoll_event){ .events = EPOLLIN, .data.u64 = a->id };
 	if (epoll_ctl(d->epoll, EPOLL_CTL_ADD, a->pidfd, &ev)) {
 		err = -errno;
-		user_uncharge(d, a->uid, 0, 0, 0, 1);
+		user_uncharge(d, a->uid, (struct usage){ .attached = 1 });
 		return err;
 	}
 	b->attached[b->nattached++] = *a;
@@ -122,6 +124,8 @@ static void attach_drop(struct daemon *d, struct buffer *b, size_t i)
 
 int attach_remove(struct daemon *d, struct buffer *b, pid_t pid, uint64_t addr)
 {
+	lock_assert_held(&d->lock);
+	lock_assert_held(&b->lock);
 	for (size_t i = 0; i < b->nattached; i++) {
 		if (b->attached[i].pid == pid && b->attached[i].addr == addr) {
 			attach_drop(d, b, i);
@@ -133,11 +137,11 @@ int attach_remove(struct daemon *d, struct buffer *b, pid_t pid, uint64_t addr)
 
 void attach_exited(struct daemon *d, uint64_t id)
 {
-	pthread_mutex_lock(&d->lock);
+	lock_take(&d->lock);
 	for (size_t i = 0; i < d->nbuffers; i++) {
 		struct buffer *b = d->buffers[i];
 
-		pthread_mutex_lock(&b->lock);
+		lock_take(&b->lock);
 		for (size_t j = 0; j < b->nattached; j++) {
 			if (b->attached[j].id != id)
 				continue;
@@ -145,7 +149,7 @@ void attach_exited(struct daemon *d, uint64_t id)
 			attach_drop(d, b, j);
 			break;
 		}
-		pthread_mutex_unlock(&b->lock);
+		lock_drop(&b->lock);
 	}
-	pthread_mutex_unlock(&d->lock);
+	lock_drop(&d->lock);
 }

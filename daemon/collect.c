@@ -6,15 +6,17 @@
  *
  * A pass over one buffer serves every request that arrived before it
  * started. It makes the kernel write back the buffer's dirty pages — by
- * fdatasync() of a read-only descriptor the daemon opens on its own mount
- * (falling back to invalidating the inode, which writes back too, when the
- * buffer has no name to open it by) — so that every write through any
- * mapping that completed before the request has reached the daemon as a
- * WRITE and is stored and marked (store_write()). The kernel sends those
+ * fdatasync() of a descriptor the helper process holds on the daemon's own
+ * mount (helper.c), opened by the buffer's private name (fs.c), which leads
+ * to it whatever happened to its public one — so that every write through
+ * any mapping that completed before the request has reached the daemon as
+ * a WRITE and is stored and marked (store_write()). The kernel sends those
  * WRITEs and the FSYNC to the FUSE workers, which is why a pass must never
- * run on one. Then the pages whose storing failed are retrieved from the
- * page cache and stored again, the state file is synced if --durable asks,
- * and the waiting cleans are answered.
+ * run on one; and a thread of this process must never wait for them itself
+ * (helper.c says why), which is why the helper does. Then the pages whose
+ * storing failed are retrieved from the page cache and stored again, the
+ * state file is synced if --durable asks, and the waiting cleans are
+ * answered.
  *
  * Passes of one buffer never overlap; passes of different buffers run on up
  * to --collectors threads, at most --user-collectors of them for buffers of
@@ -59,7 +61,7 @@ struct busy {
 };
 
 struct collector {
-	pthread_mutex_t lock;
+	struct lock lock;
 	pthread_cond_t work;
 	struct queued *queue;
 	size_t nqueue, capqueue;
@@ -91,6 +93,7 @@ static struct busy *busy_of(struct collector *k, uid_t uid)
 
 static bool push(struct collector *k, struct buffer *b)	/* k->lock */
 {
+	lock_assert_held(&k->lock);
 	if (k->nqueue == k->capqueue) {
 		size_t cap = k->capqueue ? 2 * k->capqueue : 16;
 		struct queued *t = realloc(k->queue, cap * sizeof(*t));
@@ -111,14 +114,16 @@ static void enqueue(struct daemon *d, struct buffer *b)	/* d->lock, b->lock */
 {
 	struct collector *k = d->collect;
 
-	pthread_mutex_lock(&k->lock);
+	lock_assert_held(&d->lock);
+	lock_assert_held(&b->lock);
+	lock_take(&k->lock);
 	if (!b->queued && !b->running && !k->stop) {
 		if (push(k, b))
 			b->refs++;
 		else
 			logmsg("%s: out of memory queueing a pass", b->name);
 	}
-	pthread_mutex_unlock(&k->lock);
+	lock_drop(&k->lock);
 }
 
 static struct waiter *waiter_new(struct daemon *d, struct buffer *b, enum waiter_kind kind, fuse_req_t req)
@@ -138,19 +143,19 @@ static int wait_for_pass(struct daemon *d, struct buffer *b, struct waiter *w)
 {
 	if (!w)
 		return -ENOMEM;
-	pthread_mutex_lock(&d->lock);
-	pthread_mutex_lock(&b->lock);
+	lock_take(&d->lock);
+	lock_take(&b->lock);
 	if (atomic_load(&d->stopping)) {
-		pthread_mutex_unlock(&b->lock);
-		pthread_mutex_unlock(&d->lock);
+		lock_drop(&b->lock);
+		lock_drop(&d->lock);
 		free(w);
 		return -ENOTCONN;
 	}
 	w->next = b->waiting;
 	b->waiting = w;
 	enqueue(d, b);
-	pthread_mutex_unlock(&b->lock);
-	pthread_mutex_unlock(&d->lock);
+	lock_drop(&b->lock);
+	lock_drop(&d->lock);
 	return 0;
 }
 
@@ -188,20 +193,14 @@ int collect_detach(struct daemon *d, fuse_req_t req, struct buffer *b, uint64_t 
 
 void collect_pass(struct daemon *d, struct buffer *b)
 {
+	lock_assert_held(&b->lock);
 	b->want_writeback = true;
 	enqueue(d, b);
 }
 
-void collect_prepare(struct daemon *d, struct buffer *b)
-{
-	if (!b->self_open) {
-		b->want_self = true;
-		enqueue(d, b);
-	}
-}
-
 void collect_forget(struct buffer *b, struct consumer *c)
 {
+	lock_assert_held(&b->lock);
 	for (struct waiter *w = b->waiting; w; w = w->next)
 		if (w->c == c)
 			w->c = NULL;
@@ -219,11 +218,11 @@ static void do_attach(struct daemon *d, struct buffer *b, struct waiter *w)
 
 	if (!err) {
 		a.uid = w->uid;
-		pthread_mutex_lock(&d->lock);
-		pthread_mutex_lock(&b->lock);
+		lock_take(&d->lock);
+		lock_take(&b->lock);
 		err = attach_add(d, b, &a);
-		pthread_mutex_unlock(&b->lock);
-		pthread_mutex_unlock(&d->lock);
+		lock_drop(&b->lock);
+		lock_drop(&d->lock);
 		if (err)
 			close(a.pidfd);
 	}
@@ -242,11 +241,11 @@ static void do_detach(struct daemon *d, struct buffer *b, struct waiter *w)
 	if (pidfd >= 0)
 		close(pidfd);
 	if (!err) {
-		pthread_mutex_lock(&d->lock);
-		pthread_mutex_lock(&b->lock);
+		lock_take(&d->lock);
+		lock_take(&b->lock);
 		err = attach_remove(d, b, pid, w->a.addr);
-		pthread_mutex_unlock(&b->lock);
-		pthread_mutex_unlock(&d->lock);
+		lock_drop(&b->lock);
+		lock_drop(&d->lock);
 	}
 	if (err)
 		fuse_reply_err(w->req, -err);
@@ -257,44 +256,60 @@ static void do_detach(struct daemon *d, struct buffer *b, struct waiter *w)
 /* ---- writeback ------------------------------------------------------------------- */
 
 /*
- * Have the helper hold a read-only descriptor of b on the daemon's own
- * mount, if b's name still leads to it; true if it holds one. Its open is
- * answered with FOPEN_NOFLUSH (fs.c): closing it sends no FLUSH that would
- * wait for a worker.
+ * The helper is asked about b's own descriptor (OPEN, SYNC, CLOSE) only by
+ * the pass of b that runs on this thread: passes of b never overlap, so
+ * they reach the helper in order (helper.c). Checked in debug and sanitized
+ * builds; a CLOSE sent after the pass had ended broke it.
+ */
+static void assert_in_pass(struct daemon *d, struct buffer *b, const char *func)
+{
+#ifdef COHMEMD_LOCK_CHECKS
+	struct collector *k = d->collect;
+	bool ours;
+
+	lock_take(&k->lock);
+	ours = b->running && pthread_equal(b->pass_thread, pthread_self());
+	lock_drop(&k->lock);
+	if (!ours)
+		lock_rule_broken("the helper asked about a buffer's descriptor outside its pass", func);
+#else
+	(void)d, (void)b, (void)func;
+#endif
+}
+
+/*
+ * Have the helper hold a descriptor of b on the daemon's own mount; true if
+ * it holds one. It opens b by its private name, so an unlinked or renamed
+ * buffer is opened all the same. Its open is answered with FOPEN_NOFLUSH
+ * (fs.c): closing it sends no FLUSH that would wait for a worker.
  */
 static bool self_open(struct daemon *d, struct buffer *b)
 {
-	char name[sizeof(b->name)];
-	bool open, unlinked;
+	bool open;
 
-	pthread_mutex_lock(&b->lock);
+	assert_in_pass(d, b, __func__);
+	lock_take(&b->lock);
 	open = b->self_open;
-	unlinked = b->unlinked;
-	memcpy(name, b->name, sizeof(name));
-	pthread_mutex_unlock(&b->lock);
-	if (!open && !unlinked && helper_open(d, name, b->ino) == 0) {
+	lock_drop(&b->lock);
+	if (!open && helper_open(d, b->ino) == 0) {
 		open = true;
-		pthread_mutex_lock(&b->lock);
+		lock_take(&b->lock);
 		b->self_open = true;	/* passes of b never overlap: nobody set it meanwhile */
-		pthread_mutex_unlock(&b->lock);
+		lock_drop(&b->lock);
 	}
 	return open;
 }
 
-/* Make the kernel write b's dirty pages back to us, and wait until they are stored. */
+/*
+ * Make the kernel write b's dirty pages back to us, and wait until they are
+ * stored: fdatasync() of our own descriptor, in the helper. Without one (a
+ * non-root daemon's buffer of mode 000), the helper's syncfs() of the whole
+ * mount does it, at the cost of every other buffer's dirty pages too. Never
+ * here: this process does not wait on its own connection.
+ */
 static int writeback(struct daemon *d, struct buffer *b)
 {
-	int err;
-
-	if (self_open(d, b))
-		return helper_sync(d, b->ino);
-	/*
-	 * No name (or no helper): invalidating writes the dirty pages back as
-	 * well (and drops the cache). The one wait on our own connection left
-	 * in this process; see cohmemd(8).
-	 */
-	err = fuse_lowlevel_notify_inval_inode(d->se, b->ino, 0, 0);
-	return err == -ENOENT ? 0 : err;	/* the kernel has no pages of it */
+	return self_open(d, b) ? helper_sync(d, b->ino) : helper_syncfs(d);
 }
 
 struct runs {
@@ -336,36 +351,36 @@ static void retry_unstored(struct daemon *d, struct buffer *b)
 
 	if (!r)
 		return;
-	pthread_mutex_lock(&b->lock);
+	lock_take(&b->lock);
 	pageset_for_each_run(&b->unstored, add_run, r);
 	gen = b->unstored_gen;
-	pthread_mutex_unlock(&b->lock);
+	lock_drop(&b->lock);
 	for (size_t i = 0; i < r->count; i++) {
 		for (uint64_t at = r->first[i]; at < r->first[i] + r->n[i]; at += RETRIEVE_PAGES) {
 			uint64_t n = r->first[i] + r->n[i] - at < RETRIEVE_PAGES ? r->first[i] + r->n[i] - at
 										   : RETRIEVE_PAGES;
 
-			pthread_mutex_lock(&b->lock);
+			lock_take(&b->lock);
 			b->retrieving++;
-			pthread_mutex_unlock(&b->lock);
+			lock_drop(&b->lock);
 			if (fuse_lowlevel_notify_retrieve(d->se, b->ino, n * ps, (off_t)(at * ps),
 							  retrieve_cookie(gen, n))) {
-				pthread_mutex_lock(&b->lock);
+				lock_take(&b->lock);
 				b->retrieving--;
-				pthread_mutex_unlock(&b->lock);
+				lock_drop(&b->lock);
 			}
 		}
 	}
 	free(r);
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += RETRIEVE_WAIT_S;
-	pthread_mutex_lock(&b->lock);
+	lock_take(&b->lock);
 	while (b->retrieving && !atomic_load(&d->stopping))
-		if (pthread_cond_timedwait(&b->retrieved, &b->lock, &until) == ETIMEDOUT) {
+		if (lock_timedwait(&b->retrieved, &b->lock, &until) == ETIMEDOUT) {
 			logmsg("%s: %u retrieves unanswered; the next pass asks again", b->name, b->retrieving);
 			b->retrieving = 0;	/* what comes later is ignored */
 		}
-	pthread_mutex_unlock(&b->lock);
+	lock_drop(&b->lock);
 }
 
 /*
@@ -381,13 +396,13 @@ static void store_retrieved(struct daemon *d, struct buffer *b, const char *data
 	for (size_t at = 0; at < len; at += ps) {
 		uint64_t pg = (off + at) / ps;
 		size_t n = len - at < ps ? len - at : ps;
-		int err;
+		ssize_t stored;
 
 		if (!pageset_count(&b->unstored, pg, 1))
 			continue;
-		err = store_write(d, b, data + at, n, off + at, false);
-		if (err)
-			b->store_error = err;
+		stored = store_write(d, b, data + at, n, off + at, false);
+		if (stored < (ssize_t)n)	/* the page stays unstored: a later pass tries again */
+			b->store_error = stored < 0 ? (int)stored : -ENOSPC;
 	}
 }
 
@@ -404,11 +419,11 @@ void collect_retrieved(struct daemon *d, fuse_ino_t ino, off_t off, uintptr_t co
 		free(data);
 		data = NULL;
 	}
-	pthread_mutex_lock(&d->lock);
+	lock_take(&d->lock);
 	b = store_find(d, ino);
 	if (b)
-		pthread_mutex_lock(&b->lock);
-	pthread_mutex_unlock(&d->lock);
+		lock_take(&b->lock);
+	lock_drop(&d->lock);
 	if (!b) {
 		free(data);
 		return;
@@ -431,7 +446,7 @@ void collect_retrieved(struct daemon *d, fuse_ino_t ino, off_t off, uintptr_t co
 	if (b->retrieving && !--b->retrieving)
 		pthread_cond_broadcast(&b->retrieved);
 	pages_notify(b);
-	pthread_mutex_unlock(&b->lock);
+	lock_drop(&b->lock);
 	free(data);
 }
 
@@ -439,14 +454,14 @@ static int durable_sync(struct buffer *b)
 {
 	int err = 0;
 
-	pthread_mutex_lock(&b->lock);
+	lock_take(&b->lock);
 	if (b->unsynced && b->fd >= 0) {
 		if (fdatasync(b->fd))
 			err = -errno;
 		else
 			b->unsynced = false;
 	}
-	pthread_mutex_unlock(&b->lock);
+	lock_drop(&b->lock);
 	return err;
 }
 
@@ -456,6 +471,7 @@ static void answer(struct buffer *b, int err)	/* b->lock */
 {
 	struct waiter *w = b->serving, *next;
 
+	lock_assert_held(&b->lock);
 	for (; w; w = next) {
 		next = w->next;
 		if (!w->c)
@@ -473,14 +489,13 @@ static void run_pass(struct daemon *d, struct buffer *b)
 {
 	struct collector *k = d->collect;
 	struct waiter *w, *next, *others = NULL;
-	bool wb, want_self, requeue, retire = false;
+	bool wb, requeue, retire;
 	int err = 0;
 
 	/* What this pass serves: what arrived before it started. */
-	pthread_mutex_lock(&b->lock);
+	lock_take(&b->lock);
 	wb = b->want_writeback;
-	want_self = b->want_self;
-	b->want_writeback = b->want_self = false;
+	b->want_writeback = false;
 	for (w = b->waiting; w; w = next) {
 		next = w->next;
 		if (w->kind == WAIT_CLEAN) {
@@ -493,7 +508,7 @@ static void run_pass(struct daemon *d, struct buffer *b)
 		}
 	}
 	b->waiting = NULL;
-	pthread_mutex_unlock(&b->lock);
+	lock_drop(&b->lock);
 
 	for (w = others; w; w = next) {
 		next = w->next;
@@ -503,8 +518,6 @@ static void run_pass(struct daemon *d, struct buffer *b)
 			do_detach(d, b, w);
 		free(w);
 	}
-	if (want_self && !wb)
-		self_open(d, b);
 	if (wb) {
 		err = writeback(d, b);
 		retry_unstored(d, b);
@@ -512,32 +525,43 @@ static void run_pass(struct daemon *d, struct buffer *b)
 			err = durable_sync(b);
 	}
 
-	pthread_mutex_lock(&b->lock);
+	lock_take(&b->lock);
 	answer(b, err);
 	pages_notify(b);
-	if (!b->nexternal && b->self_open) {	/* nobody left to clean: let our descriptor go */
-		retire = true;
+	retire = !b->nexternal && b->self_open;	/* nobody left to clean: let our descriptor go */
+	if (retire)
 		b->self_open = false;
+	lock_drop(&b->lock);
+	/*
+	 * Closed before this pass ends: until then no other pass of b can start,
+	 * so the helper never gets b's next OPEN or SYNC before this CLOSE —
+	 * a SYNC racing it could sync whatever file reused the descriptor's
+	 * number, and a clean would miss b's writes. Its RELEASE is answered by
+	 * the workers and waited for by nobody (NOFLUSH).
+	 */
+	if (retire) {
+		assert_in_pass(d, b, __func__);
+		helper_close(d, b->ino);
 	}
-	requeue = b->waiting || b->want_writeback || b->want_self;
-	pthread_mutex_lock(&k->lock);
+
+	lock_take(&b->lock);
+	requeue = b->waiting || b->want_writeback;
+	lock_take(&k->lock);
 	b->running = false;
 	requeue = requeue && !k->stop && push(k, b);	/* keeps our reference */
-	pthread_mutex_unlock(&k->lock);
-	pthread_mutex_unlock(&b->lock);
-
-	if (retire)
-		helper_close(d, b->ino);	/* its RELEASE: answered by the workers, waited for by nobody */
+	lock_drop(&k->lock);
+	lock_drop(&b->lock);
 	if (!requeue) {
-		pthread_mutex_lock(&d->lock);
+		lock_take(&d->lock);
 		store_unref(d, b);
-		pthread_mutex_unlock(&d->lock);
+		lock_drop(&d->lock);
 	}
 }
 
 /* The first queued buffer whose owner has a collector to spare. */
 static bool pick(struct collector *k, unsigned cap, struct queued *out)
 {
+	lock_assert_held(&k->lock);
 	for (size_t i = 0; i < k->nqueue; i++) {
 		struct busy *u = busy_of(k, k->queue[i].owner);
 
@@ -564,28 +588,29 @@ static void *collector_main(void *arg)
 
 	helper_use_channel(t->index);
 	free(t);
-	pthread_mutex_lock(&k->lock);
+	lock_take(&k->lock);
 	while (!k->stop) {
 		struct queued q;
 		struct busy *u;
 
 		if (!pick(k, d->limits.user_collectors, &q)) {
-			pthread_cond_wait(&k->work, &k->lock);
+			lock_wait(&k->work, &k->lock);
 			continue;
 		}
 		q.b->queued = false;
 		q.b->running = true;
+		q.b->pass_thread = pthread_self();
 		u = busy_of(k, q.owner);
 		if (u)
 			u->running++;
-		pthread_mutex_unlock(&k->lock);
+		lock_drop(&k->lock);
 		run_pass(d, q.b);
-		pthread_mutex_lock(&k->lock);
+		lock_take(&k->lock);
 		if (u)
 			busy_of(k, q.owner)->running--;
 		pthread_cond_broadcast(&k->work);	/* one of this owner's may run now */
 	}
-	pthread_mutex_unlock(&k->lock);
+	lock_drop(&k->lock);
 	return NULL;
 }
 
@@ -595,7 +620,7 @@ int collect_start(struct daemon *d)
 
 	if (!k)
 		return -ENOMEM;
-	pthread_mutex_init(&k->lock, NULL);
+	lock_init(&k->lock, LOCK_COLLECT, "collector.lock");
 	pthread_cond_init(&k->work, NULL);
 	k->threads = calloc(d->limits.collectors, sizeof(*k->threads));
 	if (!k->threads)
@@ -635,10 +660,10 @@ void collect_stop(struct daemon *d)
 
 	if (!k)
 		return;
-	pthread_mutex_lock(&k->lock);
+	lock_take(&k->lock);
 	k->stop = true;
 	pthread_cond_broadcast(&k->work);
-	pthread_mutex_unlock(&k->lock);
+	lock_drop(&k->lock);
 	for (unsigned i = 0; i < k->nthreads; i++) {
 		struct timespec until;
 
@@ -650,12 +675,12 @@ void collect_stop(struct daemon *d)
 		}
 	}
 	sync_all(d);
-	pthread_mutex_lock(&d->lock);
+	lock_take(&d->lock);
 	held = calloc(d->nbuffers + 1, sizeof(*held));
 	for (size_t i = 0; i < d->nbuffers; i++) {
 		struct buffer *b = d->buffers[i];
 
-		pthread_mutex_lock(&b->lock);
+		lock_take(&b->lock);
 		for (struct waiter *w = b->waiting, *next; w; w = next) {
 			next = w->next;
 			fuse_reply_err(w->req, ENOTCONN);
@@ -666,9 +691,9 @@ void collect_stop(struct daemon *d)
 			held[nheld++] = b->ino;
 			b->self_open = false;
 		}
-		pthread_mutex_unlock(&b->lock);
+		lock_drop(&b->lock);
 	}
-	pthread_mutex_unlock(&d->lock);
+	lock_drop(&d->lock);
 	/* Their RELEASE needs the workers and d->lock: closed with no lock held. */
 	for (size_t i = 0; i < nheld; i++)
 		helper_close(d, held[i]);

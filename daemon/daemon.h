@@ -20,11 +20,14 @@
  * and their requests are answered from there. The watcher (watch.c) follows
  * exits, the --interval timer and termination.
  *
- * Locks: daemon.lock covers the table of buffers (names, inode numbers,
- * references); buffer.lock one buffer's attributes, consumers, attachments
- * and pending pages; users_lock the per-user accounting; collect.lock the
- * job queue. Order: daemon.lock, buffer.lock, users_lock, collect.lock. None
- * is held across a wait on the connection.
+ * Locks (lock.h): daemon.lock covers the table of buffers (names, inode
+ * numbers, references); buffer.lock one buffer's attributes, consumers,
+ * attachments and pending pages; users_lock the per-user accounting;
+ * collect.lock the job queue. Order: daemon.lock, buffer.lock, users_lock,
+ * collect.lock, never two buffers' at once. None is held across a wait on
+ * the connection. A comment "caller holds X" (or a trailing "X" on a
+ * declaration below) is asserted by the function in debug and sanitized
+ * builds (lock_assert_held), and the order by every lock_take().
  */
 #ifndef COHMEMD_H
 #define COHMEMD_H
@@ -38,13 +41,16 @@
 #include <sys/types.h>
 
 #include "cohmemd-proto.h"
+#include "lock.h"
 #include "pageset.h"
 
 /* An open file description of a buffer. Every one is a consumer, but the daemon's own. */
 struct consumer {
 	struct buffer *b;
 	struct pageset pending;		/* pages written since this description's last clean */
-	bool overflow;			/* pending could not grow: report everything once */
+	size_t charged;			/* pending's heap, charged to uid (--user-pending) */
+	bool overflow;			/* pending was dropped: every page from owed_from on is owed */
+	uint64_t owed_from;		/* while overflow: pages below it are in pending as usual */
 	bool internal;			/* the daemon's own writeback descriptor */
 	int accmode;			/* O_RDONLY, O_WRONLY or O_RDWR */
 	uid_t uid;			/* who opened it: charged for it */
@@ -70,7 +76,7 @@ struct buffer {
 	uint64_t lookups;		/* the kernel's references (lookup minus forget) */
 	unsigned refs;			/* collector jobs holding it (daemon.lock) */
 
-	pthread_mutex_t lock;
+	struct lock lock;
 	uint64_t size;			/* bytes */
 	mode_t mode;
 	uid_t uid;
@@ -91,24 +97,38 @@ struct buffer {
 	struct waiter *waiting;		/* for the next pass to start */
 	struct waiter *serving;		/* by the pass that runs */
 	bool want_writeback;		/* a pass without waiters (--interval, a retirement) */
-	bool want_self;			/* a pass that has the helper open the daemon's own descriptor */
 	bool queued, running;		/* under collect.lock */
+	pthread_t pass_thread;		/* while running: the collector running the pass (collect.lock) */
 	bool self_open;			/* the helper holds the daemon's own descriptor of it */
 	unsigned retrieving;		/* NOTIFY_RETRIEVE replies outstanding */
 	pthread_cond_t retrieved;
 };
 
-/* Per-user accounting, limited by the --user-* options (root is not limited). */
+/*
+ * What a user holds, each of it limited by a --user-* option (root is not
+ * limited): buffers owned and their bytes, open descriptions, attached
+ * mappings, and the heap that pages pending for its descriptions take.
+ */
+struct usage {
+	uint64_t buffers, bytes, opens, attached, pending;
+};
+
 struct user {
 	uid_t uid;
-	uint64_t buffers, bytes, opens, attached;
+	struct usage held;
 };
 
 struct limits {
 	uint64_t max_bytes;		/* one buffer */
-	uint64_t user_buffers, user_bytes, user_opens, user_attached;
+	struct usage user;		/* per user */
 	unsigned collectors;		/* threads */
 	unsigned user_collectors;	/* of them, busy for one user at most */
+};
+
+/* The most one user can make the daemon hold, given the limits (users.c). */
+struct user_bound {
+	uint64_t memory;		/* bytes of heap */
+	uint64_t descriptors;		/* the daemon's (and as many in its helper) */
 };
 
 struct collector;
@@ -124,11 +144,11 @@ struct daemon {
 	size_t page_size;
 	struct limits limits;
 
-	pthread_mutex_t lock;		/* the table */
+	struct lock lock;		/* the table */
 	struct buffer **buffers;
 	size_t nbuffers;
 	fuse_ino_t next_ino;
-	pthread_mutex_t users_lock;
+	struct lock users_lock;
 	struct user *users;
 	size_t nusers;
 	uint64_t next_attachment;
@@ -157,15 +177,20 @@ int store_setattr(struct daemon *d, struct buffer *b, const struct stat *attr, i
 int store_stat(struct daemon *d, struct buffer *b, struct stat *st);	/* b->lock */
 int store_open(struct daemon *d, struct buffer *b);	/* a description opens; b->lock */
 void store_close(struct buffer *b);	/* a description was released; b->lock */
-/* Store bytes of a WRITE and mark them for every consumer; b->lock. */
-int store_write(struct daemon *d, struct buffer *b, const char *data, size_t len, uint64_t off,
-		bool writeback);
+/*
+ * Store bytes of a WRITE and mark them for every consumer: how many were
+ * stored (a full file system may take a part; writeback's WRITEs are whole
+ * or fail), or -errno when none; b->lock.
+ */
+ssize_t store_write(struct daemon *d, struct buffer *b, const char *data, size_t len, uint64_t off,
+		    bool writeback);
 bool store_name_valid(const char *name);
 
 /* pages.c: what consumers are owed */
 void pages_mark(struct buffer *b, uint64_t first, uint64_t n);	/* every consumer; b->lock */
 void pages_notify(struct buffer *b);	/* wake pollers with pages pending; b->lock */
 bool pages_pending(const struct consumer *c);
+uint64_t consumer_owed(const struct consumer *c);	/* pages its next clean of all would report; b->lock */
 int consumer_new(struct buffer *b, int accmode, uid_t uid, bool internal, struct consumer **ret);
 void consumer_free(struct consumer *c);	/* b->lock */
 /* Report [first, first + nr) into bitmap (NULL: count only) and forget it; b->lock. */
@@ -180,10 +205,12 @@ void clean_answer(fuse_req_t req, struct consumer *c, unsigned cmd, uint64_t fir
  * a limit fails with -EDQUOT and charges nothing, unless force (what is on
  * disk already, what root hands over). Root is never limited.
  */
-int user_charge(struct daemon *d, uid_t uid, uint64_t buffers, uint64_t bytes, uint64_t opens,
-		uint64_t attached, bool force);
-void user_uncharge(struct daemon *d, uid_t uid, uint64_t buffers, uint64_t bytes, uint64_t opens,
-		   uint64_t attached);
+int user_charge(struct daemon *d, uid_t uid, struct usage add, bool force);
+void user_uncharge(struct daemon *d, uid_t uid, struct usage sub);
+/* The defaults of the --user-* limits for a daemon that may hold nofile descriptors. */
+struct usage user_default_limits(uint64_t nofile);
+/* The most one user can make the daemon hold under l, with pages of page_size bytes. */
+struct user_bound user_bound(const struct limits *l, size_t page_size);
 
 /* collect.c: writeback passes and everything else that may wait on the connection */
 int collect_start(struct daemon *d);
@@ -194,8 +221,6 @@ int collect_clean(struct daemon *d, fuse_req_t req, struct consumer *c, unsigned
 int collect_attach(struct daemon *d, fuse_req_t req, struct buffer *b, const struct cohmem_ioc_attach *a);
 int collect_detach(struct daemon *d, fuse_req_t req, struct buffer *b, uint64_t addr);
 void collect_pass(struct daemon *d, struct buffer *b);	/* a pass nobody waits for; d->lock, b->lock */
-/* b has its first consumer: open the daemon's descriptor now, while b has a name; d->lock, b->lock. */
-void collect_prepare(struct daemon *d, struct buffer *b);
 void collect_forget(struct buffer *b, struct consumer *c);	/* c is released; b->lock */
 /* A NOTIFY_RETRIEVE reply: cookie is what was asked for, bufv what the page cache had. */
 void collect_retrieved(struct daemon *d, fuse_ino_t ino, off_t off, uintptr_t cookie, struct fuse_bufvec *bufv);
@@ -231,7 +256,7 @@ void cohmemd_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg, 
  */
 int helper_start(struct daemon *d, unsigned nchannels);
 void helper_use_channel(unsigned channel);
-int helper_open(struct daemon *d, const char *name, fuse_ino_t ino);
+int helper_open(struct daemon *d, fuse_ino_t ino);	/* by its private name (SELF_NAME_MARK) */
 int helper_sync(struct daemon *d, fuse_ino_t ino);
 int helper_close(struct daemon *d, fuse_ino_t ino);
 int helper_syncfs(struct daemon *d);
@@ -243,6 +268,16 @@ void helper_stop(struct daemon *d);
 bool helper_owns(struct daemon *d, pid_t tid);
 
 /*
+ * A buffer's private name: SELF_NAME_MARK, then its inode number in decimal.
+ * The helper opens buffers by it (helper_open()), and only the helper's
+ * threads may look it up (fs.c). It leads to the buffer whatever became of
+ * its public name — unlinked, renamed, renamed over — and no buffer can be
+ * called that: names with control characters are refused
+ * (store_name_valid()).
+ */
+#define SELF_NAME_MARK '\001'
+
+/*
  * mount.c. mount_start(): clear a stale mount at d->mountpoint, mount and
  * make d->se; 0 or -1 (logged). mount_stop(): unmount; -1 (logged) if the
  * mount is still there (something mounted over it).
@@ -250,7 +285,12 @@ bool helper_owns(struct daemon *d, pid_t tid);
 int mount_start(struct daemon *d, struct fuse_args *args, const char *argv0);
 int mount_stop(struct daemon *d);
 
-/* Log to stderr, systemd style: one line per event. */
+/*
+ * log.c: one line per event to log_fd (stderr; -1: nowhere, for the
+ * fuzzer), systemd style, every control character and malformed byte
+ * escaped (shared/text.h): names in it come from users.
+ */
+extern int log_fd;
 void logmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif /* COHMEMD_H */

@@ -61,27 +61,54 @@ static int entry_of(struct daemon *d, struct buffer *b, struct fuse_entry_param 
 	memset(e, 0, sizeof(*e));
 	e->ino = b->ino;
 	e->attr_timeout = e->entry_timeout = TIMEOUT;
-	pthread_mutex_lock(&b->lock);
+	lock_take(&b->lock);
 	err = store_stat(d, b, &e->attr);
-	pthread_mutex_unlock(&b->lock);
+	lock_drop(&b->lock);
 	return err;
+}
+
+/*
+ * A private name (SELF_NAME_MARK and an inode number), looked up by a thread
+ * of the helper: the buffer, unlinked or not. Anyone else finds nothing
+ * there. Caller holds d->lock.
+ */
+static struct buffer *self_lookup(struct daemon *d, fuse_req_t req, const char *name)
+{
+	unsigned long long ino;
+	char *end;
+
+	lock_assert_held(&d->lock);
+	if (name[0] != SELF_NAME_MARK || !helper_owns(d, fuse_req_ctx(req)->pid) || name[1] < '0' ||
+	    name[1] > '9')
+		return NULL;
+	errno = 0;
+	ino = strtoull(name + 1, &end, 10);
+	return errno || *end ? NULL : store_find(d, (fuse_ino_t)ino);
 }
 
 static void cohmemd_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct daemon *d = D(req);
+	bool private = name[0] == SELF_NAME_MARK;
 	struct fuse_entry_param e;
-	struct buffer *b;
+	struct buffer *b = NULL;
 	int err = -ENOENT;
 
-	pthread_mutex_lock(&d->lock);
-	b = parent == ROOT ? store_lookup(d, name) : NULL;
+	lock_take(&d->lock);
+	if (parent == ROOT)
+		b = private ? self_lookup(d, req, name) : store_lookup(d, name);
 	if (b) {
 		err = entry_of(d, b, &e);
 		if (!err)
 			b->lookups++;
 	}
-	pthread_mutex_unlock(&d->lock);
+	lock_drop(&d->lock);
+	/*
+	 * Never cached: the dentry goes with the helper's descriptor, and a
+	 * walk to that name by anyone meanwhile asks again (and finds nothing).
+	 */
+	if (private)
+		e.entry_timeout = 0;
 	if (err)
 		fuse_reply_err(req, -err);
 	else
@@ -93,11 +120,11 @@ static void cohmemd_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 	struct daemon *d = D(req);
 	struct buffer *b;
 
-	pthread_mutex_lock(&d->lock);
+	lock_take(&d->lock);
 	b = store_find(d, ino);
 	if (b)
 		store_put(d, b, nlookup);
-	pthread_mutex_unlock(&d->lock);
+	lock_drop(&d->lock);
 	fuse_reply_none(req);
 }
 
@@ -134,15 +161,15 @@ static void cohmemd_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_inf
 		fuse_reply_attr(req, &st, TIMEOUT);
 		return;
 	}
-	pthread_mutex_lock(&d->lock);
+	lock_take(&d->lock);
 	b = store_find(d, ino);
 	err = -ENOENT;
 	if (b) {
-		pthread_mutex_lock(&b->lock);
+		lock_take(&b->lock);
 		err = store_stat(d, b, &st);
-		pthread_mutex_unlock(&b->lock);
+		lock_drop(&b->lock);
 	}
-	pthread_mutex_unlock(&d->lock);
+	lock_drop(&d->lock);
 	reply_attr(req, err, &st);
 }
 
@@ -155,19 +182,19 @@ static void cohmemd_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, i
 	int err;
 
 	(void)fi;
-	pthread_mutex_lock(&d->lock);
+	lock_take(&d->lock);
 	b = store_find(d, ino);
 	if (!b) {
 		err = ino == ROOT ? -EPERM : -ENOENT;
 	} else {
-		pthread_mutex_lock(&b->lock);
+		lock_take(&b->lock);
 		err = store_setattr(d, b, attr, to_set);
 		if (!err)
 			err = store_stat(d, b, &st);
 		pages_notify(b);	/* truncation marks what it cut */
-		pthread_mutex_unlock(&b->lock);
+		lock_drop(&b->lock);
 	}
-	pthread_mutex_unlock(&d->lock);
+	lock_drop(&d->lock);
 	reply_attr(req, err, &st);
 }
 
@@ -186,7 +213,7 @@ static void cohmemd_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t o
 		return;
 	}
 	/* offsets: 1 ".", 2 "..", 3 + i the buffers */
-	pthread_mutex_lock(&d->lock);
+	lock_take(&d->lock);
 	for (off_t i = off; used < size; i++) {
 		const char *name;
 		size_t len;
@@ -209,7 +236,7 @@ static void cohmemd_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t o
 			break;
 		used += len;
 	}
-	pthread_mutex_unlock(&d->lock);
+	lock_drop(&d->lock);
 	fuse_reply_buf(req, buf, used);
 	free(buf);
 }
@@ -224,24 +251,23 @@ static int description_new(struct daemon *d, fuse_req_t req, struct buffer *b, s
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
 	bool internal = helper_owns(d, ctx->pid);
 	struct consumer *c;
-	int err = internal ? 0 : user_charge(d, ctx->uid, 0, 0, 1, 0, false);
+	int err;
 
+	lock_assert_held(&d->lock);
+	err = internal ? 0 : user_charge(d, ctx->uid, (struct usage){ .opens = 1 }, false);
 	if (err)
 		return err;
-	pthread_mutex_lock(&b->lock);
+	lock_take(&b->lock);
 	err = store_open(d, b);
 	if (!err) {
 		err = consumer_new(b, fi->flags & O_ACCMODE, ctx->uid, internal, &c);
 		if (err)
 			store_close(b);
 	}
-	/* Its first consumer: the daemon's own descriptor, before an unlink takes the name away. */
-	if (!err && !internal && b->nexternal == 1)
-		collect_prepare(d, b);
-	pthread_mutex_unlock(&b->lock);
+	lock_drop(&b->lock);
 	if (err) {
 		if (!internal)
-			user_uncharge(d, ctx->uid, 0, 0, 1, 0);
+			user_uncharge(d, ctx->uid, (struct usage){ .opens = 1 });
 		return err;
 	}
 	fi->fh = (uintptr_t)c;
@@ -261,15 +287,16 @@ static void description_free(struct daemon *d, struct consumer *c)
 {
 	struct buffer *b = c->b;
 
+	lock_assert_held(&d->lock);
 	if (!c->internal)
-		user_uncharge(d, c->uid, 0, 0, 1, 0);
-	pthread_mutex_lock(&b->lock);
+		user_uncharge(d, c->uid, (struct usage){ .opens = 1 });
+	lock_take(&b->lock);
 	collect_forget(b, c);
 	consumer_free(c);
 	store_close(b);
 	if (!b->nexternal && b->self_open)
 		collect_pass(d, b);	/* nobody left to clean: let the daemon's own descriptor go */
-	pthread_mutex_unlock(&b->lock);
+	lock_drop(&b->lock);
 	store_put(d, b, 0);
 }
 
@@ -287,7 +314,7 @@ static void cohmemd_create(fuse_req_t req, fuse_ino_t parent, const char *name, 
 		fuse_reply_err(req, parent != ROOT ? ENOENT : EPERM);
 		return;
 	}
-	pthread_mutex_lock(&d->lock);
+	lock_take(&d->lock);
 	err = store_create(d, name, mode, ctx->uid, ctx->gid, &b);
 	if (!err)
 		err = description_new(d, req, b, fi);
@@ -303,7 +330,7 @@ static void cohmemd_create(fuse_req_t req, fuse_ino_t parent, const char *name, 
 			}
 		}
 	}
-	pthread_mutex_unlock(&d->lock);
+	lock_drop(&d->lock);
 	if (err)
 		fuse_reply_err(req, -err);
 	else
@@ -316,12 +343,12 @@ static void cohmemd_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *
 	struct buffer *b;
 	int err;
 
-	pthread_mutex_lock(&d->lock);
+	lock_take(&d->lock);
 	b = store_find(d, ino);
 	err = b ? description_new(d, req, b, fi) : -ENOENT;
 	if (!err && fuse_reply_open(req, fi))
 		description_free(d, consumer_of(fi));
-	pthread_mutex_unlock(&d->lock);
+	lock_drop(&d->lock);
 	if (err)
 		fuse_reply_err(req, -err);
 }
@@ -331,9 +358,9 @@ static void cohmemd_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_inf
 	struct daemon *d = D(req);
 
 	(void)ino;
-	pthread_mutex_lock(&d->lock);
+	lock_take(&d->lock);
 	description_free(d, consumer_of(fi));
-	pthread_mutex_unlock(&d->lock);
+	lock_drop(&d->lock);
 	fuse_reply_err(req, 0);
 }
 
@@ -353,7 +380,8 @@ static void cohmemd_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 /*
  * write(2) by anyone, and the kernel writing back pages written through
- * mappings (fi->writepage): to the state file, then pending for every consumer.
+ * mappings (fi->writepage): to the state file, then pending for every
+ * consumer. The answer is the count stored (store_write()).
  */
 static void cohmemd_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t size, off_t off,
 			  struct fuse_file_info *fi)
@@ -361,22 +389,22 @@ static void cohmemd_write(fuse_req_t req, fuse_ino_t ino, const char *data, size
 	struct daemon *d = D(req);
 	struct buffer *b = consumer_of(fi)->b;
 	uint64_t end = (uint64_t)off + size;
-	int err;
+	ssize_t stored;
 
 	(void)ino;
 	if (off < 0 || end < (uint64_t)off || end > d->limits.max_bytes) {
 		fuse_reply_err(req, EFBIG);
 		return;
 	}
-	pthread_mutex_lock(&b->lock);
-	err = store_write(d, b, data, size, (uint64_t)off, fi->writepage);
-	if (!err)
+	lock_take(&b->lock);
+	stored = store_write(d, b, data, size, (uint64_t)off, fi->writepage);
+	if (stored > 0)
 		pages_notify(b);
-	pthread_mutex_unlock(&b->lock);
-	if (err)
-		fuse_reply_err(req, -err);
+	lock_drop(&b->lock);
+	if (stored < 0)
+		fuse_reply_err(req, (int)-stored);
 	else
-		fuse_reply_write(req, size);
+		fuse_reply_write(req, (size_t)stored);	/* a part, when that is all that fitted */
 }
 
 static void cohmemd_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -398,12 +426,12 @@ static void cohmemd_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct f
 
 	(void)ino;
 	if (!c->internal) {
-		pthread_mutex_lock(&b->lock);
+		lock_take(&b->lock);
 		if ((datasync ? fdatasync(b->fd) : fsync(b->fd)) == 0)
 			b->unsynced = false;
 		else
 			err = errno;
-		pthread_mutex_unlock(&b->lock);
+		lock_drop(&b->lock);
 	}
 	fuse_reply_err(req, err);
 }
@@ -413,10 +441,10 @@ static void cohmemd_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct daemon *d = D(req);
 	int err = -ENOENT;
 
-	pthread_mutex_lock(&d->lock);
+	lock_take(&d->lock);
 	if (parent == ROOT)
 		err = store_unlink(d, name);
-	pthread_mutex_unlock(&d->lock);
+	lock_drop(&d->lock);
 	fuse_reply_err(req, -err);
 }
 
@@ -430,9 +458,9 @@ static void cohmemd_rename(fuse_req_t req, fuse_ino_t parent, const char *name, 
 		fuse_reply_err(req, parent != ROOT || newparent != ROOT ? ENOENT : EINVAL);
 		return;
 	}
-	pthread_mutex_lock(&d->lock);
+	lock_take(&d->lock);
 	err = store_rename(d, name, newname, flags);
-	pthread_mutex_unlock(&d->lock);
+	lock_drop(&d->lock);
 	fuse_reply_err(req, -err);
 }
 
@@ -461,7 +489,7 @@ static void cohmemd_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *
 	unsigned revents = 0;
 
 	(void)ino;
-	pthread_mutex_lock(&b->lock);
+	lock_take(&b->lock);
 	if (pages_pending(c))
 		revents = POLLIN | POLLRDNORM;
 	if (ph && !revents) {
@@ -471,7 +499,7 @@ static void cohmemd_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *
 	} else if (ph) {
 		fuse_pollhandle_destroy(ph);
 	}
-	pthread_mutex_unlock(&b->lock);
+	lock_drop(&b->lock);
 	fuse_reply_poll(req, revents);
 }
 

@@ -17,8 +17,12 @@
  * One channel (a SOCK_SEQPACKET pair) per collector thread and one for the
  * watcher, each served by a thread of the helper: passes of different
  * buffers sync in parallel. The helper holds the daemon's own descriptors,
- * by inode; passes of one buffer never overlap, so its OPEN, SYNC and CLOSE
- * arrive in order.
+ * by inode, one per buffer at most. Passes of one buffer never overlap and
+ * a pass's CLOSE is answered before the pass ends (collect.c), so a
+ * buffer's OPEN, SYNC and CLOSE arrive in order; the helper checks it all
+ * the same: a second OPEN of one inode is refused, and a SYNC syncs a
+ * duplicate of the descriptor it found, never a number a CLOSE on another
+ * channel may have let go (and another open taken) meanwhile.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -43,7 +47,7 @@ struct helper_req {
 	int32_t pid;			/* TGID: a thread; MAPS: a thread group */
 	uint64_t ino, dev;		/* OPEN, SYNC, CLOSE, MAPS */
 	uint64_t addr, len, offset;	/* MAPS */
-	char path[PATH_MAX];		/* OPEN: the file; SYNCFS: the mount */
+	char path[PATH_MAX];		/* OPEN: the buffer's private name on the mount; SYNCFS: the mount */
 };
 
 struct helper {
@@ -71,30 +75,47 @@ static pthread_mutex_t held_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct held *held;
 static size_t nheld;
 
-static int held_find(uint64_t ino)
+static struct held *held_of(uint64_t ino)	/* held_lock */
 {
-	int fd = -1;
+	for (size_t i = 0; i < nheld; i++)
+		if (held[i].ino == ino)
+			return &held[i];
+	return NULL;
+}
+
+/* A duplicate of the descriptor held for ino (the caller closes it), or -EBADF. */
+static int held_dup(uint64_t ino)
+{
+	struct held *h;
+	int fd = -EBADF;
 
 	pthread_mutex_lock(&held_lock);
-	for (size_t i = 0; i < nheld && fd < 0; i++)
-		if (held[i].ino == ino)
-			fd = held[i].fd;
+	h = held_of(ino);
+	if (h) {
+		fd = fcntl(h->fd, F_DUPFD_CLOEXEC, 0);
+		if (fd < 0)
+			fd = -errno;
+	}
 	pthread_mutex_unlock(&held_lock);
 	return fd;
 }
 
 static int held_add(uint64_t ino, int fd)
 {
-	struct held *t;
+	struct held *t = NULL;
+	int err = -EEXIST;	/* one per buffer: a second OPEN means passes overlapped */
 
 	pthread_mutex_lock(&held_lock);
-	t = realloc(held, (nheld + 1) * sizeof(*t));
+	if (!held_of(ino)) {
+		t = realloc(held, (nheld + 1) * sizeof(*t));
+		err = t ? 0 : -ENOMEM;
+	}
 	if (t) {
 		held = t;
 		held[nheld++] = (struct held){ ino, fd };
 	}
 	pthread_mutex_unlock(&held_lock);
-	return t ? 0 : -ENOMEM;
+	return err;
 }
 
 static int held_take(uint64_t ino)
@@ -112,16 +133,23 @@ static int held_take(uint64_t ino)
 	return fd;
 }
 
-/* A read-only descriptor of the file at path, if it is still inode ino of dev. */
+/*
+ * A descriptor of the buffer at path, inode ino of the mount dev: read-only,
+ * or write-only if its mode lets us only write (fdatasync() needs either);
+ * held until CLOSE.
+ */
 static int do_open(const struct helper_req *r)
 {
+	const int flags = O_CLOEXEC | O_NOFOLLOW | O_NOCTTY;
 	struct stat st;
-	int fd = open(r->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY), err;
+	int fd = open(r->path, O_RDONLY | flags), err;
 
+	if (fd < 0 && errno == EACCES)
+		fd = open(r->path, O_WRONLY | flags);
 	if (fd < 0)
 		return -errno;
 	if (fstat(fd, &st) || st.st_ino != r->ino || st.st_dev != r->dev) {
-		close(fd);	/* renamed meanwhile: another buffer's name */
+		close(fd);	/* not the buffer asked for: never happens, checked all the same */
 		return -ENOENT;
 	}
 	err = held_add(r->ino, fd);
@@ -188,14 +216,19 @@ static int64_t do_maps(const struct helper_req *r)
 
 static int64_t serve_one(const struct helper_req *r)
 {
+	int64_t ret;
 	int fd;
 
 	switch (r->op) {
 	case HELPER_OPEN:
 		return do_open(r);
 	case HELPER_SYNC:
-		fd = held_find(r->ino);
-		return fd < 0 ? -EBADF : fdatasync(fd) ? -errno : 0;
+		fd = held_dup(r->ino);
+		if (fd < 0)
+			return fd;
+		ret = fdatasync(fd) ? -errno : 0;
+		close(fd);	/* NOFLUSH; and the original, if a CLOSE took it, sends the RELEASE now */
+		return ret;
 	case HELPER_CLOSE:
 		fd = held_take(r->ino);
 		return fd < 0 ? -EBADF : close(fd) ? -errno : 0;	/* NOFLUSH: RELEASE needs no answer */
@@ -318,11 +351,12 @@ static int64_t helper_call(struct daemon *d, struct helper_req *r)
 	return n == (ssize_t)sizeof(ret) ? ret : -ENOTCONN;
 }
 
-int helper_open(struct daemon *d, const char *name, fuse_ino_t ino)
+int helper_open(struct daemon *d, fuse_ino_t ino)
 {
 	struct helper_req r = { .op = HELPER_OPEN, .ino = ino, .dev = d->dev };
 
-	if (snprintf(r.path, sizeof(r.path), "%s/%s", d->mountpoint, name) >= (int)sizeof(r.path))
+	if (snprintf(r.path, sizeof(r.path), "%s/%c%llu", d->mountpoint, SELF_NAME_MARK,
+		     (unsigned long long)ino) >= (int)sizeof(r.path))
 		return -ENAMETOOLONG;
 	return (int)helper_call(d, &r);
 }

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The cohmem ioctls (lib/cohmemd-proto.h). FUSE passes restricted ioctls
+ * The cohmem ioctls (shared/cohmemd-proto.h). FUSE passes restricted ioctls
  * only: in_buf holds exactly _IOC_SIZE(cmd) bytes for a command that
  * writes, and the answer is at most out_bufsz bytes. Each command checks
  * what the description may do, every time: attaching needs it open for
@@ -37,7 +37,7 @@ static void ls_one(struct buffer *b, uid_t caller, struct cohmem_ioc_ls *ls)
 	ls->consumers = (uint32_t)b->nexternal;
 	ls->pending = 0;
 	for (size_t i = 0; i < b->nconsumers; i++) {
-		uint64_t n = b->consumers[i]->pending.count;
+		uint64_t n = consumer_owed(b->consumers[i]);
 
 		ls->pending = n > ls->pending ? n : ls->pending;
 	}
@@ -63,16 +63,16 @@ static int ioc_ls(struct daemon *d, uid_t caller, struct cohmem_ioc_ls *ls)
 
 	memset(ls, 0, sizeof(*ls));
 	ls->index = index;
-	pthread_mutex_lock(&d->lock);
+	lock_take(&d->lock);
 	for (size_t i = 0; i < d->nbuffers && !b; i++)
 		if (!d->buffers[i]->unlinked && seen++ == index)
 			b = d->buffers[i];
 	if (b) {
-		pthread_mutex_lock(&b->lock);
+		lock_take(&b->lock);
 		ls_one(b, caller, ls);
-		pthread_mutex_unlock(&b->lock);
+		lock_drop(&b->lock);
 	}
-	pthread_mutex_unlock(&d->lock);
+	lock_drop(&d->lock);
 	return b ? 0 : -ENOENT;
 }
 
@@ -88,17 +88,17 @@ static int ioc_clean(struct daemon *d, fuse_req_t req, struct consumer *c, unsig
 		return -EBADF;
 	if (nr > COHMEM_IOC_WINDOW || (flags & ~COHMEM_CLEAN_SYNC))
 		return -EINVAL;
-	pthread_mutex_lock(&b->lock);
+	lock_take(&b->lock);
 	pages = (b->size + d->page_size - 1) / d->page_size;
 	if (first > pages || nr > pages - first) {
-		pthread_mutex_unlock(&b->lock);
+		lock_drop(&b->lock);
 		return -EINVAL;
 	}
 	if (!(flags & COHMEM_CLEAN_SYNC)) {
 		clean_answer(req, c, cmd, first, nr);
 		*answered = true;
 	}
-	pthread_mutex_unlock(&b->lock);
+	lock_drop(&b->lock);
 	return *answered ? 0 : collect_clean(d, req, c, cmd, first, nr);
 }
 
@@ -121,10 +121,10 @@ static int ioc_buffer(struct daemon *d, fuse_req_t req, struct consumer *c, unsi
 
 	switch (cmd) {
 	case COHMEM_IOC_INFO:
-		pthread_mutex_lock(&b->lock);
+		lock_take(&b->lock);
 		io->info = (struct cohmem_ioc_info){ .version = COHMEM_PROTO_VERSION, .page_size = d->page_size,
 						     .size = b->size, .flags = d->durable ? COHMEM_INFO_DURABLE : 0 };
-		pthread_mutex_unlock(&b->lock);
+		lock_drop(&b->lock);
 		return fuse_reply_ioctl(req, 0, &io->info, sizeof(io->info)), 0;
 	case COHMEM_IOC_ATTACH:
 		if (c->accmode == O_RDONLY)

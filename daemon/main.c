@@ -11,7 +11,6 @@
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,21 +23,18 @@
 
 #include "daemon.h"
 
-struct daemon daemon_state;
-
-void logmsg(const char *fmt, ...)
+static uint64_t mib(uint64_t bytes)
 {
-	va_list ap;
-
-	va_start(ap, fmt);
-	fputs("cohmemd: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
+	return (bytes + (1u << 20) - 1) >> 20;
 }
 
-static void usage(FILE *out)
+/* The options, with the limits as this daemon would apply them, and what they let one user hold. */
+static void usage(FILE *out, const struct daemon *d, uint64_t nofile)
 {
+	const struct limits *l = &d->limits;
+	struct user_bound most = user_bound(l, d->page_size);
+	uint64_t ram = (uint64_t)sysconf(_SC_PHYS_PAGES) * d->page_size;
+
 	fprintf(out,
 		"Usage: cohmemd --mount DIR --state-dir DIR [OPTIONS]\n"
 		"A FUSE file system of shared buffers kept coherent with their state files.\n\n"
@@ -49,14 +45,26 @@ static void usage(FILE *out)
 		"  --allow-other          let other users in (permissions still apply)\n"
 		"  --durable              sync the state file before a clean returns\n"
 		"  --max-bytes N          largest buffer, with K, M or G (default 16G)\n"
-		"  --user-buffers N       buffers one user may own (default 1024)\n"
-		"  --user-bytes N         their bytes in all (default 64G)\n"
-		"  --user-opens N         descriptions one user may hold open (default 4096)\n"
-		"  --user-attached N      mappings one user may attach (default 1024)\n"
 		"  --collectors N         threads that write back and answer cleans (default 8)\n"
 		"  --user-collectors N    of them, busy for one owner's buffers at most (default 2)\n"
 		"  --coherence auto|writeback  accepted for cohmem 0.1's command lines; no effect\n"
-		"  -h, --help             this text\n");
+		"  -h, --help             this text\n\n"
+		"What one user may make the daemon hold (root is not limited); defaults in ():\n"
+		"  --user-buffers N       buffers owned (1024)\n"
+		"  --user-bytes N         their bytes in all (64G)\n"
+		"  --user-opens N         open descriptions (4096, at most 1/16 of the descriptors)\n"
+		"  --user-attached N      attached mappings (1024, at most 1/64 of the descriptors)\n"
+		"  --user-pending N       memory for the pages pending for its descriptions (64M);\n"
+		"                         past it they are dropped and its cleans report everything\n\n"
+		"With these limits (buffers %llu, bytes %lluM, opens %llu, attached %llu, pending %lluM)\n"
+		"one user can make the daemon hold at most %llu MiB of memory (%.1f%% of this\n"
+		"machine's) and %llu descriptors (%.1f%% of the %llu it may open), and as many in\n"
+		"its helper process.\n",
+		(unsigned long long)l->user.buffers, (unsigned long long)mib(l->user.bytes),
+		(unsigned long long)l->user.opens, (unsigned long long)l->user.attached,
+		(unsigned long long)mib(l->user.pending), (unsigned long long)mib(most.memory),
+		ram ? 100.0 * (double)most.memory / (double)ram : 0.0, (unsigned long long)most.descriptors,
+		nofile ? 100.0 * (double)most.descriptors / (double)nofile : 0.0, (unsigned long long)nofile);
 }
 
 static uint64_t parse_size(const char *s)
@@ -78,15 +86,22 @@ static uint64_t parse_size(const char *s)
 	return *end ? 0 : v;
 }
 
-/* A descriptor per active buffer and per attachment: take all the kernel allows. */
-static void raise_nofile(void)
+/*
+ * A descriptor per active buffer and per attachment: take all the kernel
+ * allows. Returns how many the daemon may hold now.
+ */
+static uint64_t raise_nofile(void)
 {
 	struct rlimit r;
 
-	if (getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur < r.rlim_max) {
+	if (getrlimit(RLIMIT_NOFILE, &r))
+		return 1024;
+	if (r.rlim_cur < r.rlim_max) {
 		r.rlim_cur = r.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &r);
+		if (setrlimit(RLIMIT_NOFILE, &r))
+			getrlimit(RLIMIT_NOFILE, &r);
 	}
+	return r.rlim_cur == RLIM_INFINITY ? UINT64_MAX : (uint64_t)r.rlim_cur;
 }
 
 static void on_terminate(int sig)
@@ -119,9 +134,11 @@ static int set_signals(void)
 
 struct options {
 	const char *mount, *state;
+	bool help;
 };
 
-static int parse_options(struct daemon *d, int argc, char *argv[], struct options *o)
+/* Options into d and o, over the limits' defaults for a daemon that may open nofile descriptors. */
+static int parse_options(struct daemon *d, int argc, char *argv[], struct options *o, uint64_t nofile)
 {
 	static const struct option opts[] = {
 		{ "mount", required_argument, NULL, 'm' }, { "state-dir", required_argument, NULL, 's' },
@@ -129,7 +146,7 @@ static int parse_options(struct daemon *d, int argc, char *argv[], struct option
 		{ "durable", no_argument, NULL, 'D' }, { "max-bytes", required_argument, NULL, 'b' },
 		{ "user-buffers", required_argument, NULL, 'B' }, { "user-bytes", required_argument, NULL, 'Y' },
 		{ "user-opens", required_argument, NULL, 'O' }, { "user-attached", required_argument, NULL, 'A' },
-		{ "collectors", required_argument, NULL, 'C' },
+		{ "user-pending", required_argument, NULL, 'P' }, { "collectors", required_argument, NULL, 'C' },
 		{ "user-collectors", required_argument, NULL, 'U' },
 		{ "coherence", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' }, { 0 },
@@ -137,8 +154,8 @@ static int parse_options(struct daemon *d, int argc, char *argv[], struct option
 	struct limits *l = &d->limits;
 	int opt, index;
 
-	*l = (struct limits){ .max_bytes = 16ULL << 30, .user_buffers = 1024, .user_bytes = 64ULL << 30,
-			      .user_opens = 4096, .user_attached = 1024, .collectors = 8, .user_collectors = 2 };
+	*l = (struct limits){ .max_bytes = 16ULL << 30, .user = user_default_limits(nofile), .collectors = 8,
+			      .user_collectors = 2 };
 	while ((opt = getopt_long(argc, argv, "h", opts, &index)) != -1) {
 		uint64_t v = optarg ? parse_size(optarg) : 0;
 
@@ -149,10 +166,11 @@ static int parse_options(struct daemon *d, int argc, char *argv[], struct option
 		case 'a': d->allow_other = true; break;
 		case 'D': d->durable = true; break;
 		case 'b': l->max_bytes = v; break;
-		case 'B': l->user_buffers = v; break;
-		case 'Y': l->user_bytes = v; break;
-		case 'O': l->user_opens = v; break;
-		case 'A': l->user_attached = v; break;
+		case 'B': l->user.buffers = v; break;
+		case 'Y': l->user.bytes = v; break;
+		case 'O': l->user.opens = v; break;
+		case 'A': l->user.attached = v; break;
+		case 'P': l->user.pending = v; break;
 		case 'C': l->collectors = (unsigned)v; break;
 		case 'U': l->user_collectors = (unsigned)v; break;
 		case 'c':	/* cohmem 0.1 had scan and writeback; writeback is all there is */
@@ -162,14 +180,16 @@ static int parse_options(struct daemon *d, int argc, char *argv[], struct option
 				return -1;
 			}
 			break;
-		case 'h': usage(stdout); exit(0);
+		case 'h': o->help = true; break;
 		default: return -1;
 		}
-		if (strchr("bBYOACU", opt) && !v) {
+		if (strchr("bBYOAPCU", opt) && !v) {
 			logmsg("--%s %s: a positive number, with K, M or G", opts[index].name, optarg);
 			return -1;
 		}
 	}
+	if (o->help)
+		return 0;
 	if (!o->mount || !o->state || optind != argc || l->collectors > 256 ||
 	    l->user_collectors > l->collectors)
 		return -1;
@@ -208,18 +228,20 @@ int main(int argc, char *argv[])
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_loop_config *loop;
 	struct options o = { 0 };
+	struct user_bound most;
+	uint64_t nofile;
 	bool asked;
 	int ret;
 
 	d->page_size = (size_t)sysconf(_SC_PAGESIZE);
 	d->next_ino = FUSE_ROOT_ID + 1;
-	pthread_mutex_init(&d->lock, NULL);
-	pthread_mutex_init(&d->users_lock, NULL);
-	if (parse_options(d, argc, argv, &o)) {
-		usage(stderr);
-		return 2;
+	lock_init(&d->lock, LOCK_TABLE, "daemon.lock");
+	lock_init(&d->users_lock, LOCK_USERS, "daemon.users_lock");
+	nofile = raise_nofile();
+	if (parse_options(d, argc, argv, &o, nofile) || o.help) {
+		usage(o.help ? stdout : stderr, d, nofile);
+		return o.help ? 0 : 2;
 	}
-	raise_nofile();
 	if (mkdir(o.mount, 0755) && errno != EEXIST)
 		logmsg("%s: %s", o.mount, strerror(errno));
 	if (!realpath(o.mount, d->mountpoint)) {
@@ -244,6 +266,10 @@ int main(int argc, char *argv[])
 	}
 	logmsg("serving %zu buffers at %s from %s; interval %u ms%s", d->nbuffers, d->mountpoint, o.state,
 	       d->interval_ms, d->durable ? "; durable" : "");
+	most = user_bound(&d->limits, d->page_size);
+	logmsg("one user can make it hold at most %llu MiB and %llu of its %llu descriptors (see --help)",
+	       (unsigned long long)mib(most.memory), (unsigned long long)most.descriptors,
+	       (unsigned long long)nofile);
 
 	loop = fuse_loop_cfg_create();
 	/*

@@ -5,7 +5,12 @@
  * reading): each clean reports what was written since that description's
  * own last clean, whoever else cleaned meanwhile. Pending pages live in a
  * pageset, so a consumer costs memory for what it is owed, not for the size
- * of the buffer.
+ * of the buffer; that memory is charged to whoever opened the description
+ * (--user-pending). Past the limit, or when memory runs out, the consumer
+ * "overflows": its set is dropped and it owes every page instead, which its
+ * cleans report window by window (more than was written, never fewer)
+ * until they have covered the buffer; pages below owed_from, reported
+ * since, are marked in the set as usual meanwhile.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,16 +25,66 @@ static bool can_clean(const struct consumer *c)
 	return !c->internal && c->accmode != O_WRONLY;
 }
 
+static uint64_t pages_of(const struct buffer *b)
+{
+	return (b->size + daemon_state.page_size - 1) / daemon_state.page_size;
+}
+
+/* Drop c's pending set: it owes every page now. */
+static void overflow(struct consumer *c)
+{
+	pageset_clear(&c->pending);
+	c->overflow = true;
+	c->owed_from = 0;
+}
+
+/*
+ * Before a set grows, its most is charged: past the limit it overflows
+ * instead, and never allocates what it may not keep.
+ */
+static bool pending_reserve(struct consumer *c, uint64_t n)
+{
+	uint64_t most = pageset_grow_max(&c->pending, n);
+
+	if (user_charge(&daemon_state, c->uid, (struct usage){ .pending = most }, false))
+		return false;
+	c->charged += most;
+	return true;
+}
+
+/* Charge c's user for the heap its pending set holds now (what a reservation did not need goes back). */
+static void pending_settle(struct consumer *c)
+{
+	size_t now = pageset_memory(&c->pending);
+
+	if (now > c->charged &&
+	    user_charge(&daemon_state, c->uid, (struct usage){ .pending = now - c->charged }, false) == 0) {
+		c->charged = now;
+		return;
+	}
+	if (now > c->charged) {
+		overflow(c);
+		now = 0;
+	}
+	if (now < c->charged)
+		user_uncharge(&daemon_state, c->uid, (struct usage){ .pending = c->charged - now });
+	c->charged = now;
+}
+
 void pages_mark(struct buffer *b, uint64_t first, uint64_t n)
 {
-	if (!n)
-		return;
+	lock_assert_held(&b->lock);
 	for (size_t i = 0; i < b->nconsumers; i++) {
 		struct consumer *c = b->consumers[i];
+		uint64_t end = first + n;
 
-		/* Out of memory: this consumer's next clean reports everything (never fewer). */
-		if (can_clean(c) && !c->overflow && pageset_add(&c->pending, first, n))
-			c->overflow = true;
+		if (c->overflow && end > c->owed_from)
+			end = c->owed_from > first ? c->owed_from : first;	/* owed already */
+		if (!can_clean(c) || end <= first)
+			continue;
+		if (!pending_reserve(c, end - first) || pageset_add(&c->pending, first, end - first))
+			overflow(c);	/* past --user-pending, or out of memory */
+		pending_settle(c);
 	}
 }
 
@@ -38,8 +93,17 @@ bool pages_pending(const struct consumer *c)
 	return c->overflow || c->pending.count;
 }
 
+uint64_t consumer_owed(const struct consumer *c)
+{
+	uint64_t pages = pages_of(c->b);
+
+	lock_assert_held(&c->b->lock);
+	return c->pending.count + (c->overflow && c->owed_from < pages ? pages - c->owed_from : 0);
+}
+
 void pages_notify(struct buffer *b)
 {
+	lock_assert_held(&b->lock);
 	for (size_t i = 0; i < b->nconsumers; i++) {
 		struct consumer *c = b->consumers[i];
 
@@ -53,8 +117,10 @@ void pages_notify(struct buffer *b)
 
 int consumer_new(struct buffer *b, int accmode, uid_t uid, bool internal, struct consumer **ret)
 {
-	struct consumer *c = calloc(1, sizeof(*c)), **list;
+	struct consumer *c, **list;
 
+	lock_assert_held(&b->lock);
+	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
 	*c = (struct consumer){ .b = b, .pending = PAGESET_INIT, .internal = internal, .accmode = accmode,
@@ -75,6 +141,7 @@ void consumer_free(struct consumer *c)
 {
 	struct buffer *b = c->b;
 
+	lock_assert_held(&b->lock);
 	for (size_t i = 0; i < b->nconsumers; i++) {
 		if (b->consumers[i] == c) {
 			b->consumers[i] = b->consumers[--b->nconsumers];
@@ -85,30 +152,43 @@ void consumer_free(struct consumer *c)
 	if (c->ph)
 		fuse_pollhandle_destroy(c->ph);
 	pageset_clear(&c->pending);
+	pending_settle(c);	/* gives the charge back */
 	free(c);
 }
 
 uint64_t consumer_take(struct consumer *c, uint64_t first, uint64_t nr, uint64_t *bitmap)
 {
-	uint64_t n;
+	uint64_t end = first + nr, from = end, n;
 
-	if (!c->overflow)
-		return pageset_take(&c->pending, first, nr, bitmap);
-	/* Marks were lost to a failed allocation: everything in range may have changed. */
-	pageset_take(&c->pending, first, nr, NULL);
-	for (uint64_t i = 0; bitmap && i < nr; i++)
-		bitmap[i / 64] |= 1ULL << (i % 64);
-	n = nr;
-	if (first == 0 && nr * daemon_state.page_size >= c->b->size)	/* it covered them all */
-		c->overflow = false;
+	lock_assert_held(&c->b->lock);
+	if (c->overflow)	/* from here on, every page is owed */
+		from = c->owed_from < first ? first : c->owed_from < end ? c->owed_from : end;
+	n = pageset_take(&c->pending, first, from - first, bitmap);
+	if (from < end) {
+		pageset_take(&c->pending, from, end - from, NULL);	/* owed anyway */
+		for (uint64_t pg = from; bitmap && pg < end; pg++)
+			bitmap[(pg - first) / 64] |= 1ULL << ((pg - first) % 64);
+		n += end - from;
+		if (first <= c->owed_from)	/* reported up to end: what is written there now is marked */
+			c->owed_from = end;
+		if (c->owed_from >= pages_of(c->b))
+			c->overflow = false;
+	}
+	pending_settle(c);
 	return n;
 }
 
 void consumer_untake(struct consumer *c, uint64_t first, uint64_t nr, const uint64_t *bitmap)
 {
-	for (uint64_t i = 0; i < nr; i++)
+	lock_assert_held(&c->b->lock);
+	if (c->overflow && c->owed_from > first)
+		c->owed_from = first;	/* owes everything from first on again */
+	if (!c->overflow && !pending_reserve(c, nr))
+		overflow(c);
+	for (uint64_t i = 0; i < nr && !c->overflow; i++)
 		if ((bitmap[i / 64] >> (i % 64) & 1) && pageset_add(&c->pending, first + i, 1))
-			c->overflow = true;
+			overflow(c);
+	pending_settle(c);
 }
 
 /*
@@ -121,8 +201,9 @@ void consumer_untake(struct consumer *c, uint64_t first, uint64_t nr, const uint
 void clean_answer(fuse_req_t req, struct consumer *c, unsigned cmd, uint64_t first, uint64_t nr)
 {
 	struct buffer *b = c->b;
-	uint64_t pages = (b->size + daemon_state.page_size - 1) / daemon_state.page_size;
+	uint64_t pages = pages_of(b);
 
+	lock_assert_held(&b->lock);
 	if (first > pages || nr > pages - first) {
 		fuse_reply_err(req, EINVAL);	/* it shrank since the request was checked */
 	} else if (pageset_count(&b->unstored, first, nr)) {

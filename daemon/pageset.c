@@ -6,6 +6,8 @@
 #include "pageset.h"
 
 #define WORDS (PAGESET_LEAF_PAGES / 64)
+/* What the allocator adds to each block: glibc's chunk header, rounded to 16 bytes. */
+#define BLOCK_OVERHEAD 16
 
 struct pageset_leaf {
 	uint64_t index;			/* covers pages [index * LEAF_PAGES, +LEAF_PAGES) */
@@ -196,5 +198,26 @@ void pageset_clear(struct pageset *s)
 
 size_t pageset_memory(const struct pageset *s)
 {
-	return s->cap * sizeof(*s->leaves) + s->n * sizeof(struct pageset_leaf);
+	return s->cap ? s->cap * sizeof(*s->leaves) + BLOCK_OVERHEAD + s->n * (sizeof(struct pageset_leaf) + BLOCK_OVERHEAD)
+		      : 0;
+}
+
+uint64_t pageset_grow_max(const struct pageset *s, uint64_t n)
+{
+	uint64_t leaves = n / PAGESET_LEAF_PAGES + 2;	/* a range straddles a leaf at each end */
+	uint64_t cap = s->cap;
+
+	while (cap < s->n + leaves)	/* as leaf_get() grows the array */
+		cap = cap ? 2 * cap : 4;
+	return leaves * (sizeof(struct pageset_leaf) + BLOCK_OVERHEAD) + (cap - s->cap) * sizeof(struct pageset_leaf *) +
+	       (s->cap ? 0 : BLOCK_OVERHEAD);
+}
+
+uint64_t pageset_max_memory(uint64_t pages)
+{
+	uint64_t leaves = (pages + PAGESET_LEAF_PAGES - 1) / PAGESET_LEAF_PAGES;
+	uint64_t cap = 2 * leaves < 4 ? 4 : 2 * leaves;	/* the array doubles from 4 (leaf_get()) */
+
+	return leaves ? leaves * (sizeof(struct pageset_leaf) + BLOCK_OVERHEAD) + cap * sizeof(struct pageset_leaf *) +
+			BLOCK_OVERHEAD : 0;
 }

@@ -45,7 +45,11 @@ int pageset_for_each_run(const struct pageset *s, int (*fn)(void *arg, uint64_t 
 			 void *arg);
 /* Empty the set and free its memory. */
 void pageset_clear(struct pageset *s);
-/* Bytes the set holds on the heap. */
+/* Bytes the set holds on the heap, the allocator's overhead of each block included. */
 size_t pageset_memory(const struct pageset *s);
+/* The most pageset_memory() can say of a set of pages below `pages`. */
+uint64_t pageset_max_memory(uint64_t pages);
+/* The most that adding n pages to s can add to pageset_memory(s). */
+uint64_t pageset_grow_max(const struct pageset *s, uint64_t n);
 
 #endif /* COHMEMD_PAGESET_H */

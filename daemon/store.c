@@ -18,13 +18,20 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "text.h"
 
+/*
+ * A name is printable UTF-8 (shared/text.h): no newline to forge a line of
+ * the log or of `cohmemctl ls` with, no terminal escape. A name that starts
+ * with a control character can therefore never be a buffer's: the helper's
+ * private names (fs.c) are such names.
+ */
 bool store_name_valid(const char *name)
 {
 	size_t len = strlen(name);
 
 	return len && len < sizeof(((struct buffer *)0)->name) && !strchr(name, '/') &&
-	       strcmp(name, ".") && strcmp(name, "..");
+	       strcmp(name, ".") && strcmp(name, "..") && text_printable(name);
 }
 
 static uint64_t pages_of(const struct daemon *d, uint64_t bytes)
@@ -56,11 +63,11 @@ static struct buffer *buffer_new(struct daemon *d, const char *name, const struc
 	b->mode = st->st_mode & 07777;
 	b->uid = st->st_uid;
 	b->gid = st->st_gid;
-	pthread_mutex_init(&b->lock, NULL);
+	lock_init(&b->lock, LOCK_BUFFER, "buffer.lock");
 	pthread_cond_init(&b->retrieved, NULL);
 	if (table_add(d, b)) {
 		pthread_cond_destroy(&b->retrieved);
-		pthread_mutex_destroy(&b->lock);
+		lock_destroy(&b->lock);
 		free(b);
 		return NULL;
 	}
@@ -77,15 +84,16 @@ int store_load(struct daemon *d)
 	while ((e = readdir(dir))) {
 		struct stat st;
 
-		if (!store_name_valid(e->d_name))
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
 			continue;
-		if (fstatat(d->state_dir, e->d_name, &st, AT_SYMLINK_NOFOLLOW) || !S_ISREG(st.st_mode) ||
-		    !buffer_new(d, e->d_name, &st)) {
+		/* Names no buffer may have (an older daemon's): not served, and logged escaped. */
+		if (!store_name_valid(e->d_name) || fstatat(d->state_dir, e->d_name, &st, AT_SYMLINK_NOFOLLOW) ||
+		    !S_ISREG(st.st_mode) || !buffer_new(d, e->d_name, &st)) {
 			logmsg("ignoring %s in the state directory", e->d_name);
 			continue;
 		}
 		/* What is there was allowed once: charged, never refused. */
-		user_charge(d, st.st_uid, 1, (uint64_t)st.st_size, 0, 0, true);
+		user_charge(d, st.st_uid, (struct usage){ .buffers = 1, .bytes = (uint64_t)st.st_size }, true);
 	}
 	closedir(dir);
 	return 0;
@@ -93,6 +101,7 @@ int store_load(struct daemon *d)
 
 struct buffer *store_find(struct daemon *d, fuse_ino_t ino)
 {
+	lock_assert_held(&d->lock);
 	for (size_t i = 0; i < d->nbuffers; i++)
 		if (d->buffers[i]->ino == ino)
 			return d->buffers[i];
@@ -101,6 +110,7 @@ struct buffer *store_find(struct daemon *d, fuse_ino_t ino)
 
 struct buffer *store_lookup(struct daemon *d, const char *name)
 {
+	lock_assert_held(&d->lock);
 	for (size_t i = 0; i < d->nbuffers; i++)
 		if (!d->buffers[i]->unlinked && !strcmp(d->buffers[i]->name, name))
 			return d->buffers[i];
@@ -113,17 +123,18 @@ int store_create(struct daemon *d, const char *name, mode_t mode, uid_t uid, gid
 	struct stat st;
 	int fd, err;
 
+	lock_assert_held(&d->lock);
 	if (!store_name_valid(name))
 		return strlen(name) >= sizeof((*ret)->name) ? -ENAMETOOLONG : -EINVAL;
 	if (store_lookup(d, name))
 		return -EEXIST;
-	err = user_charge(d, uid, 1, 0, 0, 0, false);
+	err = user_charge(d, uid, (struct usage){ .buffers = 1 }, false);
 	if (err)
 		return err;
 	fd = openat(d->state_dir, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode & 07777);
 	if (fd < 0) {
 		err = -errno;
-		user_uncharge(d, uid, 1, 0, 0, 0);
+		user_uncharge(d, uid, (struct usage){ .buffers = 1 });
 		return err;
 	}
 	/* Ownership lives on the state file; only a root daemon can give it away. */
@@ -134,13 +145,13 @@ int store_create(struct daemon *d, const char *name, mode_t mode, uid_t uid, gid
 	close(fd);
 	if (err || !(*ret = buffer_new(d, name, &st))) {
 		unlinkat(d->state_dir, name, 0);
-		user_uncharge(d, uid, 1, 0, 0, 0);
+		user_uncharge(d, uid, (struct usage){ .buffers = 1 });
 		return err ? err : -ENOMEM;
 	}
 	/* A daemon that cannot give it away owns it, but charges who asked. */
 	if (st.st_uid != uid) {
-		user_uncharge(d, uid, 1, 0, 0, 0);
-		user_charge(d, st.st_uid, 1, 0, 0, 0, true);
+		user_uncharge(d, uid, (struct usage){ .buffers = 1 });
+		user_charge(d, st.st_uid, (struct usage){ .buffers = 1 }, true);
 	}
 	return 0;
 }
@@ -155,20 +166,21 @@ static void buffer_free(struct daemon *d, struct buffer *b)
 	}
 	for (size_t i = 0; i < b->nattached; i++)
 		attach_close(d, &b->attached[i]);
-	user_uncharge(d, b->uid, 1, b->size, 0, 0);
+	user_uncharge(d, b->uid, (struct usage){ .buffers = 1, .bytes = b->size });
 	free(b->attached);
 	free(b->consumers);
 	if (b->fd >= 0)
 		close(b->fd);
 	pageset_clear(&b->unstored);
 	pthread_cond_destroy(&b->retrieved);
-	pthread_mutex_destroy(&b->lock);
+	lock_destroy(&b->lock);
 	free(b);
 }
 
 /* Free b once nothing refers to it: no name, no kernel reference, no description, no job. */
 static void maybe_free(struct daemon *d, struct buffer *b)
 {
+	lock_assert_held(&d->lock);
 	if (b->unlinked && !b->lookups && !b->opens && !b->refs)
 		buffer_free(d, b);
 }
@@ -176,9 +188,9 @@ static void maybe_free(struct daemon *d, struct buffer *b)
 /* name and unlinked change under both d->lock and b->lock: either lock reads them. */
 static void mark_unlinked(struct buffer *b)
 {
-	pthread_mutex_lock(&b->lock);
+	lock_take(&b->lock);
 	b->unlinked = true;
-	pthread_mutex_unlock(&b->lock);
+	lock_drop(&b->lock);
 }
 
 int store_unlink(struct daemon *d, const char *name)
@@ -210,26 +222,29 @@ int store_rename(struct daemon *d, const char *name, const char *newname, unsign
 		mark_unlinked(old);
 		maybe_free(d, old);
 	}
-	pthread_mutex_lock(&b->lock);
+	lock_take(&b->lock);
 	snprintf(b->name, sizeof(b->name), "%s", newname);
-	pthread_mutex_unlock(&b->lock);
+	lock_drop(&b->lock);
 	return 0;
 }
 
 void store_put(struct daemon *d, struct buffer *b, uint64_t forgets)
 {
+	lock_assert_held(&d->lock);
 	b->lookups = forgets > b->lookups ? 0 : b->lookups - forgets;
 	maybe_free(d, b);
 }
 
 void store_unref(struct daemon *d, struct buffer *b)
 {
+	lock_assert_held(&d->lock);
 	b->refs--;
 	maybe_free(d, b);
 }
 
 int store_open(struct daemon *d, struct buffer *b)
 {
+	lock_assert_held(&b->lock);
 	if (b->fd < 0) {
 		if (b->unlinked)
 			return -ENOENT;
@@ -243,6 +258,7 @@ int store_open(struct daemon *d, struct buffer *b)
 
 void store_close(struct buffer *b)
 {
+	lock_assert_held(&b->lock);
 	if (--b->opens == 0 && b->fd >= 0) {
 		close(b->fd);
 		b->fd = -1;
@@ -252,6 +268,7 @@ void store_close(struct buffer *b)
 /* The state file, opened for this call if no description holds it open; *opened says so. */
 static int state_fd(struct daemon *d, struct buffer *b, bool *opened)
 {
+	lock_assert_held(&b->lock);
 	*opened = false;
 	if (b->fd >= 0)
 		return b->fd;
@@ -272,8 +289,9 @@ int store_resize(struct daemon *d, struct buffer *b, uint64_t size)
 	bool opened;
 	int fd, err = 0;
 
+	lock_assert_held(&b->lock);
 	if (size > b->size) {
-		err = user_charge(d, b->uid, 0, size - b->size, 0, 0, false);
+		err = user_charge(d, b->uid, (struct usage){ .bytes = size - b->size }, false);
 		if (err)
 			return err;
 	}
@@ -284,11 +302,11 @@ int store_resize(struct daemon *d, struct buffer *b, uint64_t size)
 		close(fd);
 	if (err) {
 		if (size > b->size)
-			user_uncharge(d, b->uid, 0, size - b->size, 0, 0);
+			user_uncharge(d, b->uid, (struct usage){ .bytes = size - b->size });
 		return err;
 	}
 	if (size < b->size) {
-		user_uncharge(d, b->uid, 0, b->size - size, 0, 0);
+		user_uncharge(d, b->uid, (struct usage){ .bytes = b->size - size });
 		pages_mark(b, size / d->page_size, old_pages - size / d->page_size);
 	}
 	b->size = size;
@@ -319,6 +337,8 @@ int store_setattr(struct daemon *d, struct buffer *b, const struct stat *attr, i
 	bool opened;
 	int fd, err = 0;
 
+	lock_assert_held(&d->lock);
+	lock_assert_held(&b->lock);
 	if ((to_set & FUSE_SET_ATTR_SIZE) && (uint64_t)attr->st_size > d->limits.max_bytes)
 		return -EFBIG;
 	if (to_set & FUSE_SET_ATTR_SIZE)
@@ -337,8 +357,8 @@ int store_setattr(struct daemon *d, struct buffer *b, const struct stat *attr, i
 		if (fchown(fd, uid, gid)) {
 			err = -errno;
 		} else if (uid != b->uid) {	/* only root gives buffers away: the new owner pays */
-			user_uncharge(d, b->uid, 1, b->size, 0, 0);
-			user_charge(d, uid, 1, b->size, 0, 0, true);
+			user_uncharge(d, b->uid, (struct usage){ .buffers = 1, .bytes = b->size });
+			user_charge(d, uid, (struct usage){ .buffers = 1, .bytes = b->size }, true);
 		}
 	}
 	if (!err)
@@ -359,7 +379,10 @@ int store_setattr(struct daemon *d, struct buffer *b, const struct stat *attr, i
 
 int store_stat(struct daemon *d, struct buffer *b, struct stat *st)
 {
-	int err = b->fd >= 0 ? fstat(b->fd, st) :
+	int err;
+
+	lock_assert_held(&b->lock);
+	err = b->fd >= 0 ? fstat(b->fd, st) :
 		  b->unlinked ? (errno = ENOENT, -1) : fstatat(d->state_dir, b->name, st, AT_SYMLINK_NOFOLLOW);
 
 	if (err)
@@ -374,34 +397,39 @@ int store_stat(struct daemon *d, struct buffer *b, struct stat *st)
 	return 0;
 }
 
-int store_write(struct daemon *d, struct buffer *b, const char *data, size_t len, uint64_t off,
-		bool writeback)
+/*
+ * What is stored is marked, and what is marked is stored: a file system
+ * that fills up in the middle of a write(2) keeps the bytes that fitted,
+ * so they are marked and their count is the answer (write(2) returns it,
+ * and the writer's next call gets the error). Writeback has no one to take
+ * a count but the page cache, which still has every byte: its WRITE fails
+ * whole, and its pages are retried from there (collect.c).
+ */
+ssize_t store_write(struct daemon *d, struct buffer *b, const char *data, size_t len, uint64_t off,
+		    bool writeback)
 {
-	uint64_t end = off + len, ps = d->page_size, grow = end > b->size ? end - b->size : 0;
+	uint64_t ps = d->page_size, end, grow = off + len > b->size ? off + len - b->size : 0;
 	ssize_t done;
 	int err;
 
+	lock_assert_held(&b->lock);
 	if (!len)
 		return 0;
 	if (b->fd < 0)
 		return -EBADF;
-	if (grow && (err = user_charge(d, b->uid, 0, grow, 0, 0, false)))
+	if (grow && (err = user_charge(d, b->uid, (struct usage){ .bytes = grow }, false)))
 		return err;
 	done = pwrite(b->fd, data, len, (off_t)off);
-	if (done != (ssize_t)len) {
-		err = done < 0 ? -errno : -ENOSPC;	/* a short write: the file system is full */
+	err = done < 0 ? -errno : -ENOSPC;	/* a short write: the file system is full */
+	if (done <= 0 || (writeback && (size_t)done != len)) {
 		if (grow) {
-			user_uncharge(d, b->uid, 0, grow, 0, 0);
+			user_uncharge(d, b->uid, (struct usage){ .bytes = grow });
 			if (ftruncate(b->fd, (off_t)b->size))
 				logmsg("%s: cannot undo a failed write: %s", b->name, strerror(errno));
 		}
-		/*
-		 * write(2) gets the error. Writeback has no one to tell but the
-		 * page cache, which still has the bytes: remember the pages and
-		 * retry them from there (collect.c); until then cleans fail.
-		 */
+		/* Until the page cache's bytes are stored, cleans of these pages fail. */
 		if (writeback) {
-			if (pageset_add(&b->unstored, off / ps, (end - 1) / ps - off / ps + 1))
+			if (pageset_add(&b->unstored, off / ps, (off + len - 1) / ps - off / ps + 1))
 				logmsg("%s: cannot remember unstored pages at %#llx: lost", b->name,
 				       (unsigned long long)off);
 			b->unstored_gen++;
@@ -409,11 +437,17 @@ int store_write(struct daemon *d, struct buffer *b, const char *data, size_t len
 		}
 		return err;
 	}
-	b->size += grow;
+	end = off + (uint64_t)done;
+	if (end > b->size) {
+		user_uncharge(d, b->uid, (struct usage){ .bytes = grow - (end - b->size) });	/* what did not fit */
+		b->size = end;
+	} else if (grow) {
+		user_uncharge(d, b->uid, (struct usage){ .bytes = grow });
+	}
 	b->unsynced = true;
 	/* Whole pages are stored now, whatever failed before. */
 	if (b->unstored.count && (end / ps) > (off + ps - 1) / ps)
 		pageset_take(&b->unstored, (off + ps - 1) / ps, end / ps - (off + ps - 1) / ps, NULL);
 	pages_mark(b, off / ps, (end - 1) / ps - off / ps + 1);
-	return 0;
+	return done;
 }

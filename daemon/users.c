@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * What each user holds: buffers owned and their bytes, open descriptions,
- * attached mappings. Every one of them costs the daemon memory or
- * descriptors, so each has a limit an operator sets (--user-*).
+ * attached mappings, and the heap that pages pending for its descriptions
+ * take. Every one of them costs the daemon memory or descriptors, so each
+ * has a limit an operator sets (--user-*), and together they bound what one
+ * user can make the daemon hold (user_bound(), printed by --help and at
+ * start): the defaults keep that to a stated share.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -13,6 +16,7 @@ static struct user *user_get(struct daemon *d, uid_t uid)
 {
 	struct user *t;
 
+	lock_assert_held(&d->users_lock);
 	for (size_t i = 0; i < d->nusers; i++)
 		if (d->users[i].uid == uid)
 			return &d->users[i];
@@ -29,28 +33,33 @@ static bool over(uint64_t have, uint64_t add, uint64_t limit)
 	return add && (have + add < have || have + add > limit);
 }
 
-int user_charge(struct daemon *d, uid_t uid, uint64_t buffers, uint64_t bytes, uint64_t opens,
-		uint64_t attached, bool force)
+static bool over_any(const struct usage *have, const struct usage *add, const struct usage *limit)
 {
-	const struct limits *l = &d->limits;
+	return over(have->buffers, add->buffers, limit->buffers) || over(have->bytes, add->bytes, limit->bytes) ||
+	       over(have->opens, add->opens, limit->opens) ||
+	       over(have->attached, add->attached, limit->attached) ||
+	       over(have->pending, add->pending, limit->pending);
+}
+
+int user_charge(struct daemon *d, uid_t uid, struct usage add, bool force)
+{
 	struct user *u;
 	int err = 0;
 
-	pthread_mutex_lock(&d->users_lock);
+	lock_take(&d->users_lock);
 	u = user_get(d, uid);
 	if (!u)
 		err = -ENOMEM;
-	else if (!force && uid != 0 &&
-		 (over(u->buffers, buffers, l->user_buffers) || over(u->bytes, bytes, l->user_bytes) ||
-		  over(u->opens, opens, l->user_opens) || over(u->attached, attached, l->user_attached)))
+	else if (!force && uid != 0 && over_any(&u->held, &add, &d->limits.user))
 		err = -EDQUOT;
 	if (!err) {
-		u->buffers += buffers;
-		u->bytes += bytes;
-		u->opens += opens;
-		u->attached += attached;
+		u->held.buffers += add.buffers;
+		u->held.bytes += add.bytes;
+		u->held.opens += add.opens;
+		u->held.attached += add.attached;
+		u->held.pending += add.pending;
 	}
-	pthread_mutex_unlock(&d->users_lock);
+	lock_drop(&d->users_lock);
 	return err;
 }
 
@@ -59,20 +68,61 @@ static uint64_t minus(uint64_t have, uint64_t sub)
 	return sub > have ? 0 : have - sub;
 }
 
-void user_uncharge(struct daemon *d, uid_t uid, uint64_t buffers, uint64_t bytes, uint64_t opens,
-		   uint64_t attached)
+void user_uncharge(struct daemon *d, uid_t uid, struct usage sub)
 {
-	pthread_mutex_lock(&d->users_lock);
+	lock_take(&d->users_lock);
 	for (size_t i = 0; i < d->nusers; i++) {
-		struct user *u = &d->users[i];
+		struct usage *h = &d->users[i].held;
 
-		if (u->uid != uid)
+		if (d->users[i].uid != uid)
 			continue;
-		u->buffers = minus(u->buffers, buffers);
-		u->bytes = minus(u->bytes, bytes);
-		u->opens = minus(u->opens, opens);
-		u->attached = minus(u->attached, attached);
+		h->buffers = minus(h->buffers, sub.buffers);
+		h->bytes = minus(h->bytes, sub.bytes);
+		h->opens = minus(h->opens, sub.opens);
+		h->attached = minus(h->attached, sub.attached);
+		h->pending = minus(h->pending, sub.pending);
 		break;
 	}
-	pthread_mutex_unlock(&d->users_lock);
+	lock_drop(&d->users_lock);
+}
+
+static uint64_t min_u64(uint64_t a, uint64_t b)
+{
+	return a < b ? a : b;
+}
+
+/*
+ * Descriptors: each open description may make the daemon open its buffer's
+ * state file (one per buffer) and the helper its own (one per buffer being
+ * cleaned); each attachment holds a pidfd. So the defaults give one user
+ * at most 1/16 of the descriptors in opens and 1/64 in attachments.
+ * Memory: 64 MiB of pending pages, the rest a few hundred bytes a piece.
+ */
+struct usage user_default_limits(uint64_t nofile)
+{
+	return (struct usage){
+		.buffers = 1024,
+		.bytes = 64ULL << 30,
+		.opens = min_u64(4096, nofile / 16 ? nofile / 16 : 1),
+		.attached = min_u64(1024, nofile / 64 ? nofile / 64 : 1),
+		.pending = 64ULL << 20,
+	};
+}
+
+struct user_bound user_bound(const struct limits *l, size_t page_size)
+{
+	const struct usage *u = &l->user;
+	/* a block each (and the allocator's 16 bytes), and a slot in an array */
+	uint64_t per_buffer = sizeof(struct buffer) + 16 + sizeof(struct buffer *);
+	uint64_t per_open = sizeof(struct consumer) + 16 + sizeof(struct consumer *);
+	/* Pages written back but not stored: at most the pages of everything the user owns. */
+	uint64_t unstored = pageset_max_memory(u->bytes / page_size + u->buffers);
+	/* One mark can grow a pending set by a whole buffer before its charge is refused. */
+	uint64_t overshoot = pageset_max_memory(l->max_bytes / page_size + 1);
+
+	return (struct user_bound){
+		.memory = u->buffers * per_buffer + unstored + u->opens * per_open +
+			  u->attached * sizeof(struct attachment) + u->pending + overshoot,
+		.descriptors = u->opens + u->attached,
+	};
 }

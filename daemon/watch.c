@@ -26,19 +26,19 @@
 /* --interval: a pass for each buffer whose consumers poll. */
 static void tick(struct daemon *d)
 {
-	pthread_mutex_lock(&d->lock);
+	lock_take(&d->lock);
 	for (size_t i = 0; i < d->nbuffers; i++) {
 		struct buffer *b = d->buffers[i];
 		bool polled = false;
 
-		pthread_mutex_lock(&b->lock);
+		lock_take(&b->lock);
 		for (size_t j = 0; j < b->nconsumers && !polled; j++)
 			polled = b->consumers[j]->ph != NULL;
 		if (polled)
 			collect_pass(d, b);
-		pthread_mutex_unlock(&b->lock);
+		lock_drop(&b->lock);
 	}
-	pthread_mutex_unlock(&d->lock);
+	lock_drop(&d->lock);
 }
 
 static void terminate(struct daemon *d)

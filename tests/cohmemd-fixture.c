@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -64,12 +66,14 @@ void cohmemd_start(const char *args, const char *state, const char *prefix)
 	cohmemd_pid = fork();
 	cr_assert_geq(cohmemd_pid, 0);
 	if (cohmemd_pid == 0) {
+		/* A test that dies takes its daemon along, in an orderly stop that unmounts. */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
 		_exit(127);
 	}
 	cr_assert_eq(stat(cohmemd_dir, &root), 0);
 	/* Serving when it says so, and the mount answers (a dead mount may answer from its cache). */
-	for (int i = 0; i < 1000; i++) {
+	for (unsigned ms = 0, limit = test_deadline_s(20) * 1000; ms < limit; ms += 10) {
 		if (cohmemd_log_lines("cohmemd: serving") > served && stat(cohmemd_mnt, &m) == 0 &&
 		    m.st_dev != root.st_dev) {
 			served++;
@@ -167,14 +171,51 @@ __attribute__((constructor)) static void need_fuse(void)
 	close(fd);
 }
 
+/* Whether FUSE lets this user mount with allow_other: root, or user_allow_other in /etc/fuse.conf. */
+static bool may_allow_other(void)
+{
+	char line[256];
+	bool allowed = geteuid() == 0;
+	FILE *f = fopen("/etc/fuse.conf", "r");
+
+	while (f && !allowed && fgets(line, sizeof(line), f))
+		allowed = strncmp(line, "user_allow_other", 16) == 0;
+	if (f)
+		fclose(f);
+	return allowed;
+}
+
 void cohmemd_setup(void)
 {
+	if (strstr(cohmemd_args(), "--allow-other") && !may_allow_other())
+		cr_skip_test("--allow-other needs root, or user_allow_other in /etc/fuse.conf");
 	cr_assert_not_null(mkdtemp(cohmemd_dir));
 	snprintf(cohmemd_mnt, sizeof(cohmemd_mnt), "%s/mnt", cohmemd_dir);
 	snprintf(cohmemd_state, sizeof(cohmemd_state), "%s/state", cohmemd_dir);
 	cr_assert_eq(mkdir(cohmemd_mnt, 0755), 0);
 	chmod(cohmemd_dir, 0755);
 	cohmemd_start(cohmemd_args(), NULL, NULL);
+}
+
+void cohmemd_setup_root(void)
+{
+	if (geteuid() != 0)
+		cr_skip_test("needs root: other users, mounts of its own");
+	cohmemd_setup();
+}
+
+/*
+ * fusectl, where an administrator aborts a FUSE connection: mounted already
+ * on most systems, not in every container (mounted here if it can be).
+ */
+void cohmemd_setup_fusectl(void)
+{
+	if (geteuid() != 0)
+		cr_skip_test("needs root: aborting a FUSE connection in /sys/fs/fuse/connections");
+	if (access("/sys/fs/fuse/connections/", F_OK) ||
+	    (mount("fusectl", "/sys/fs/fuse/connections", "fusectl", 0, NULL) && errno != EBUSY))
+		cr_skip_test("no fusectl to abort a connection with: %s", strerror(errno));
+	cohmemd_setup();
 }
 
 void cohmemd_teardown(void)
@@ -188,9 +229,10 @@ void cohmemd_teardown(void)
 			WIFEXITED(status) ? "exit" : "signal", WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
 	fini_check(WIFEXITED(status) && WEXITSTATUS(status) == 0, "cohmemd did not exit with status 0");
 	fini_check(!cohmemd_mounted(), "the mount outlived cohmemd (a dead mount under it?)");
-	/* The daemon's own sanitizer reports go to its log, not to the test's output. */
+	/* The daemon's own sanitizer reports and lock checks go to its log, not to the test's output. */
 	fini_check(cohmemd_log_lines("Sanitizer") + cohmemd_log_lines("runtime error") == 0,
 		   "sanitizer report in the log");
+	fini_check(cohmemd_log_lines("lock rule broken") == 0, "a broken lock rule in the log");
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", cohmemd_dir);
 	if (system(cmd))
 		fprintf(stderr, "could not remove %s\n", cohmemd_dir);
@@ -240,8 +282,9 @@ int as_nobody(int (*fn)(void *arg), void *arg)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-void need_root(const char *why)
+void cohmemd_skip(const char *why)
 {
-	if (geteuid() != 0)
-		cr_skip_test("needs root: %s", why);
+	cohmemd_teardown();
+	cr_skip_test("%s", why);
+	abort();	/* cr_skip_test() does not return */
 }

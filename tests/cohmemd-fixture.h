@@ -3,7 +3,15 @@
  * cohmemd for real, for the tests: each test starts the daemon on a
  * temporary mount (with the arguments COHMEMD_TEST_ARGS names, if set; the
  * binary COHMEMD_TEST_BIN names, else the build tree's) and stops it after,
- * checking that it exited 0, unmounted, and logged no sanitizer report.
+ * checking that it exited 0, unmounted, and logged no sanitizer report or
+ * broken lock rule.
+ *
+ * A test that needs what this user may not have decides to skip before
+ * anything starts: its suite's .init is cohmemd_setup_root() (root: other
+ * users, mounts) or cohmemd_setup_fusectl() (root and fusectl). A skip that
+ * can only be decided later goes through cohmemd_skip(), which stops the
+ * daemon and removes its mount first. The daemon also gets SIGTERM if the
+ * test's process dies: nothing outlives a test.
  */
 #ifndef COHMEM_TEST_COHMEMD_H
 #define COHMEM_TEST_COHMEMD_H
@@ -17,9 +25,13 @@
 extern char cohmemd_dir[], cohmemd_mnt[], cohmemd_state[];
 extern pid_t cohmemd_pid;
 
-/* The suite's .init and .fini. */
+/* The suites' .init (for anyone, for root only, for root with fusectl) and .fini. */
 void cohmemd_setup(void);
+void cohmemd_setup_root(void);
+void cohmemd_setup_fusectl(void);
 void cohmemd_teardown(void);
+/* Stop the daemon, remove what the test made, and skip the test, saying why. */
+void cohmemd_skip(const char *why) __attribute__((noreturn));
 
 /* The default arguments (COHMEMD_TEST_ARGS, or the suite's). */
 const char *cohmemd_args(void);
@@ -48,7 +60,5 @@ void build_path(char *out, size_t size, const char *rel);
 
 /* Run fn(arg) in a child as nobody; its exit status, or -1 if it did not exit. */
 int as_nobody(int (*fn)(void *arg), void *arg);
-/* Skip the test unless running as root (what it does needs it). */
-void need_root(const char *why);
 
 #endif

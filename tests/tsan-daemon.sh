@@ -18,10 +18,15 @@ mkdir -p "$out"
 echo 'int main(void) { return 0; }' >"$out/probe.c"
 "$cc" -fsanitize=thread "$out/probe.c" -o "$out/probe" 2>/dev/null ||
 	{ echo "SKIP: $cc cannot build with -fsanitize=thread (Debian: libclang-rt-14-dev)"; exit 77; }
+# The daemon's sources as daemon/CMakeLists.txt lists them, and main.c; the lock rules checked.
+sources=$build/daemon/cohmemd-sources.txt
+[ -s "$sources" ] || { echo "tsan: no $sources: configure the build first"; exit 1; }
+mapfile -t daemon_sources <"$sources"
 # shellcheck disable=SC2046 # pkg-config's flags are words
-"$cc" -fsanitize=thread -g -O1 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Werror \
-	-I "$src/daemon" -I "$src/shared" $(pkg-config --cflags fuse3) "$src"/daemon/*.c "$src/shared/vma.c" \
+"$cc" -fsanitize=thread -g -O1 -D_GNU_SOURCE -DCOHMEMD_LOCK_CHECKS -Wall -Wextra -Wno-unused-parameter -Werror \
+	-I "$src/daemon" -I "$src/shared" $(pkg-config --cflags fuse3) "${daemon_sources[@]}" "$src/daemon/main.c" \
 	$(pkg-config --libs fuse3) -lpthread -o "$out/cohmemd"
-export COHMEMD_TEST_BIN=$out/cohmemd TSAN_OPTIONS=halt_on_error=0
+# COHMEMD_TEST_SANITIZER: what the tests may not measure of such a daemon (its memory).
+export COHMEMD_TEST_BIN=$out/cohmemd COHMEMD_TEST_SANITIZER=thread TSAN_OPTIONS=halt_on_error=0
 "$build/tests/test-daemon-stress"
 "$build/tests/test-daemon"

@@ -29,6 +29,7 @@
 #include "cohmem-pfn.h"
 #include "cohmemd-proto.h"
 #include "kabi.h"
+#include "text.h"
 #include "uffd.h"	/* for the types of libcohmem's COHMEM_PRIVATE probes */
 
 /* Backends are numbered from AUTO (0) up; cohmem_backend_name() ends the list. */
@@ -337,7 +338,7 @@ static void print_text(const struct report *rep, const struct utsname *u)
 		       rep->choice[i].quiescent);
 }
 
-/* Strings here come from the kernel and the C library: escape what JSON needs. */
+/* Strings here come from the kernel, the C library and text_escape(): escape what JSON needs. */
 static void json_string(const char *s)
 {
 	putchar('"');
@@ -409,7 +410,52 @@ static int probe(bool json)
 	return cohmem_backend_supported(COHMEM_BACKEND_AUTO) ? 1 : 0;
 }
 
-static int ls(const char *mount)
+/* A buffer's name as it prints: its printable text, every other byte escaped (shared/text.h). */
+static void escaped_name(const struct cohmem_ioc_ls *e, char *out, size_t size)
+{
+	char name[sizeof(e->name) + 1];
+
+	memcpy(name, e->name, sizeof(e->name));
+	name[sizeof(e->name)] = '\0';	/* whatever the daemon sent */
+	text_escape(out, size, name);
+}
+
+static void ls_text(const struct cohmem_ioc_ls *e)
+{
+	char name[4 * sizeof(e->name) + 1];
+
+	escaped_name(e, name, sizeof(name));
+	printf("%-24s %12llu %6o %5u:%-5u %9u %8llu ", name, (unsigned long long)e->size, e->mode, e->uid,
+	       e->gid, e->consumers, (unsigned long long)e->pending);
+	for (uint32_t i = 0; i < e->nmappings && i < COHMEM_LS_MAPPINGS; i++)
+		printf(" %d %#llx+%#llx@%#llx", e->mappings[i].pid, (unsigned long long)e->mappings[i].addr,
+		       (unsigned long long)e->mappings[i].len, (unsigned long long)e->mappings[i].offset);
+	if (e->nmappings > COHMEM_LS_MAPPINGS)
+		printf(" ...");
+	if (e->hidden)
+		printf(" (%u of other users)", e->hidden);
+	printf("%s\n", e->nmappings || e->hidden ? "" : " -");
+}
+
+static void ls_json(const struct cohmem_ioc_ls *e, bool first)
+{
+	char name[4 * sizeof(e->name) + 1];
+
+	escaped_name(e, name, sizeof(name));
+	printf("%s\n  { \"name\": ", first ? "" : ",");
+	json_string(name);
+	printf(", \"bytes\": %llu, \"mode\": %u, \"uid\": %u, \"gid\": %u, \"consumers\": %u, "
+	       "\"pending\": %llu, \"hidden\": %u, \"mappings\": [",
+	       (unsigned long long)e->size, e->mode, e->uid, e->gid, e->consumers, (unsigned long long)e->pending,
+	       e->hidden);
+	for (uint32_t i = 0; i < e->nmappings && i < COHMEM_LS_MAPPINGS; i++)
+		printf("%s{ \"pid\": %d, \"address\": %llu, \"length\": %llu, \"offset\": %llu }",
+		       i ? ", " : "", e->mappings[i].pid, (unsigned long long)e->mappings[i].addr,
+		       (unsigned long long)e->mappings[i].len, (unsigned long long)e->mappings[i].offset);
+	printf("], \"more_mappings\": %s }", e->nmappings > COHMEM_LS_MAPPINGS ? "true" : "false");
+}
+
+static int ls(const char *mount, bool json)
 {
 	int dir = open(mount, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	struct cohmem_ioc_ls *e = calloc(1, sizeof(*e));
@@ -420,8 +466,11 @@ static int ls(const char *mount)
 		free(e);
 		return 1;
 	}
-	printf("%-24s %12s %6s %11s %9s %8s  %s\n", "buffer", "bytes", "mode", "uid:gid", "consumers",
-	       "pending", "mappings (pid address+length @offset)");
+	if (json)
+		printf("[");
+	else
+		printf("%-24s %12s %6s %11s %9s %8s  %s\n", "buffer", "bytes", "mode", "uid:gid", "consumers",
+		       "pending", "mappings (pid address+length @offset)");
 	for (e->index = 0;; e->index++) {
 		uint32_t index = e->index;
 
@@ -435,18 +484,13 @@ static int ls(const char *mount)
 			}
 			break;
 		}
-		printf("%-24s %12llu %6o %5u:%-5u %9u %8llu ", e->name, (unsigned long long)e->size,
-		       e->mode, e->uid, e->gid, e->consumers, (unsigned long long)e->pending);
-		for (uint32_t i = 0; i < e->nmappings && i < COHMEM_LS_MAPPINGS; i++)
-			printf(" %d %#llx+%#llx@%#llx", e->mappings[i].pid,
-			       (unsigned long long)e->mappings[i].addr, (unsigned long long)e->mappings[i].len,
-			       (unsigned long long)e->mappings[i].offset);
-		if (e->nmappings > COHMEM_LS_MAPPINGS)
-			printf(" ...");
-		if (e->hidden)
-			printf(" (%u of other users)", e->hidden);
-		printf("%s\n", e->nmappings || e->hidden ? "" : " -");
+		if (json)
+			ls_json(e, index == 0);
+		else
+			ls_text(e);
 	}
+	if (json)
+		printf("\n]\n");
 	close(dir);
 	free(e);
 	return status;
@@ -455,13 +499,14 @@ static int ls(const char *mount)
 static void usage(FILE *out)
 {
 	fprintf(out, "Usage: cohmemctl probe [--json]\n"
-		     "       cohmemctl ls MOUNT\n"
+		     "       cohmemctl ls [--json] MOUNT\n"
 		     "  probe    what works for this kernel and user, and why; exit 0 if any\n"
 		     "           backend can track memory here, 1 if none\n"
-		     "  --json   the same, for scripts\n"
 		     "  ls       the buffers of the cohmemd mounted at MOUNT: size, mode, owner,\n"
 		     "           open descriptions, the most pages pending for one of them, and\n"
-		     "           the mappings processes attached\n");
+		     "           the mappings processes attached; names print as printable\n"
+		     "           text, any other byte as \\xHH and a backslash as \\\\\n"
+		     "  --json   the same, for scripts\n");
 }
 
 int main(int argc, char *argv[])
@@ -489,8 +534,8 @@ int main(int argc, char *argv[])
 	}
 	if (optind + 1 == argc && !strcmp(argv[optind], "probe"))
 		return probe(json);
-	if (optind + 2 == argc && !strcmp(argv[optind], "ls") && !json)
-		return ls(argv[optind + 1]);
+	if (optind + 2 == argc && !strcmp(argv[optind], "ls"))
+		return ls(argv[optind + 1], json);
 	usage(stderr);
 	return 2;
 }

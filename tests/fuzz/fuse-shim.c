@@ -264,12 +264,6 @@ struct fuse_pollhandle *shim_pollhandle(void)
 	return ph;
 }
 
-int fuse_lowlevel_notify_inval_inode(struct fuse_session *se, fuse_ino_t ino, off_t off, off_t len)
-{
-	(void)se, (void)ino, (void)off, (void)len;
-	return 0;
-}
-
 int fuse_lowlevel_notify_retrieve(struct fuse_session *se, fuse_ino_t ino, size_t size, off_t offset, void *cookie)
 {
 	int err = 0;
@@ -321,4 +315,45 @@ ssize_t fuse_buf_copy(struct fuse_bufvec *dst, struct fuse_bufvec *src, enum fus
 		return -EINVAL;	/* memory to memory is all cohmemd asks of it */
 	memcpy(dst->buf[0].mem, src->buf[0].mem, n);
 	return (ssize_t)n;
+}
+
+/*
+ * The session and the mount (daemon/mount.c) are the daemon's main()'s, never
+ * the request handlers': the fuzzer makes neither, and reaching one is a bug.
+ */
+static _Noreturn void not_in_the_fuzzer(const char *what)
+{
+	fprintf(stderr, "fuse-shim: %s called: the fuzzer has no session or mount\n", what);
+	abort();
+}
+
+int fuse_opt_add_arg(struct fuse_args *args, const char *arg)
+{
+	(void)args, (void)arg;
+	not_in_the_fuzzer(__func__);
+}
+
+struct fuse_session *fuse_session_new(struct fuse_args *args, const struct fuse_lowlevel_ops *op, size_t op_size,
+				      void *userdata)
+{
+	(void)args, (void)op, (void)op_size, (void)userdata;
+	not_in_the_fuzzer(__func__);
+}
+
+int fuse_session_mount(struct fuse_session *se, const char *mountpoint)
+{
+	(void)se, (void)mountpoint;
+	not_in_the_fuzzer(__func__);
+}
+
+void fuse_session_unmount(struct fuse_session *se)
+{
+	(void)se;
+	not_in_the_fuzzer(__func__);
+}
+
+int fuse_session_fd(struct fuse_session *se)
+{
+	(void)se;
+	not_in_the_fuzzer(__func__);
 }

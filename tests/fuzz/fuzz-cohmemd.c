@@ -44,8 +44,6 @@ struct handle {
 	uint64_t written[MAX_PAGES / 64];	/* stored since this description's last clean over them */
 };
 
-struct daemon daemon_state;
-
 static struct daemon *d = &daemon_state;
 static struct handle handles[HANDLES];
 static const char *names[NAMES] = { "a", "b", "c", "d" };
@@ -56,11 +54,6 @@ static struct {
 static const uint8_t *in;
 static size_t in_left;
 static const uid_t uids[3] = { 0, 1000, 1001 };
-
-void logmsg(const char *fmt, ...)
-{
-	(void)fmt;	/* the daemon's log: not wanted here */
-}
 
 static unsigned next(void)
 {
@@ -117,7 +110,7 @@ void on_reply(struct shim_record *req)
 		const struct cohmem_ioc_ls *ls = req->out;
 
 		if (req->outsz != sizeof(*ls) || strnlen(ls->name, sizeof(ls->name)) == sizeof(ls->name) ||
-		    ls->nmappings > d->nbuffers * d->limits.user_attached * 3) {
+		    ls->nmappings > d->nbuffers * d->limits.user.attached * 3) {
 			fprintf(stderr, "fuzz: a malformed ls answer\n");
 			abort();
 		}
@@ -445,9 +438,9 @@ static void reset(void)
 	for (int tries = 0;; tries++) {
 		size_t left;
 
-		pthread_mutex_lock(&d->lock);
+		lock_take(&d->lock);
 		left = d->nbuffers;
-		pthread_mutex_unlock(&d->lock);
+		lock_drop(&d->lock);
 		if (!left)
 			break;
 		if (tries == 1000) {
@@ -456,17 +449,22 @@ static void reset(void)
 		}
 		usleep(1000);
 	}
-	pthread_mutex_lock(&d->lock);
-	pthread_mutex_lock(&d->users_lock);
-	for (size_t i = 0; i < d->nusers; i++)
-		if (d->users[i].buffers || d->users[i].bytes || d->users[i].opens || d->users[i].attached) {
-			fprintf(stderr, "fuzz: uid %d is still charged %llu buffers, %llu bytes, %llu opens\n",
-				(int)d->users[i].uid, (unsigned long long)d->users[i].buffers,
-				(unsigned long long)d->users[i].bytes, (unsigned long long)d->users[i].opens);
+	lock_take(&d->lock);
+	lock_take(&d->users_lock);
+	for (size_t i = 0; i < d->nusers; i++) {
+		const struct usage *h = &d->users[i].held;
+
+		if (h->buffers || h->bytes || h->opens || h->attached || h->pending) {
+			fprintf(stderr, "fuzz: uid %d is still charged %llu buffers, %llu bytes, %llu opens, "
+				"%llu attached, %llu bytes pending\n", (int)d->users[i].uid,
+				(unsigned long long)h->buffers, (unsigned long long)h->bytes,
+				(unsigned long long)h->opens, (unsigned long long)h->attached,
+				(unsigned long long)h->pending);
 			abort();
 		}
-	pthread_mutex_unlock(&d->users_lock);
-	pthread_mutex_unlock(&d->lock);
+	}
+	lock_drop(&d->users_lock);
+	lock_drop(&d->lock);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -479,11 +477,19 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		abort();
 	d->page_size = (size_t)sysconf(_SC_PAGESIZE);
 	d->next_ino = FUSE_ROOT_ID + 1;
-	d->limits = (struct limits){ .max_bytes = 1 << 20, .user_buffers = 3, .user_bytes = 2 << 20, .user_opens = 10,
-				     .user_attached = 4, .collectors = 2, .user_collectors = 1 };
-	snprintf(d->mountpoint, sizeof(d->mountpoint), "%s/not-a-mount", dir);
-	pthread_mutex_init(&d->lock, NULL);
-	pthread_mutex_init(&d->users_lock, NULL);
+	/* pending: a few leaves, so that consumers overflow and report everything too */
+	d->limits = (struct limits){ .max_bytes = 1 << 20,
+				     .user = { .buffers = 3, .bytes = 2 << 20, .opens = 10, .attached = 4,
+					       .pending = 2048 },
+				     .collectors = 2, .user_collectors = 1 };
+	log_fd = -1;	/* the daemon's log: not wanted here */
+	/*
+	 * No FUSE mount: the helper finds no private names to open there, and a
+	 * pass's writeback is its syncfs() of this directory (the state's).
+	 */
+	snprintf(d->mountpoint, sizeof(d->mountpoint), "%s", dir);
+	lock_init(&d->lock, LOCK_TABLE, "daemon.lock");
+	lock_init(&d->users_lock, LOCK_USERS, "daemon.users_lock");
 	/*
 	 * Stores that fail: a small tmpfs when it can be had (as root), in a
 	 * mount namespace of our own, so that it goes when we do, crash or not.

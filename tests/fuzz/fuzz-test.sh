@@ -27,12 +27,16 @@ echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return 0; }' 
 "$cc" -fsanitize=fuzzer "$out/probe.c" -o "$out/probe" 2>/dev/null ||
 	{ echo "SKIP: $cc cannot link -fsanitize=fuzzer (Debian: libclang-rt-14-dev)"; exit 77; }
 
+# cohmemd's sources but main.c, as daemon/CMakeLists.txt lists them (with the lock rules checked).
+sources=$build/daemon/cohmemd-sources.txt
+[ -s "$sources" ] || { echo "fuzz: no $sources: configure the build first"; exit 1; }
+mapfile -t daemon_sources <"$sources"
 # shellcheck disable=SC2046 # pkg-config's flags are words
 "$cc" -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -D_GNU_SOURCE \
-	-Wall -Wextra -Wno-unused-parameter -Werror \
+	-DCOHMEMD_LOCK_CHECKS -Wall -Wextra -Wno-unused-parameter -Werror \
 	-I "$src/daemon" -I "$src/shared" -I "$src/tests/fuzz" $(pkg-config --cflags fuse3) \
-	"$src"/daemon/{fs,ioctl,store,pages,pageset,users,collect,attach,watch,helper}.c "$src/shared/vma.c" \
-	"$src/tests/fuzz/fuse-shim.c" "$src/tests/fuzz/fuzz-cohmemd.c" -lpthread -o "$out/fuzz-cohmemd"
+	"${daemon_sources[@]}" "$src/tests/fuzz/fuse-shim.c" "$src/tests/fuzz/fuzz-cohmemd.c" -lpthread \
+	-o "$out/fuzz-cohmemd"
 
 cd "$out"
 rm -rf corpus crash-* timeout-* leak-* oom-*
