@@ -189,7 +189,7 @@ bool store_name_valid(const char *name);
 /* pages.c: what consumers are owed */
 void pages_mark(struct buffer *b, uint64_t first, uint64_t n);	/* every consumer; b->lock */
 void pages_notify(struct buffer *b);	/* wake pollers with pages pending; b->lock */
-bool pages_pending(const struct consumer *c);
+bool pages_pending(const struct consumer *c);	/* consumer_owed() > 0; b->lock */
 uint64_t consumer_owed(const struct consumer *c);	/* pages its next clean of all would report; b->lock */
 int consumer_new(struct buffer *b, int accmode, uid_t uid, bool internal, struct consumer **ret);
 void consumer_free(struct consumer *c);	/* b->lock */

@@ -88,17 +88,22 @@ void pages_mark(struct buffer *b, uint64_t first, uint64_t n)
 	}
 }
 
-bool pages_pending(const struct consumer *c)
-{
-	return c->overflow || c->pending.count;
-}
-
+/*
+ * Pages past the end (a truncation marks what it cut) are owed only once
+ * the buffer grows over them again: no clean can take them before, and a
+ * poller woken for them would spin.
+ */
 uint64_t consumer_owed(const struct consumer *c)
 {
 	uint64_t pages = pages_of(c->b);
 
 	lock_assert_held(&c->b->lock);
-	return c->pending.count + (c->overflow && c->owed_from < pages ? pages - c->owed_from : 0);
+	return pageset_count(&c->pending, 0, pages) + (c->overflow && c->owed_from < pages ? pages - c->owed_from : 0);
+}
+
+bool pages_pending(const struct consumer *c)
+{
+	return consumer_owed(c) > 0;
 }
 
 void pages_notify(struct buffer *b)
@@ -171,9 +176,9 @@ uint64_t consumer_take(struct consumer *c, uint64_t first, uint64_t nr, uint64_t
 		n += end - from;
 		if (first <= c->owed_from)	/* reported up to end: what is written there now is marked */
 			c->owed_from = end;
-		if (c->owed_from >= pages_of(c->b))
-			c->overflow = false;
 	}
+	if (c->overflow && c->owed_from >= pages_of(c->b))	/* owes nothing more wholesale */
+		c->overflow = false;
 	pending_settle(c);
 	return n;
 }

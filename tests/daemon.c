@@ -784,6 +784,29 @@ Test(cohmemd, truncation_changes_what_it_cuts)
 	free(bm);
 }
 
+/*
+ * What a truncation cuts is owed once the buffer grows over it again: until
+ * then no clean can take it, and poll() said POLLIN all along (a poller
+ * that cleaned at each wake spun).
+ */
+Test(cohmemd, a_poller_is_woken_for_pages_past_the_end_only_once_they_are_back)
+{
+	int fd = buffer_create("fb", 8);
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	unsigned long *bm = bitmap_new(8);
+
+	cr_assert_eq(pwrite(fd, "x", 1, (off_t)(6 * PS)), 1);
+	cr_assert_eq(cohmem_buffer_wrprotect(fd, 0, 8), 1);
+	cr_assert_eq(ftruncate(fd, (off_t)(4 * PS)), 0);
+	cr_assert_eq(poll(&p, 1, 0), 0, "woken for pages past the end (revents %#x)", p.revents);
+	cr_assert_eq(cohmem_buffer_clean(fd, 0, 4, 0, bm, NULL, NULL), 0);
+	cr_assert_eq(ftruncate(fd, (off_t)(8 * PS)), 0);
+	cr_assert_eq(poll(&p, 1, 0), 1, "and not once they are back");
+	cr_assert_eq(cohmem_buffer_clean(fd, 0, 8, 0, bm, NULL, NULL), 4);
+	assert_bits(bm, 8, (size_t[]){ 4, 5, 6, 7, END });
+	free(bm);
+}
+
 struct thread_attach {
 	int fd;
 	char *m;
