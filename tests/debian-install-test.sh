@@ -35,16 +35,25 @@ src=$(realpath "$(dirname "$0")/..")
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root (debootstrap, chroot)"; exit 77; }
 command -v debootstrap >/dev/null || { echo "SKIP: debootstrap missing"; exit 77; }
 
+# The debootstrap root, made once under the cache's lock for it (another run of this test, from
+# another build tree, may be making it) and written under a temporary name renamed into place: a
+# run killed half way leaves no tarball that looks whole.
 base=$archive_cache/chroot/bookworm-minbase.tar
+mkdir -p "$(dirname "$base")" || { echo "debian-install: FAIL: cannot create $(dirname "$base")"; exit 1; }
+exec 8>>"$base.lock"
+flock 8 || { echo "debian-install: FAIL: cannot lock $base.lock"; exit 1; }
 if [ ! -s "$base" ]; then
+	rm -f "$base".partial-*	# a killed run's: only the lock holder writes them
 	staging=$(mktemp -d)
 	echo "debian-install: debootstrap --variant=minbase bookworm (cached as $base)"
 	debootstrap --variant=minbase bookworm "$staging" "$archive_mirror" >"$staging.log" 2>&1 ||
-		{ tail -20 "$staging.log"; echo "SKIP: debootstrap failed (no archive?)"; rm -rf "$staging"; exit 77; }
-	mkdir -p "$(dirname "$base")"
-	tar -C "$staging" -cf "$base.new" . && mv "$base.new" "$base"
+		{ tail -20 "$staging.log"; echo "SKIP: debootstrap failed (no archive?)"; rm -rf "$staging" "$staging.log"; exit 77; }
+	partial=$(mktemp "$base.partial-XXXXXX")
+	tar -C "$staging" -cf "$partial" . && mv "$partial" "$base" ||
+		{ rm -rf "$partial" "$staging" "$staging.log"; echo "debian-install: FAIL: cannot write $base"; exit 1; }
 	rm -rf "$staging" "$staging.log"
 fi
+exec 8>&-
 
 root=$(mktemp -d /tmp/cohmem-install.XXXXXX)
 cleanup() {
@@ -72,11 +81,14 @@ echo "deb $archive_mirror bookworm-backports main" >"$root/etc/apt/sources.list.
 in_root apt-get update -qq
 
 # What the test itself needs, before the snapshot that purging must restore.
-# The kernels the QEMU matrix boots: bookworm's from this machine's apt lists, as it does.
-h61=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-6\.1\./ { print $2; exit }')
-h61=${h61/linux-image-/linux-headers-}
-[ -n "$h61" ] || h61=$(archive_depends bookworm linux-headers-amd64 '^linux-headers-[0-9]')
-h612=$(archive_depends bookworm-backports linux-headers-amd64 '^linux-headers-[0-9]')
+# The headers of the kernels the QEMU matrix boots, read as it reads them (debian-archive.sh:
+# bookworm's private lists are of the machine's bookworm suites, which the root's apt uses too).
+# debian-archive.sh says what it could not resolve: 1 is the archive out of reach.
+rc=0
+h61=$(archive_depends bookworm linux-headers-amd64 '^linux-headers-[0-9]') &&
+	h612=$(archive_depends bookworm-backports linux-headers-amd64 '^linux-headers-[0-9]') || rc=$?
+[ "$rc" != 1 ] || { echo "SKIP: the kernels' headers cannot be resolved (the archive cannot be reached)"; exit 77; }
+[ "$rc" = 0 ] || { echo "debian-install: FAIL: the kernels' headers cannot be resolved"; exit 1; }
 t0=$(date +%s)
 in_root apt-get install -y -qq --no-install-recommends gcc libc6-dev pkg-config cmake make dkms \
 	"$h61" "$h612" >/dev/null

@@ -5,21 +5,32 @@
 # module promises and the oldest kernel the archive has (its compiler,
 # gcc-10, is not in bookworm: it is built with bookworm's gcc, and says so).
 # Headers come from the archive the machine already
-# uses, through a private apt directory (no change to the system's apt
-# sources), and are cached, extracted, under ~/.cache/cohmem/headers.
-# Exit 77 (skipped), saying why, when they can neither be fetched nor are cached.
+# uses, through a private apt directory (tests/debian-archive.sh: no change to
+# the system's apt sources, locked against the other tests that use it), and
+# are cached, extracted, under ~/.cache/cohmem/headers.
+# Exit 77 (skipped), saying why, when the archive cannot be reached and no
+# headers are cached; 1, saying why, on any other failure.
 # Usage: kernel-build-test.sh SOURCE_DIR
 set -eu
 src=$1
+# shellcheck source=tests/debian-archive.sh
 . "$(dirname "$0")/debian-archive.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 built=0
 for suite in bookworm bookworm-backports bullseye; do
-	hdr=$(archive_headers "$suite")
-	if [ -z "$hdr" ]; then
-		echo "kernel-build: no headers of $suite's kernel (offline and not cached)"
+	# debian-archive.sh says what it could not get: 1 is the archive out of reach with nothing
+	# cached (that suite is left out), anything else a failure.
+	if hdr=$(archive_headers "$suite"); then
+		:
+	else
+		rc=$?
+		if [ "$rc" != 1 ]; then
+			echo "kernel-build: FAILED: the headers of $suite's kernel cannot be had"
+			exit 1
+		fi
+		echo "kernel-build: no headers of $suite's kernel (the archive cannot be reached, none cached)"
 		continue
 	fi
 	cc=$(sed -n 's/^CONFIG_CC_VERSION_TEXT="\(gcc-[0-9]*\) .*/\1/p' "$hdr/.config")

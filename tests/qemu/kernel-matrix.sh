@@ -4,20 +4,22 @@
 #
 #   tests/qemu/kernel-matrix.sh BUILD_DIR [SUITE]
 #
-# bookworm-backports: the kernel and its headers come from that suite of the
-# archive the machine uses, through a private apt directory
-# (tests/debian-archive.sh). Linux 6.12 has UFFD_FEATURE_WP_ASYNC and
-# PAGEMAP_SCAN: there every backend must run, uffd-async and pfn side by side.
+# The kernel (linux-image-amd64's, with fuse.ko where FUSE is a module) and
+# its headers come from that suite of the archive the machine uses, through a
+# private apt directory (tests/debian-archive.sh; cached in $COHMEM_CACHE_DIR,
+# default ~/.cache/cohmem): for bookworm, the machine's own bookworm suites
+# (-updates, -security), so that it boots the 6.1 kernel the machine would
+# install, without touching the system's apt lists or needing root.
+# Linux 6.12 has UFFD_FEATURE_WP_ASYNC and PAGEMAP_SCAN: there every backend
+# must run, uffd-async and pfn side by side.
 #
-# Fetches linux-image-6.1.0-*-amd64 with apt-get download (cached in
-# $COHMEM_CACHE_DIR, default ~/.cache/cohmem), builds a busybox initramfs with
-# the test programs and the libraries they need, boots it, runs every
-# (program, backend) pair CMake registered (BUILD_DIR/tests/backend-tests.txt),
-# and cohmemd's suite and stress test, and fails if any fails in the guest.
-# It builds the cohmem_pfn module (kernel/) against the matching
-# linux-headers package (installed with apt-get when missing), loads it in
-# the guest, and runs the pfn entries there too; without the headers those
-# entries are skipped with the reason.
+# It builds a busybox initramfs with the test programs and the libraries they
+# need, boots it, runs every (program, backend) pair CMake registered
+# (BUILD_DIR/tests/backend-tests.txt), and cohmemd's suite and stress test,
+# and fails if any fails in the guest. It builds the cohmem_pfn module
+# (kernel/) against the kernel's headers, loads it in the guest, and runs the
+# pfn entries there too; without the headers those entries are skipped with
+# the reason.
 # Linux 6.1 has no UFFD_FEATURE_WP_ASYNC or PAGEMAP_SCAN: there uffd-async
 # must report itself unavailable in every program, and everything else must
 # run, not skip.
@@ -25,13 +27,12 @@
 # COHMEM_MATRIX_ONLY=REGEX keeps only the matching list lines (to chase one failure).
 # COHMEM_MATRIX_MODULE=KO loads that cohmem_pfn.ko instead of building one (DKMS's, in
 # debian-install-test.sh).
-# Exit 0: passed; 1: failed; 77: skipped (no qemu, busybox or kernel package),
-# with the reason on stdout.
+# Exit 0: passed; 1: failed; 77: skipped (no qemu or busybox, or the archive
+# out of reach with no kernel cached), with the reason on stdout.
 set -euo pipefail
 
 build=$(cd "${1:?usage: kernel-matrix.sh BUILD_DIR [SUITE]}" && pwd)
 suite=${2:-bookworm}
-cache=${COHMEM_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/cohmem}
 work=$(mktemp -d)
 trap '[ -n "${COHMEM_MATRIX_KEEP:-}" ] && cp "$work/console" "$COHMEM_MATRIX_KEEP"; rm -rf "$work"' EXIT
 
@@ -46,50 +47,38 @@ list=$build/tests/backend-tests.txt
 [ -s "$list" ] || skip "no test list at $list: build the tests first"
 
 # ---- the kernel ---------------------------------------------------------------
-kernel_package() {
-	apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-6\.1\./ { print $2; exit }'
-}
-
-fetch_kernel() {
-	local pkg deb
-	pkg=$(kernel_package)
-	if [ -z "$pkg" ]; then
-		apt-get update -qq >/dev/null 2>&1 || true
-		pkg=$(kernel_package)
-	fi
-	[ -n "$pkg" ] || return 1
-	mkdir -p "$cache/kernels"
-	if [ ! -s "$cache/kernels/$pkg.vmlinuz" ] || [ ! -s "$cache/kernels/$pkg.fuse.ko" ]; then
-		(cd "$work" && apt-get download "$pkg" >/dev/null 2>&1) || return 1
-		deb=$(ls "$work/$pkg"_*.deb)
-		# the kernel, and the fuse module cohmemd needs (Debian builds FUSE as a module)
-		dpkg-deb --fsys-tarfile "$deb" |
-			tar -x -C "$work" --wildcards './boot/vmlinuz-*' './lib/modules/*/kernel/fs/fuse/fuse.ko'
-		mv "$work"/boot/vmlinuz-* "$cache/kernels/$pkg.vmlinuz"
-		mv "$work"/lib/modules/*/kernel/fs/fuse/fuse.ko "$cache/kernels/$pkg.fuse.ko"
-		rm -f "$deb"
-	fi
-	echo "$cache/kernels/$pkg.vmlinuz"
-}
-
-if [ "$suite" = bookworm ]; then
-	vmlinuz=$(fetch_kernel) || skip "cannot get Debian's linux-image-6.1.0-*-amd64 (apt-get download failed)"
+# shellcheck source=tests/debian-archive.sh
+. "$(dirname "$0")/../debian-archive.sh"
+# debian-archive.sh says what it could not get: 1 is the archive out of reach with nothing cached.
+if vmlinuz=$(archive_kernel "$suite"); then
+	:
 else
-	. "$(dirname "$0")/../debian-archive.sh"
-	vmlinuz=$(archive_kernel "$suite" "")
-	[ -n "$vmlinuz" ] || skip "cannot get $suite's linux-image-amd64 (download failed, nothing cached)"
+	rc=$?
+	[ "$rc" = 1 ] && skip "$suite's linux-image-amd64 cannot be downloaded and is not cached"
+	echo "kernel-matrix: FAIL: $suite's linux-image-amd64 cannot be had"
+	exit 1
 fi
 
 # ---- the cohmem_pfn module, for that kernel ----------------------------------------
 kver=$(basename "$vmlinuz" .vmlinuz)
 kver=${kver#linux-image-}
+# Its headers from the same lists as the kernel, unless a module comes ready-made. Out of the
+# archive's reach and not cached, those installed here (linux-headers-$kver) will do.
 headers=/usr/src/linux-headers-$kver
-if [ "$suite" != bookworm ]; then
-	headers=$(archive_headers "$suite")
-	headers=${headers:-/nonexistent}
-elif [ ! -e "$headers/Makefile" ] && [ "$(id -u)" = 0 ]; then
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-		"linux-headers-$kver" >/dev/null 2>&1 || true
+if [ -z "${COHMEM_MATRIX_MODULE:-}" ]; then
+	if archived=$(archive_headers "$suite"); then
+		# linux-image-amd64 and linux-headers-amd64 are built from one version of Debian's linux
+		# source, read from the same lists: other names would boot a kernel the module was not
+		# built for.
+		[ "${archived##*/}" = "linux-headers-$kver" ] || {
+			echo "kernel-matrix: FAIL: $suite's headers are ${archived##*/}, its kernel $kver"
+			exit 1
+		}
+		headers=$archived
+	else
+		rc=$?
+		[ "$rc" = 1 ] || { echo "kernel-matrix: FAIL: linux-headers-$kver cannot be had"; exit 1; }
+	fi
 fi
 module=
 if [ -n "${COHMEM_MATRIX_MODULE:-}" ]; then	# a module built elsewhere (DKMS: debian-install-test.sh)
@@ -104,7 +93,7 @@ elif [ -e "$headers/Makefile" ]; then
 	}
 	module=$work/kmod/cohmem_pfn.ko
 else
-	echo "kernel-matrix: SKIP pfn entries: linux-headers-$kver cannot be installed here"
+	echo "kernel-matrix: SKIP pfn entries: linux-headers-$kver cannot be downloaded and is not cached"
 	grep -v ' pfn$' "$list" >"$work/list" || true
 	list=$work/list
 fi
@@ -205,11 +194,30 @@ echo "kernel-matrix: booting $(basename "$vmlinuz" .vmlinuz) under QEMU (TCG)"
 # Memory shared with the host, as a PCI BAR: what cohmem_pfn tracks as device memory.
 ivshmem_pages=1024
 truncate -s $((ivshmem_pages * 4))K "$work/ivshmem"
-timeout 1500 qemu-system-x86_64 -accel tcg -smp 2 -m 3072 -nographic -no-reboot \
+qemu-system-x86_64 -accel tcg -smp 2 -m 3072 -nographic -no-reboot \
 	-kernel "$vmlinuz" -initrd "$work/initrd.gz" \
 	-object memory-backend-file,id=ivshmem,mem-path="$work/ivshmem",size=$((ivshmem_pages * 4))K,share=on \
 	-device ivshmem-plain,memdev=ivshmem \
-	-append "console=ttyS0 quiet panic=-1" </dev/null 2>&1 | tr -d '\r' >"$work/console" || true
+	-append "console=ttyS0 quiet panic=-1" </dev/null >"$work/console.raw" 2>&1 &
+qemu=$!
+# A hang detector that a slow machine does not trip: the guest prints a line for each program
+# it runs (the longest took 2 min here under TCG), so a guest silent for QUIET_S seconds hangs,
+# however long the whole run takes on a loaded machine (CTest's TIMEOUT bounds that).
+quiet_s=${COHMEM_MATRIX_QUIET_S:-900}
+quiet=0 last_size=-1
+while kill -0 "$qemu" 2>/dev/null; do
+	sleep 5
+	size=$(stat -c %s "$work/console.raw")
+	if [ "$size" != "$last_size" ]; then
+		quiet=0 last_size=$size
+	elif [ $((quiet += 5)) -ge "$quiet_s" ]; then
+		echo "kernel-matrix: the guest printed nothing for $quiet_s s: stopped as hung"
+		kill "$qemu"
+		break
+	fi
+done
+wait "$qemu" || true
+tr -d '\r' <"$work/console.raw" >"$work/console"
 
 guest_kernel=$(grep -o 'MATRIX-KERNEL .*' "$work/console" | cut -d' ' -f2 || true)
 guest_kernel=${guest_kernel:-"did not boot"}
