@@ -38,43 +38,63 @@ ln -s "$novnc/core" "$novnc/vendor" "$tmp/web/"
 cp "$here/novnc/capture.html" "$tmp/web/"
 web_port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 websockify --web "$tmp/web" "127.0.0.1:$web_port" "127.0.0.1:$port" >"$tmp/websockify.log" 2>&1 &
-pids+=($!)
-wait_for "$tmp/websockify.log" "Listen on"
+websockify=$!
+pids+=($websockify)
+wait_for "$tmp/websockify.log" "Listen on" $websockify
 
 # Chromium as root needs --no-sandbox; its DevTools port is its to pick.
 chromium --headless=new --no-sandbox --disable-gpu --no-first-run --user-data-dir="$tmp/chrome" \
 	--remote-debugging-address=127.0.0.1 --remote-debugging-port=0 about:blank >"$tmp/chromium.log" 2>&1 &
-pids+=($!)
-wait_for "$tmp/chromium.log" "DevTools listening on"
+chromium=$!
+pids+=($chromium)
+wait_for "$tmp/chromium.log" "DevTools listening on" $chromium
 devtools=$(sed -n 's|.*DevTools listening on ws://127\.0\.0\.1:\([0-9]*\)/.*|\1|p' "$tmp/chromium.log" | head -n 1)
+# cdp-capture.py gives Chromium 10 s to list its page, and the page 10 s to load noVNC:
+# on a loaded machine both are waited for here first, for as long as they take.
+page_listed() {
+	/usr/bin/python3 - "$devtools" <<-'PY' 2>/dev/null
+		import json, sys, urllib.request
+		with urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/json/list") as r:
+		    sys.exit(not any(t["type"] == "page" for t in json.load(r)))
+	PY
+}
+patiently page_listed || fail "Chromium listed no page in $patience s"
 
 coproc CDP { /usr/bin/python3 "$here/novnc/cdp-capture.py" "$devtools" \
 	"http://127.0.0.1:$web_port/capture.html" "$tmp/browser.png" 2>"$tmp/cdp.log"; }
 pids+=($CDP_PID)
+# The page's module, once loaded, connects to the server through websockify.
+wait_for "$tmp/websockify.log" "connecting to" $websockify
 
 step=0
 check() {
-	local what=$1 out= reply
+	local what=$1 out='' reply end=$((SECONDS + patience))
 	shift
 	step=$((step + 1))
-	for _ in $(seq 40); do
+	for (( ; ; )); do
 		xwd -root -silent >"$tmp/root.xwd" || fail "xwd"
 		echo capture >&"${CDP[1]}"
-		read -r -t 60 reply <&"${CDP[0]}" || fail "step $step: no capture from the browser"
+		read -r -t "$(left $end)" reply <&"${CDP[0]}" || fail "step $step: no capture from the browser"
 		if out=$("$build/tests/picture-compare" "$@" "$tmp/browser.png" "$tmp/root.xwd"); then
 			echo "step $step, $what: noVNC's canvas ($reply) and xwd's: $out"
 			return 0
 		fi
+		[ "$SECONDS" -lt "$end" ] || fail "step $step, $what, still after $patience s: $out"
 		sleep 0.5
 	done
-	fail "step $step, $what: $out"
 }
 
 xsetroot -solid '#ff0000'
 check "a red root" --pixel 0,0,ff0000
+# drawn: whether the display's picture differs from plain.xwd's (xeyes drew something).
+drawn() {
+	xwd -root -silent >"$tmp/now.xwd" || fail "xwd"
+	! "$build/tests/picture-compare" "$tmp/now.xwd" "$tmp/plain.xwd" >/dev/null
+}
+cp "$tmp/root.xwd" "$tmp/plain.xwd"
 xeyes -geometry 200x150+40+60 >"$tmp/xeyes.log" 2>&1 &
 pids+=($!)
-sleep 1
+patiently drawn || fail "xeyes drew nothing in $patience s"
 check "xeyes"
 xsetroot -solid '#2050d0'
 check "a blue root behind it" --pixel 639,479,2050d0

@@ -2,17 +2,22 @@
 /*
  * picture-compare: are two pictures of a screen the same, pixel for pixel?
  *
- *   picture-compare [--bits N] [--pixel X,Y,RRGGBB]... A [B]
+ *   picture-compare [--bits N] [--pixel X,Y,RRGGBB]... [--find RRGGBB] A [B]
  *
  * A and B are PNG files (read with libpng: what gvnccapture and a browser's
  * screenshot write) or XWD files (what `xwd -root` writes; read through
  * tools/fbfile.c, its masks applied here). Colours are compared in their N
  * most significant bits (default 8; 5 for a 16-bit screen, whose channels a
  * client widens in its own way). --pixel requires a colour at a point of A:
- * an absolute check that two readers sharing a mistake cannot pass.
- * Prints what it found; exit 0 if everything holds, 1 if not, 2 on errors.
+ * an absolute check that two readers sharing a mistake cannot pass. --find
+ * prints the box "WxH at X,Y" that A's pixels of that colour lie in (a
+ * text cursor drawn in it, say), and fails if there are none.
+ * Prints what it found (pictures that differ: how many pixels, in which
+ * box "WxH at X,Y", and the first); exit 0 if everything holds, 1 if not,
+ * 2 on errors.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <png.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -146,9 +151,41 @@ static int check_pixel(const struct picture *a, const char *spec, unsigned bits)
 	return 0;
 }
 
+static int find(const struct picture *a, const char *spec, unsigned bits)
+{
+	unsigned rgb, left = a->width, top = a->height, right = 0, bottom = 0;
+	char *end;
+
+	errno = 0;
+	rgb = (unsigned)strtoul(spec, &end, 16);
+	if (errno || end == spec || *end || rgb > 0xffffff)
+		return fprintf(stderr, "picture-compare: --find %s: not RRGGBB\n", spec), 2;
+	for (unsigned y = 0; y < a->height; y++)
+		for (unsigned x = 0; x < a->width; x++) {
+			const unsigned char *q = a->rgb + ((size_t)y * a->width + x) * 3;
+			bool same = true;
+
+			for (unsigned c = 0; c < 3; c++)
+				same = same && !((q[c] ^ (rgb >> (16 - 8 * c) & 0xff)) >> (8 - bits));
+			if (!same)
+				continue;
+			left = x < left ? x : left;
+			right = x + 1 > right ? x + 1 : right;
+			top = y < top ? y : top;
+			bottom = y + 1;
+		}
+	if (!bottom) {
+		printf("no %06x\n", rgb);
+		return 1;
+	}
+	printf("%06x in %ux%u at %u,%u\n", rgb, right - left, bottom - top, left, top);
+	return 0;
+}
+
 static int compare(const struct picture *a, const struct picture *b, unsigned bits)
 {
 	size_t differ = 0, first = 0;
+	unsigned left = a->width, top = a->height, right = 0, bottom = 0;
 
 	if (a->width != b->width || a->height != b->height) {
 		printf("sizes differ: %ux%u and %ux%u\n", a->width, a->height, b->width, b->height);
@@ -157,15 +194,22 @@ static int compare(const struct picture *a, const struct picture *b, unsigned bi
 	for (size_t i = 0; i < (size_t)a->width * a->height; i++)
 		for (unsigned c = 0; c < 3; c++)
 			if ((a->rgb[3 * i + c] ^ b->rgb[3 * i + c]) >> (8 - bits)) {
+				unsigned x = (unsigned)(i % a->width), y = (unsigned)(i / a->width);
+
 				if (!differ++)
 					first = i;
+				left = x < left ? x : left;
+				right = x + 1 > right ? x + 1 : right;
+				top = y < top ? y : top;
+				bottom = y + 1;
 				break;
 			}
 	if (differ) {
 		const unsigned char *p = a->rgb + 3 * first, *q = b->rgb + 3 * first;
 
-		printf("%zu pixels differ; the first at %zu,%zu: %02x%02x%02x and %02x%02x%02x\n", differ,
-		       first % a->width, first / a->width, p[0], p[1], p[2], q[0], q[1], q[2]);
+		printf("%zu pixels differ, in %ux%u at %u,%u; the first at %zu,%zu: %02x%02x%02x and %02x%02x%02x\n",
+		       differ, right - left, bottom - top, left, top, first % a->width, first / a->width, p[0], p[1],
+		       p[2], q[0], q[1], q[2]);
 		return 1;
 	}
 	printf("equal: %ux%u\n", a->width, a->height);
@@ -175,7 +219,7 @@ static int compare(const struct picture *a, const struct picture *b, unsigned bi
 int main(int argc, char *argv[])
 {
 	struct picture a = { 0 }, b = { 0 };
-	const char *pixels[64];
+	const char *pixels[64], *colour = NULL;
 	unsigned npixels = 0, bits = 8;
 	int i = 1, status = 0;
 
@@ -186,15 +230,19 @@ int main(int argc, char *argv[])
 			bits = (unsigned)atoi(argv[i + 1]);
 		else if (!strcmp(argv[i], "--pixel") && npixels < 64)
 			pixels[npixels++] = argv[i + 1];
+		else if (!strcmp(argv[i], "--find"))
+			colour = argv[i + 1];
 		else
 			return fprintf(stderr, "picture-compare: %s: unknown\n", argv[i]), 2;
 	}
 	if (i == argc || argc - i > 2 || bits < 1 || bits > 8)
-		return fprintf(stderr, "usage: picture-compare [--bits N] [--pixel X,Y,RRGGBB]... A [B]\n"), 2;
+		return fprintf(stderr, "usage: picture-compare [--bits N] [--pixel X,Y,RRGGBB]... [--find RRGGBB] A [B]\n"), 2;
 	if (read_picture(argv[i], &a) || (argc - i == 2 && read_picture(argv[i + 1], &b)))
 		return 2;
 	for (unsigned k = 0; k < npixels && !status; k++)
 		status = check_pixel(&a, pixels[k], bits);
+	if (!status && colour)
+		status = find(&a, colour, bits);
 	if (!status && argc - i == 2)
 		status = compare(&a, &b, bits);
 	free(a.rgb);

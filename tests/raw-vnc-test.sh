@@ -11,17 +11,18 @@
 set -euo pipefail
 
 build=$(cd "${1:?usage: raw-vnc-test.sh BUILD_DIR}" && pwd)
+here=$(cd "$(dirname "$0")" && pwd)
 [ -x "$build/tools/cohmem-vnc" ] && [ -x "$build/tests/vnc-capture" ] ||
 	{ echo "SKIP: no cohmem-vnc or vnc-capture in $build"; exit 77; }
 [ -r /dev/fuse ] && [ -w /dev/fuse ] || { echo "SKIP: cannot open /dev/fuse"; exit 77; }
 
-tmp=$(mktemp -d)
-pids=()
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"' EXIT
+session_name=raw-vnc-test
+# shellcheck source=tests/xvfb-session.sh
+. "$here/xvfb-session.sh"	# tmp, pids, fail, patience, left, wait_for (no X server: no session_start)
 mkdir "$tmp/mnt" "$tmp/state"
 "$build/daemon/cohmemd" --mount "$tmp/mnt" --state-dir "$tmp/state" --interval 30 >"$tmp/cohmemd.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 200); do grep -q serving "$tmp/cohmemd.log" && break; sleep 0.1; done
+wait_for "$tmp/cohmemd.log" serving $!
 
 W=96 H=64 OFFSET=100 PAD=12
 # write_frame FILE FORMAT [COLOUR]: the quadrants, or the whole frame in COLOUR (RRGGBB).
@@ -47,6 +48,24 @@ with open(path, "r+b" if whole is not None else "wb") as f:
 PY
 }
 
+# capture END: the client's picture in c.png, waiting until END (a $SECONDS) at most.
+capture() {
+	timeout "$(left "$1")" "$build/tests/vnc-capture" 127.0.0.1 "$port" "$tmp/c.png" >"$tmp/capture.log" 2>&1 ||
+		fail "$fmt: vnc-capture: $(cat "$tmp/capture.log")"
+}
+# until_served END PICTURE-COMPARE-ARGS...: captures until the picture holds (the server
+# may be passes behind), up to END; out says what the last capture showed.
+until_served() {
+	local end=$1
+	shift
+	for (( ; ; )); do
+		capture "$end"
+		out=$("$build/tests/picture-compare" "$@" "$tmp/c.png") && return 0
+		[ "$SECONDS" -lt "$end" ] || return 1
+		sleep 0.25
+	done
+}
+
 status=0
 for fmt in xrgb8888 argb8888 xbgr8888 abgr8888 rgbx8888 bgrx8888 rgb565 bgr565; do
 	bpp=4
@@ -54,32 +73,30 @@ for fmt in xrgb8888 argb8888 xbgr8888 abgr8888 rgbx8888 bgrx8888 rgb565 bgr565; 
 	file=$tmp/mnt/raw-$fmt
 	write_frame "$file" $fmt
 	"$build/tools/cohmem-vnc" --raw "$file" --geometry ${W}x$H --format $fmt --stride $((W * bpp + PAD)) \
-		--offset $OFFSET --port 0 >"$tmp/server.log" 2>&1 &
+		--offset $OFFSET --port 0 >"$tmp/server-$fmt.log" 2>&1 &
 	server=$!
 	pids+=($server)
-	for _ in $(seq 200); do grep -q "listening on" "$tmp/server.log" && break; sleep 0.1; done
-	port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/server.log")
-	[ -n "$port" ] || { cat "$tmp/server.log"; exit 1; }
-	"$build/tests/vnc-capture" 127.0.0.1 "$port" "$tmp/c.png"
+	# A log of its own: a background command's redirection happens in its own process, maybe
+	# after the wait below began; a shared log could still show the last server's line.
+	wait_for "$tmp/server-$fmt.log" "listening on" $server
+	port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/server-$fmt.log")
+	[ -n "$port" ] || fail "$fmt: no port in server-$fmt.log"
+	# The first picture is the file's as it was when the server started: no waiting for it.
+	capture $((SECONDS + patience))
 	if out=$("$build/tests/picture-compare" --bits 5 --pixel 0,0,ff0000 --pixel $((W - 1)),0,00ff00 \
 		--pixel 0,$((H - 1)),0000ff --pixel $((W - 1)),$((H - 1)),ffffff "$tmp/c.png"); then
 		write_frame "$file" $fmt 808000	# olive, through write(2)
-		for _ in $(seq 40); do
-			"$build/tests/vnc-capture" 127.0.0.1 "$port" "$tmp/c.png"
-			out=$("$build/tests/picture-compare" --bits 5 --pixel 50,30,808000 "$tmp/c.png") && break
-			sleep 0.25
-		done
+		until_served $((SECONDS + patience)) --bits 5 --pixel 50,30,808000 || true
 	fi
 	if [ -z "$out" ] && [ $fmt = xrgb8888 ]; then
 		# Cut to nothing under the server's mapping, then written again: it maps it again.
+		# The sleep lets the server's look for a changed size (every 500 ms) see the cut; on a
+		# slow machine the frame may be written again first, and is then served as pages
+		# written: served either way, only the path differs.
 		truncate -s 0 "$file"
 		sleep 1
 		write_frame "$file" $fmt 008080
-		for _ in $(seq 40); do
-			"$build/tests/vnc-capture" 127.0.0.1 "$port" "$tmp/c.png"
-			out=$("$build/tests/picture-compare" --pixel 10,60,008080 "$tmp/c.png") && break
-			sleep 0.25
-		done
+		until_served $((SECONDS + patience)) --pixel 10,60,008080 || true
 		[ -n "$out" ] || echo "$fmt: cut to nothing and written again: served again"
 	fi
 	if [ -z "$out" ]; then

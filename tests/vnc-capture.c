@@ -9,6 +9,8 @@
  *
  * A second client beside gvnccapture: gtk-vnc 1.3.1 shows a 16-bit
  * server's red (0xf800) as c007c0, x11vnc's as well as cohmem-vnc's.
+ * It waits for a frame as long as the connection lasts, however slow the
+ * machine: its caller bounds the wait (timeout(1), read -t).
  * Exit 0, or 1 with the reason.
  */
 #define _GNU_SOURCE
@@ -75,14 +77,29 @@ static int write_png(const char *path, const rfbClient *c)
 	return fclose(f);
 }
 
-/* Serve the connection until an update has brought a whole frame's pixels (30 s at most). */
+/*
+ * Whether a server message can be read within usecs: one libvncclient has
+ * already read into its buffer is, and WaitForMessage() (a select() on the
+ * socket) does not see those. Two updates that arrive together (the
+ * server's pseudo-encodings, then the frame) are read at once; waiting on
+ * the socket for the second one waited for good (raw-vnc, under load).
+ */
+static int message_ready(rfbClient *c, unsigned usecs)
+{
+	return c->buffered ? 1 : WaitForMessage(c, usecs);
+}
+
+/* Serve the connection until an update has brought a whole frame's pixels: false if it ends first. */
 static bool wait_frame(rfbClient *c)
 {
 	got_frame = FALSE;
-	for (int i = 0; i < 300 && !got_frame; i++)
-		if (WaitForMessage(c, 100000) > 0 && !HandleRFBServerMessage(c))
+	while (!got_frame) {
+		int ready = message_ready(c, 1000000);
+
+		if (ready < 0 || (ready > 0 && !HandleRFBServerMessage(c)))
 			return false;
-	return got_frame;
+	}
+	return true;
 }
 
 /* --follow: a line "capture" on stdin asks for the whole frame again and writes it; EOF ends. */
@@ -94,7 +111,7 @@ static int follow(rfbClient *c, const char *path)
 		if (strcmp(line, "capture\n"))
 			continue;
 		/* Everything up to now first (a resize included), then the frame as it is. */
-		while (WaitForMessage(c, 50000) > 0)
+		while (message_ready(c, 50000) > 0)
 			if (!HandleRFBServerMessage(c))
 				return 1;
 		if (!SendFramebufferUpdateRequest(c, 0, 0, c->width, c->height, FALSE) || !wait_frame(c) ||
@@ -134,7 +151,7 @@ int main(int argc, char *argv[])
 	 * server supports, its name): wait for the one that holds the pixels.
 	 */
 	if (!wait_frame(c))
-		fprintf(stderr, "vnc-capture: no frame in 30 s\n");
+		fprintf(stderr, "vnc-capture: the connection ended before a whole frame\n");
 	else if (following)
 		status = follow(c, arg[3]);
 	else if (write_png(arg[3], c))

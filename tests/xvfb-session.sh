@@ -1,6 +1,7 @@
 # Sourced by tests/xvfb-vnc-test.sh, tests/novnc-test.sh and bench/vnc-compare.sh: cohmemd on a
 # temporary mount, Xvfb keeping its screen there (-fbdir), and cohmem-vnc; by
-# tests/vnc-resize-test.sh for its helpers only (tmp, pids, fail, wait_for).
+# tests/vnc-resize-test.sh and tests/raw-vnc-test.sh for its helpers only (tmp, pids, fail,
+# patience, patiently, left, wait_for, server_counts).
 #
 #   session_start BUILD_DIR MODE DEPTH [SERVER ARGS...]
 #
@@ -12,6 +13,11 @@
 # server's), server, cohmemd and xvfb (pids); fail() prints the logs in $tmp and exits 1.
 # session_name names the caller in messages; session_geometry is the screen's
 # size (default 640x480).
+#
+# No wait here or in its callers judges how fast anything is: each waits for what it waits
+# for (a log line, a picture, a process) for as long as a loaded machine takes, and only a
+# hang detector ends it, after $patience seconds (COHMEM_TEST_PATIENCE; CTest's TIMEOUT is
+# 600 s), with the logs.
 
 tmp=$(mktemp -d)
 pids=()
@@ -31,35 +37,73 @@ fail() {
 	exit 1
 }
 
-# Waits for a line in a log (a hang detector: 20 s).
-wait_for() {
-	for _ in $(seq 200); do
-		grep -q "$2" "$1" 2>/dev/null && return 0
+patience=${COHMEM_TEST_PATIENCE:-240}
+
+# patiently COMMAND...: runs COMMAND every 0.1 s until it succeeds (0), or until $patience
+# seconds have passed (1).
+patiently() {
+	local end=$((SECONDS + patience))
+	until "$@"; do
+		[ "$SECONDS" -lt "$end" ] || return 1
 		sleep 0.1
 	done
-	fail "no '$2' in $(basename "$1")"
+}
+
+# left END: the seconds from now to END (a $SECONDS), at least 1: the bound of one command
+# within a wait that ends at END.
+left() {
+	local n=$(($1 - SECONDS))
+	echo $((n > 0 ? n : 1))
+}
+
+# wait_for FILE PATTERN [PID]: waits for a line in a log, while process PID (the log's
+# writer) lives.
+wait_for() {
+	local file=$1 pattern=$2 pid=${3:-}
+	logged() {
+		grep -q "$pattern" "$file" 2>/dev/null && return 0
+		[ -z "$pid" ] || kill -0 "$pid" 2>/dev/null || fail "no '$pattern' in $(basename "$file"): its writer exited"
+		return 1
+	}
+	patiently logged || fail "no '$pattern' in $(basename "$file") after $patience s"
+}
+
+# server_counts: has cohmem-vnc ($server, logging to cohmem-vnc.log) print its counts
+# (SIGUSR1), and sets counts to that line.
+counts_since() {
+	[ "$(grep -c "damage passes" "$tmp/cohmem-vnc.log" || true)" -gt "$1" ]
+}
+server_counts() {
+	local lines
+	lines=$(grep -c "damage passes" "$tmp/cohmem-vnc.log" || true)
+	kill -USR1 "$server"
+	patiently counts_since "$lines" || fail "cohmem-vnc printed no counts in $patience s (SIGUSR1)"
+	counts=$(grep "damage passes" "$tmp/cohmem-vnc.log" | tail -n 1)
 }
 
 # xvfb_start WxHxD LOG: an X server keeping its screen on the mount, on a display number
 # it picks (-displayfd: tests run side by side); sets xvfb and DISPLAY, and paints the
-# root black once it answers.
+# root black once it answers. No auto-repeat (-r): a key typed (xdotool) whose release a
+# loaded machine delays past the repeat delay is still typed once.
 xvfb_start() {
 	rm -f "$tmp/display"
-	Xvfb -displayfd 3 -screen 0 "$1" -fbdir "$tmp/mnt" -nolisten tcp -noreset \
+	Xvfb -displayfd 3 -screen 0 "$1" -fbdir "$tmp/mnt" -nolisten tcp -noreset -r \
 		3>"$tmp/display" >"$tmp/$2.log" 2>&1 &
 	xvfb=$!
 	pids+=($xvfb)
-	for _ in $(seq 200); do
-		[ -s "$tmp/display" ] && break
-		sleep 0.1
-	done
-	[ -s "$tmp/display" ] || fail "Xvfb did not say its display"
+	said_display() {
+		[ -s "$tmp/display" ] && return 0
+		kill -0 "$xvfb" 2>/dev/null || fail "Xvfb exited before it said its display"
+		return 1
+	}
+	patiently said_display || fail "Xvfb did not say its display in $patience s"
 	export DISPLAY=:$(head -n 1 "$tmp/display")
-	for _ in $(seq 200); do
-		xsetroot -solid black 2>/dev/null && break
-		sleep 0.1
-	done
-	xsetroot -solid black || fail "Xvfb did not start"
+	answers() {
+		xsetroot -solid black 2>/dev/null && return 0
+		kill -0 "$xvfb" 2>/dev/null || fail "Xvfb exited before it answered"
+		return 1
+	}
+	patiently answers || fail "Xvfb did not answer in $patience s"
 }
 
 session_start() {
@@ -71,7 +115,7 @@ session_start() {
 		>"$tmp/cohmemd.log" 2>&1 &
 	cohmemd=$!
 	pids+=($cohmemd)
-	wait_for "$tmp/cohmemd.log" "serving"
+	wait_for "$tmp/cohmemd.log" "serving" $cohmemd
 
 	xvfb_start "${session_geometry:-640x480}x$depth" xvfb
 
@@ -79,6 +123,6 @@ session_start() {
 		>"$tmp/cohmem-vnc.log" 2>&1 &
 	server=$!
 	pids+=($server)
-	wait_for "$tmp/cohmem-vnc.log" "listening on"
+	wait_for "$tmp/cohmem-vnc.log" "listening on" $server
 	port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/cohmem-vnc.log")
 }

@@ -40,31 +40,34 @@ session_start "$build" "$mode" "$depth"
 # 1.3.1 shows a 16-bit server's red (0xf800) as c007c0, x11vnc's as well as ours.
 client=gvnccapture
 [ "$depth" = 16 ] && client=vnc-capture
+# capture FILE SECONDS: the client's picture, in SECONDS at most (a hang detector).
 capture() {
 	if [ $client = gvnccapture ]; then
-		timeout 20 gvnccapture "127.0.0.1:$((port - 5900))" "$1"
+		timeout "$2" gvnccapture "127.0.0.1:$((port - 5900))" "$1"
 	else
-		timeout 40 "$build/tests/vnc-capture" 127.0.0.1 "$port" "$1"
+		timeout "$2" "$build/tests/vnc-capture" 127.0.0.1 "$port" "$1"
 	fi
 }
 
-# After a step: the client's picture equals the display's (the server may be a
-# pass behind: a few captures, up to 20 s), and the given pixels are as given.
+# After a step: the client's picture equals the display's (the server may be
+# passes behind: captures until it is, for as long as the machine takes), and
+# the given pixels are as given. root.xwd is then the display's picture.
 step=0
 check() {
-	local what=$1 out=
+	local what=$1 out='' end=$((SECONDS + patience))
 	shift
 	step=$((step + 1))
-	for _ in $(seq 40); do
+	for (( ; ; )); do
 		xwd -root -silent >"$tmp/root.xwd" || fail "xwd"
-		capture "$tmp/client.png" >"$tmp/capture.log" 2>&1 || fail "$client could not capture"
+		capture "$tmp/client.png" "$(left $end)" >"$tmp/capture.log" 2>&1 ||
+			fail "step $step, $what: $client could not capture"
 		if out=$("$build/tests/picture-compare" --bits $bits "$@" "$tmp/client.png" "$tmp/root.xwd"); then
 			echo "step $step, $what: $client's picture and xwd's: $out"
 			return 0
 		fi
+		[ "$SECONDS" -lt "$end" ] || fail "step $step, $what, still after $patience s: $out"
 		sleep 0.5
 	done
-	fail "step $step, $what: $out"
 }
 
 # A libvncclient client connected from the start to the end: it must follow the resize below.
@@ -79,38 +82,80 @@ xsetroot -solid '#0000ff'
 check "a blue root, not red" --pixel 10,470,0000ff
 xsetroot -solid '#ffff00'
 check "a yellow root" --pixel 600,20,ffff00
+# drawn: whether the display's picture differs from plain.xwd's (something was drawn).
+drawn() {
+	xwd -root -silent >"$tmp/now.xwd" || fail "xwd"
+	! "$build/tests/picture-compare" "$tmp/now.xwd" "$tmp/plain.xwd" >/dev/null
+}
+cp "$tmp/root.xwd" "$tmp/plain.xwd"
 xeyes -geometry 200x150+40+60 >"$tmp/xeyes.log" 2>&1 &
 pids+=($!)
-sleep 1
+patiently drawn || fail "xeyes drew nothing in $patience s"
 check "xeyes at 40,60"
-xterm -geometry 60x10+250+200 -fa '' -fn fixed -bg white -fg black -e sh -c 'cat' >"$tmp/xterm.log" 2>&1 &
+# The xterm's text cursor is red: where the display shows it tells how much of what was typed
+# the xterm has drawn (it draws the text, then the cursor after it).
+xterm -geometry 60x10+250+200 -fa '' -fn fixed -bg white -fg black -cr '#ff0000' -e sh -c 'cat' \
+	>"$tmp/xterm.log" 2>&1 &
 pids+=($!)
-sleep 1.5
-xdotool search --sync --class xterm windowactivate --sync 2>/dev/null || true
-xdotool type --delay 20 'coherent memory, written by an X server'
+# cursor_at [X Y]: whether the display shows the cursor (at X,Y, a cell of cell_w x cell_h:
+# what it was first seen as); sets cursor_x, cursor_y, cursor_w and cursor_h.
+cursor_at() {
+	local found
+	xwd -root -silent >"$tmp/cursor.xwd" || fail "xwd"
+	found=$("$build/tests/picture-compare" --bits $bits --find ff0000 "$tmp/cursor.xwd") || return 1
+	read -r cursor_w cursor_h cursor_x cursor_y <<<"$(sed -n 's/.* in \([0-9]*\)x\([0-9]*\) at \([0-9]*\),\([0-9]*\)$/\1 \2 \3 \4/p' <<<"$found")"
+	[ $# = 0 ] || [ "$cursor_x,$cursor_y,$cursor_w,$cursor_h" = "$1,$2,$cell_w,$cell_h" ]
+}
+patiently cursor_at || fail "the xterm showed no cursor in $patience s"
+cell_w=$cursor_w cell_h=$cursor_h home_x=$cursor_x home_y=$cursor_y
+# No window manager: the keyboard goes to the window with the input focus.
+xdotool search --onlyvisible --class xterm windowfocus || fail "could not focus the xterm"
+line='coherent memory, written by an X server'
+xdotool type --delay 20 "$line"
+patiently cursor_at $((home_x + ${#line} * cell_w)) "$home_y" ||
+	fail "the xterm did not show '$line' in $patience s (its cursor at $cursor_x,$cursor_y)"
 check "typing in an xterm"
-# The server's counts so far (SIGUSR1): its last line of them.
-server_counts() {
-	local lines
-	lines=$(grep -c "damage passes" "$tmp/cohmem-vnc.log" || true)
-	kill -USR1 "$server"
-	for _ in $(seq 200); do
-		[ "$(grep -c "damage passes" "$tmp/cohmem-vnc.log" || true)" -gt "$lines" ] && break
-		sleep 0.1
-	done
-	grep "damage passes" "$tmp/cohmem-vnc.log" | tail -n 1
+# The passes that found pages written, and the pixels the server looked at (server_counts).
+passes_written() {
+	sed -n 's/.*(\([0-9]*\) with pages written).*/\1/p' <<<"$counts"
 }
 looked_at() {
-	server_counts | sed -n 's/.*looked at \([0-9]*\) pixels.*/\1/p'
+	sed -n 's/.*looked at \([0-9]*\) pixels.*/\1/p' <<<"$counts"
 }
-before=$(looked_at)
-xdotool key --delay 20 Return && xdotool type --delay 20 'line two'
+# A line typed: the server looks at what the keystrokes dirtied, not the frame. However
+# many keystrokes one pass finds (a slow machine gathers several; a fast one sees each
+# alone), what it compares lies in the rows the line's typing changed (where the display's
+# pictures before and after it differ: the three text lines the Return and 'line two'
+# touch) and the rows the pages holding them reach beyond. So the pixels looked at are at
+# most the passes that found pages written, times that many rows of the screen.
+cp "$tmp/root.xwd" "$tmp/before-line.xwd"
+server_counts
+written_before=$(passes_written) looked_before=$(looked_at)
+line='line two'
+xdotool key --delay 20 Return && xdotool type --delay 20 "$line"
+# Typed into cat: the first line again below it (cat's), and this one on the third.
+patiently cursor_at $((home_x + ${#line} * cell_w)) $((home_y + 2 * cell_h)) ||
+	fail "the xterm did not show '$line' in $patience s (its cursor at $cursor_x,$cursor_y)"
 check "another line"
-# A line of text dirties a few rows: what the server compares follows that, not the frame.
-after=$(looked_at)
-[ $((after - before)) -lt $((640 * 480 / 4)) ] ||
-	fail "typing a line made the server look at $((after - before)) pixels, more than a quarter frame"
-echo "typing a line: the server looked at $((after - before)) pixels"
+server_counts
+passes=$(($(passes_written) - written_before)) looked=$(($(looked_at) - looked_before))
+out=$("$build/tests/picture-compare" "$tmp/root.xwd" "$tmp/before-line.xwd") &&
+	fail "typing a line changed nothing on the screen"
+read -r box_rows box_top <<<"$(sed -n 's/.* in [0-9]*x\([0-9]*\) at [0-9]*,\([0-9]*\);.*/\1 \2/p' <<<"$out")"
+[ -n "$box_rows" ] || fail "picture-compare said no box: $out"
+# The screen file's row stride (the XWD header's bytes_per_line) and the page size.
+stride=$(od -An -tu4 --endian=big -j48 -N4 "$tmp/mnt/Xvfb_screen0" | tr -d ' ')
+page=$(getconf PAGESIZE)
+reach=$(((page + stride - 1) / stride))
+one_pass=$((640 * (box_rows + 2 * reach)))
+[ $((box_rows * 4)) -lt 480 ] ||
+	fail "typing a line changed $box_rows rows of the screen, not a few text lines: $out"
+echo "typing a line: rows $box_top-$((box_top + box_rows - 1)) changed; $passes passes found pages written" \
+	"and looked at $looked pixels (a pass may look at $one_pass: those rows, $reach more on each side)"
+[ "$passes" -gt 0 ] || fail "typing a line: no pass found pages written"
+[ "$looked" -le $((passes * one_pass)) ] ||
+	fail "typing a line made the server look at $looked pixels in $passes passes, more than" \
+		"$one_pass a pass (the rows the line changed and the pages around them)"
 xsetroot -solid '#00ff00'
 check "a green root behind the windows" --pixel 0,0,00ff00
 
@@ -122,23 +167,23 @@ xvfb_start "800x600x$depth" xvfb2
 # gvnccapture asks for one update; libvncserver answers a request made across a resize
 # with the new size alone (no pixels), and gvnccapture then waits forever: connect it
 # only once the server has resized (libvncclient's and noVNC's clients ask again).
-resized=false
-for _ in $(seq 100); do
-	server_counts | grep -q " 1 resizes" && resized=true && break
-	sleep 0.2
-done
-$resized || fail "cohmem-vnc did not follow the X server's restart"
+resized() {
+	server_counts
+	grep -q " 1 resizes" <<<"$counts"
+}
+patiently resized || fail "cohmem-vnc did not follow the X server's restart in $patience s"
 xsetroot -solid '#ff00ff'
 check "the X server restarted at 800x600, a magenta root" --pixel 799,599,ff00ff
 # The client connected before the restart: the new size, in the right colours.
-for _ in $(seq 40); do
+end=$((SECONDS + patience))
+for (( ; ; )); do
 	xwd -root -silent >"$tmp/root.xwd" || fail "xwd"
 	echo capture >&"${FOLLOW[1]}"
-	read -r -t 60 reply <&"${FOLLOW[0]}" || fail "the connected client captured nothing"
+	read -r -t "$(left $end)" reply <&"${FOLLOW[0]}" || fail "the connected client captured nothing"
 	out=$("$build/tests/picture-compare" --bits $bits --pixel 799,599,ff00ff "$tmp/follow.png" "$tmp/root.xwd") && break
+	[ "$SECONDS" -lt "$end" ] || fail "the client connected since the start, after the restart: $out"
 	sleep 0.5
 done
-[ "${out#equal}" != "$out" ] || fail "the client connected since the start, after the restart: $out"
 echo "the client connected since the start, after the restart ($reply): $out"
 exec {FOLLOW[1]}>&-
 

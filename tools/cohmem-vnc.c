@@ -66,7 +66,7 @@ struct server {
 	rfbScreenInfoPtr screen;
 	struct fb_copy copy;	/* what the clients are sent from: it never moves (fbcopy.h) */
 	struct cohmem_rect page_rects[MAX_PAGE_RECTS], rects[MAX_RECTS];
-	unsigned long long passes, looked_at, rects_sent, pixels_sent, resizes, refreshes, replaced;
+	unsigned long long passes, passes_written, looked_at, rects_sent, pixels_sent, resizes, refreshes, replaced;
 };
 
 static unsigned long long bytes_sent;	/* of clients that left: libvncserver's count */
@@ -474,6 +474,7 @@ static int damage_pass(struct server *sv, struct source *s)
 	sv->passes++;
 	if (!dirty)
 		return 0;
+	sv->passes_written++;
 	if (s->o->xwd && header_written(s) &&
 	    (fb_parse_xwd(s->map, s->map_len, &now) || !same_layout(&now, &s->f)))
 		return refresh(sv, s);
@@ -511,10 +512,11 @@ static void count_connected(rfbScreenInfoPtr screen)
 
 static void print_stats(const struct server *sv)
 {
-	printf("cohmem-vnc: %llu damage passes, looked at %llu pixels, %llu rectangles (%llu pixels), "
-	       "%llu resizes, %llu whole-frame refreshes, %llu files replaced; sent %llu bytes\n",
-	       sv->passes, sv->looked_at, sv->rects_sent, sv->pixels_sent, sv->resizes, sv->refreshes, sv->replaced,
-	       __atomic_load_n(&bytes_sent, __ATOMIC_RELAXED));
+	printf("cohmem-vnc: %llu damage passes (%llu with pages written), looked at %llu pixels, "
+	       "%llu rectangles (%llu pixels), %llu resizes, %llu whole-frame refreshes, %llu files replaced; "
+	       "sent %llu bytes\n",
+	       sv->passes, sv->passes_written, sv->looked_at, sv->rects_sent, sv->pixels_sent, sv->resizes,
+	       sv->refreshes, sv->replaced, __atomic_load_n(&bytes_sent, __ATOMIC_RELAXED));
 	fflush(stdout);
 }
 
