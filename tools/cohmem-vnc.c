@@ -19,9 +19,11 @@
 #include <getopt.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <rfb/rfb.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -303,6 +305,33 @@ static void no_jpeg(rfbClientPtr cl, rfbFramebufferUpdateRequestMsg *req)
 
 static bool allow_jpeg;
 
+/*
+ * A client's translation (the table that turns our pixels into its format)
+ * is rebuilt by its input thread when it sends SetPixelFormat, by
+ * rfbNewFramebuffer() and by resize() below, and libvncserver 0.9.14 shares
+ * no lock between them: two rebuilds at once freed one table twice or lost
+ * one (LeakSanitizer, 1 vnc-resize run in 20-30). Every rebuild goes through
+ * set_translate(), under one of these locks, by client; striped, so that
+ * nothing is allocated per client (nor outlives one).
+ */
+static pthread_mutex_t translate_locks[16] = {
+	PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,
+	PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,
+	PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,
+	PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,
+};
+
+static rfbBool set_translate(rfbClientPtr cl)
+{
+	pthread_mutex_t *lock = &translate_locks[((uintptr_t)cl / sizeof(*cl)) % 16];
+	rfbBool ok;
+
+	pthread_mutex_lock(lock);
+	ok = rfbSetTranslateFunction(cl);
+	pthread_mutex_unlock(lock);
+	return ok;
+}
+
 static enum rfbNewClientAction new_client(rfbClientPtr cl)
 {
 	cl->clientGoneHook = client_gone;
@@ -342,6 +371,7 @@ static int serve(struct server *sv, const struct source *s, const struct options
 	if (!screen)
 		return -1;
 	set_format(screen, &s->f.format);
+	screen->setTranslateFunction = set_translate;
 	screen->frameBuffer = (char *)sv->copy.base;
 	screen->paddedWidthInBytes = (int)fb->stride;
 	screen->desktopName = "cohmem";
@@ -379,14 +409,19 @@ static int resize(struct server *sv, struct source *s)
 	/*
 	 * rfbNewFramebuffer() sets its own default format (red in the low byte,
 	 * 8 bits a channel) and builds every client's translation from it: set
-	 * ours and the stride, and build them again, before the whole frame goes.
+	 * ours and the stride, and build them again, before the whole frame goes
+	 * — each under the client's sendMutex, as rfbNewFramebuffer() does, so
+	 * that no update in flight is being translated with the table replaced.
 	 */
 	rfbNewFramebuffer(sv->screen, (char *)sv->copy.base, (int)fb->width, (int)fb->height, 8, 3, (int)fb->bpp);
 	set_format(sv->screen, &s->f.format);
 	sv->screen->paddedWidthInBytes = (int)fb->stride;
 	clients = rfbGetClientIterator(sv->screen);
-	while ((cl = rfbClientIteratorNext(clients)))
+	while ((cl = rfbClientIteratorNext(clients))) {
+		pthread_mutex_lock(&cl->sendMutex);
 		sv->screen->setTranslateFunction(cl);
+		pthread_mutex_unlock(&cl->sendMutex);
+	}
 	rfbReleaseClientIterator(clients);
 	rfbMarkRectAsModified(sv->screen, 0, 0, (int)fb->width, (int)fb->height);
 	sv->resizes++;
