@@ -15,9 +15,13 @@
  *  - bytes the client received (TCP_INFO's tcpi_bytes_received);
  *  - latency: with the workload still running, a 16x16 square in the top
  *    right corner changes colour P times; from XSync() after the drawing to
- *    the update that shows the new colour at the client.
+ *    the update that shows the new colour at the client. A probe not shown
+ *    within PROBE_WAIT_S counts as that long (the median and p90 say "at
+ *    least"), and "probes N/P" says how many were shown: a measurement, not
+ *    a failure (a loaded machine can make any server that slow).
  * Prints one line, for bench/vnc-compare.sh to read:
- *   workload W cpu C helpers H bytes B updates U latency_ms MEDIAN P90 probes N
+ *   workload W cpu C helpers H bytes B updates U latency_ms MEDIAN P90 probes N/P
+ * Exits 0 once it measured, 1 if it could not (no connection, no display).
  */
 #include <X11/Xlib.h>
 #include <X11/Xutil.h>
@@ -37,6 +41,7 @@
 #define MAX_PIDS 16
 #define MAX_PROBES 200
 #define PROBE 16
+#define PROBE_WAIT_S 5.0
 
 struct options {
 	int port, seconds, probes;
@@ -242,7 +247,9 @@ static void run_until(rfbClient *c, struct workload *w, double until, double *ne
 		}
 		if (w->step && *next_tick - now() < wait)
 			wait = *next_tick - now();
-		if (wait > 0 && WaitForMessage(c, (unsigned)(wait * 1e6) + 1) > 0 && !HandleRFBServerMessage(c)) {
+		/* c->buffered: a message libvncclient read with the last one; the socket does not show it. */
+		if (wait > 0 && (c->buffered || WaitForMessage(c, (unsigned)(wait * 1e6) + 1) > 0) &&
+		    !HandleRFBServerMessage(c)) {
 			fprintf(stderr, "vnc-bench: the server closed the connection\n");
 			exit(1);
 		}
@@ -368,16 +375,17 @@ int main(int argc, char *argv[])
 		fill(&w, w.root, p.rgb, w.width - PROBE, 0, PROBE, PROBE);
 		XSync(w.dpy, False);
 		start = now();
-		run_until(c, &w, start + 5.0, &next_tick, probe_shown, &p);
-		if (probe_shown(c, &p))
-			lat[got++] = (now() - start) * 1e3;
+		run_until(c, &w, start + PROBE_WAIT_S, &next_tick, probe_shown, &p);
+		got += probe_shown(c, &p);
+		lat[i] = probe_shown(c, &p) ? (now() - start) * 1e3 : PROBE_WAIT_S * 1e3;
 		run_until(c, &w, now() + 0.1, &next_tick, NULL, NULL);	/* apart, at random phases */
 	}
-	qsort(lat, got, sizeof(lat[0]), compare_double);
+	qsort(lat, (size_t)o.probes, sizeof(lat[0]), compare_double);
 	printf("workload %s cpu %.5f helpers %.5f bytes %llu updates %llu latency_ms %.2f %.2f probes %u/%d\n",
-	       o.workload, cpu, help, bytes, nupdates, got ? lat[got / 2] : -1.0, got ? lat[got * 9 / 10] : -1.0, got, o.probes);
+	       o.workload, cpu, help, bytes, nupdates, o.probes ? lat[o.probes / 2] : -1.0,
+	       o.probes ? lat[o.probes * 9 / 10] : -1.0, got, o.probes);
 	free(c->frameBuffer);	/* libvncclient allocates it, rfbClientCleanup() leaves it */
 	rfbClientCleanup(c);
 	workload_close(&w);
-	return got == (unsigned)o.probes ? 0 : 1;
+	return 0;
 }

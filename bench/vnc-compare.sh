@@ -60,12 +60,15 @@ field() {	# file key [index]: the value after key
 }
 
 echo "vnc-compare: 1280x720x24 Xvfb on cohmemd, $seconds s a workload, $probes latency probes (median, p90)"
-printf '%-8s %-8s %10s %10s %12s %8s %16s\n' workload server "cpu s/s" "helpers" "bytes" "updates" "latency ms"
+# A probe the client did not see within 5 s counts as 5000 ms: "shown" says how many it saw.
+printf '%-8s %-8s %10s %10s %12s %8s %16s %6s\n' workload server "cpu s/s" "helpers" "bytes" "updates" \
+	"latency ms" "shown"
 for w in "${workloads[@]}"; do
 	for s in cohmem x11vnc; do
 		f=$tmp/$s-$w.out
-		printf '%-8s %-8s %10s %10s %12s %8s %8s %7s\n' "$w" "$s" "$(field "$f" cpu)" "$(field "$f" helpers)" \
-			"$(field "$f" bytes)" "$(field "$f" updates)" "$(field "$f" latency_ms)" "$(field "$f" latency_ms 2)"
+		printf '%-8s %-8s %10s %10s %12s %8s %8s %7s %6s\n' "$w" "$s" "$(field "$f" cpu)" "$(field "$f" helpers)" \
+			"$(field "$f" bytes)" "$(field "$f" updates)" "$(field "$f" latency_ms)" "$(field "$f" latency_ms 2)" \
+			"$(field "$f" probes)"
 	done
 done
 held=0 missed=0
