@@ -20,9 +20,11 @@
  *
  * Passes of one buffer never overlap; passes of different buffers run on up
  * to --collectors threads, at most --user-collectors of them for buffers of
- * one owner: a writer that stalls the kernel's writeback of a buffer it may
- * write (holding its inode lock across a fault on another FUSE file, say)
- * stalls the cleans of that buffer, never the mount or other users'.
+ * one owner that others may write, and as many for the owner's own: a
+ * writer that stalls the kernel's writeback of a buffer it may write
+ * (holding its inode lock across a fault on another FUSE file, say) stalls
+ * the cleans of that buffer, and at worst of the others its owner lets it
+ * write — never the mount, other users' buffers, or the owner's own.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -50,13 +52,19 @@ struct waiter {
 	struct cohmem_ioc_attach a;	/* ATTACH; DETACH uses a.addr */
 };
 
+/* Whose collectors a pass takes: its buffer's owner's, for the buffers others may write or not. */
+struct bucket {
+	uid_t owner;
+	bool shared;			/* group or others may write it */
+};
+
 struct queued {
 	struct buffer *b;
-	uid_t owner;
+	struct bucket of;
 };
 
 struct busy {
-	uid_t uid;
+	struct bucket of;
 	unsigned running;
 };
 
@@ -76,18 +84,18 @@ struct collector {
 #define RETRIEVE_RUNS 1024		/* per pass */
 #define RETRIEVE_WAIT_S 10
 
-static struct busy *busy_of(struct collector *k, uid_t uid)
+static struct busy *busy_of(struct collector *k, struct bucket of)
 {
 	struct busy *t;
 
 	for (size_t i = 0; i < k->nbusy; i++)
-		if (k->busy[i].uid == uid)
+		if (k->busy[i].of.owner == of.owner && k->busy[i].of.shared == of.shared)
 			return &k->busy[i];
 	t = realloc(k->busy, (k->nbusy + 1) * sizeof(*t));
 	if (!t)
 		return NULL;
 	k->busy = t;
-	k->busy[k->nbusy] = (struct busy){ uid, 0 };
+	k->busy[k->nbusy] = (struct busy){ of, 0 };
 	return &k->busy[k->nbusy++];
 }
 
@@ -103,7 +111,7 @@ static bool push(struct collector *k, struct buffer *b)	/* k->lock */
 		k->queue = t;
 		k->capqueue = cap;
 	}
-	k->queue[k->nqueue++] = (struct queued){ b, b->uid };
+	k->queue[k->nqueue++] = (struct queued){ b, { b->uid, (b->mode & 022) != 0 } };
 	b->queued = true;
 	pthread_cond_signal(&k->work);
 	return true;
@@ -313,19 +321,64 @@ static int writeback(struct daemon *d, struct buffer *b)
 }
 
 struct runs {
+	const struct buffer *b;
 	uint64_t first[RETRIEVE_RUNS], n[RETRIEVE_RUNS];
 	size_t count;
 };
 
-static int add_run(void *arg, uint64_t first, uint64_t n)
+static int add_one_run(struct runs *r, uint64_t first, uint64_t n)
 {
-	struct runs *r = arg;
-
+	if (!n)
+		return 0;
 	if (r->count == RETRIEVE_RUNS)
 		return 1;
 	r->first[r->count] = first;
 	r->n[r->count++] = n;
 	return 0;
+}
+
+/* A run of unstored pages, less those held (stored from the daemon's copy): the runs to retrieve. */
+static int add_run(void *arg, uint64_t first, uint64_t n)
+{
+	struct runs *r = arg;
+	uint64_t from = first;
+
+	if (!held_any(r->b, first, n))
+		return add_one_run(r, first, n);
+	for (uint64_t pg = first; pg < first + n; pg++) {
+		if (!held_find(r->b, pg))
+			continue;
+		if (add_one_run(r, from, pg - from))
+			return 1;
+		from = pg + 1;
+	}
+	return add_one_run(r, from, first + n - from);
+}
+
+/*
+ * Unstored pages the daemon holds the bytes of (held.h): stored from there,
+ * each whole. What cannot be stored yet stays held; the error is the
+ * clean's answer. Caller holds b->lock.
+ */
+static void store_held(struct daemon *d, struct buffer *b)
+{
+	uint64_t ps = d->page_size;
+
+	lock_assert_held(&b->lock);
+	for (size_t i = 0; i < b->held.n;) {
+		struct held_page h = b->held.pages[i];
+		uint64_t len = b->size > h.pg * ps ? b->size - h.pg * ps : 0;
+		ssize_t stored;
+
+		len = len < ps ? len : ps;
+		stored = len ? store_write(d, b, h.data, len, h.pg * ps, STORE_HELD) : 0;
+		if (stored < (ssize_t)len) {
+			b->store_error = stored < 0 ? (int)stored : -ENOSPC;
+			i++;
+		} else if (i < b->held.n && b->held.pages[i].pg == h.pg) {
+			held_drop(d, b, h.pg);	/* past the end: nothing to store */
+		}
+	}
 }
 
 /*
@@ -351,7 +404,9 @@ static void retry_unstored(struct daemon *d, struct buffer *b)
 
 	if (!r)
 		return;
+	r->b = b;
 	lock_take(&b->lock);
+	store_held(d, b);
 	pageset_for_each_run(&b->unstored, add_run, r);
 	gen = b->unstored_gen;
 	lock_drop(&b->lock);
@@ -398,9 +453,9 @@ static void store_retrieved(struct daemon *d, struct buffer *b, const char *data
 		size_t n = len - at < ps ? len - at : ps;
 		ssize_t stored;
 
-		if (!pageset_count(&b->unstored, pg, 1))
+		if (!pageset_count(&b->unstored, pg, 1) || held_find(b, pg))	/* stored, or newer held */
 			continue;
-		stored = store_write(d, b, data + at, n, off + at, false);
+		stored = store_write(d, b, data + at, n, off + at, STORE_RETRIEVED);
 		if (stored < (ssize_t)n)	/* the page stays unstored: a later pass tries again */
 			b->store_error = stored < 0 ? (int)stored : -ENOSPC;
 	}
@@ -476,6 +531,13 @@ static void answer(struct buffer *b, int err)	/* b->lock */
 		next = w->next;
 		if (!w->c)
 			fuse_reply_err(w->req, EBADF);	/* its description is gone */
+		else if (fuse_req_interrupted(w->req))
+			/*
+			 * Its caller was killed (the kernel sent an INTERRUPT): what it
+			 * would have taken stays pending for the description, which
+			 * another process may share.
+			 */
+			fuse_reply_err(w->req, EINTR);
 		else if (err)
 			fuse_reply_err(w->req, -err);
 		else
@@ -558,12 +620,12 @@ static void run_pass(struct daemon *d, struct buffer *b)
 	}
 }
 
-/* The first queued buffer whose owner has a collector to spare. */
+/* The first queued buffer whose bucket has a collector to spare. */
 static bool pick(struct collector *k, unsigned cap, struct queued *out)
 {
 	lock_assert_held(&k->lock);
 	for (size_t i = 0; i < k->nqueue; i++) {
-		struct busy *u = busy_of(k, k->queue[i].owner);
+		struct busy *u = busy_of(k, k->queue[i].of);
 
 		if (u && u->running >= cap)
 			continue;
@@ -600,15 +662,15 @@ static void *collector_main(void *arg)
 		q.b->queued = false;
 		q.b->running = true;
 		q.b->pass_thread = pthread_self();
-		u = busy_of(k, q.owner);
+		u = busy_of(k, q.of);
 		if (u)
 			u->running++;
 		lock_drop(&k->lock);
 		run_pass(d, q.b);
 		lock_take(&k->lock);
 		if (u)
-			busy_of(k, q.owner)->running--;
-		pthread_cond_broadcast(&k->work);	/* one of this owner's may run now */
+			busy_of(k, q.of)->running--;
+		pthread_cond_broadcast(&k->work);	/* one of this bucket's may run now */
 	}
 	lock_drop(&k->lock);
 	return NULL;

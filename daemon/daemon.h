@@ -41,6 +41,7 @@
 #include <sys/types.h>
 
 #include "cohmemd-proto.h"
+#include "held.h"
 #include "lock.h"
 #include "pageset.h"
 
@@ -49,8 +50,9 @@ struct consumer {
 	struct buffer *b;
 	struct pageset pending;		/* pages written since this description's last clean */
 	size_t charged;			/* pending's heap, charged to uid (--user-pending) */
-	bool overflow;			/* pending was dropped: every page from owed_from on is owed */
+	bool overflow;			/* pending was dropped: every page of [owed_from, owed_to) is owed */
 	uint64_t owed_from;		/* while overflow: pages below it are in pending as usual */
+	uint64_t owed_to;		/* while overflow: past the buffer's pages, and the set's, then */
 	bool internal;			/* the daemon's own writeback descriptor */
 	int accmode;			/* O_RDONLY, O_WRONLY or O_RDWR */
 	uid_t uid;			/* who opened it: charged for it */
@@ -89,7 +91,8 @@ struct buffer {
 	struct attachment *attached;
 	size_t nattached;
 	struct pageset unstored;	/* written back, but storing failed: retried each pass */
-	uint32_t unstored_gen;		/* counts such failures */
+	struct held held;		/* the bytes of unstored pages, where the owner's limit allows */
+	uint32_t unstored_gen;		/* changes when page-cache copies retrieved before become stale */
 	int store_error;		/* why, while unstored is not empty */
 	bool unsynced;			/* stored since the state file was last synced (--durable) */
 
@@ -177,13 +180,20 @@ int store_setattr(struct daemon *d, struct buffer *b, const struct stat *attr, i
 int store_stat(struct daemon *d, struct buffer *b, struct stat *st);	/* b->lock */
 int store_open(struct daemon *d, struct buffer *b);	/* a description opens; b->lock */
 void store_close(struct buffer *b);	/* a description was released; b->lock */
+/* Where bytes to store come from. */
+enum store_from {
+	STORE_WRITE,			/* write(2) */
+	STORE_WRITEBACK,		/* the kernel's writeback of pages written through mappings */
+	STORE_RETRIEVED,		/* a page-cache copy of an unstored page (collect.c) */
+	STORE_HELD,			/* a held copy of an unstored page (held.h) */
+};
 /*
- * Store bytes of a WRITE and mark them for every consumer: how many were
- * stored (a full file system may take a part; writeback's WRITEs are whole
- * or fail), or -errno when none; b->lock.
+ * Store bytes and mark them for every consumer: how many were stored (a
+ * full file system may take a part; writeback's WRITEs are whole or fail),
+ * or -errno when none; b->lock.
  */
 ssize_t store_write(struct daemon *d, struct buffer *b, const char *data, size_t len, uint64_t off,
-		    bool writeback);
+		    enum store_from from);
 bool store_name_valid(const char *name);
 
 /* pages.c: what consumers are owed */

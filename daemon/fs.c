@@ -364,13 +364,64 @@ static void cohmemd_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_inf
 	fuse_reply_err(req, 0);
 }
 
+/*
+ * Pages of [off, off + size) whose newest bytes the daemon holds (held.h):
+ * the state file's bytes with those over them, in mem (malloc'd); its
+ * length, or -errno. Caller holds b->lock.
+ */
+static ssize_t read_with_held(struct daemon *d, struct buffer *b, size_t size, uint64_t off, char **mem)
+{
+	uint64_t ps = d->page_size;
+	ssize_t n;
+
+	lock_assert_held(&b->lock);
+	*mem = malloc(size);
+	if (!*mem)
+		return -ENOMEM;
+	n = pread(b->fd, *mem, size, (off_t)off);
+	if (n < 0)
+		return -errno;
+	for (uint64_t pg = off / ps; n > 0 && pg <= (off + (uint64_t)n - 1) / ps; pg++) {
+		const char *copy = held_find(b, pg);
+		uint64_t from = pg * ps > off ? pg * ps : off;
+		uint64_t to = (pg + 1) * ps < off + (uint64_t)n ? (pg + 1) * ps : off + (uint64_t)n;
+
+		if (copy)
+			memcpy(*mem + (from - off), copy + (from - pg * ps), to - from);
+	}
+	return n;
+}
+
 static void cohmemd_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			 struct fuse_file_info *fi)
 {
 	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
 	struct buffer *b = consumer_of(fi)->b;
+	struct daemon *d = D(req);
+	char *mem = NULL;
+	ssize_t n = 0;
+	bool held;
 
 	(void)ino;
+	lock_take(&b->lock);
+	if (size && off >= 0) {
+		uint64_t first = (uint64_t)off / d->page_size, last = ((uint64_t)off + size - 1) / d->page_size;
+
+		held = held_any(b, first, last - first + 1);
+	} else {
+		held = false;
+	}
+	if (held)
+		n = read_with_held(d, b, size, (uint64_t)off, &mem);
+	lock_drop(&b->lock);
+	if (held) {
+		if (n < 0)
+			fuse_reply_err(req, (int)-n);
+		else
+			fuse_reply_buf(req, mem, (size_t)n);
+		free(mem);
+		return;
+	}
 	/* b->fd stays open while this description is. */
 	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	buf.buf[0].fd = b->fd;
@@ -397,7 +448,7 @@ static void cohmemd_write(fuse_req_t req, fuse_ino_t ino, const char *data, size
 		return;
 	}
 	lock_take(&b->lock);
-	stored = store_write(d, b, data, size, (uint64_t)off, fi->writepage);
+	stored = store_write(d, b, data, size, (uint64_t)off, fi->writepage ? STORE_WRITEBACK : STORE_WRITE);
 	if (stored > 0)
 		pages_notify(b);
 	lock_drop(&b->lock);

@@ -66,70 +66,70 @@ void helper_use_channel(unsigned channel)
 
 /* ---- the helper process ------------------------------------------------------- */
 
-struct held {
+struct own_fd {
 	uint64_t ino;
 	int fd;
 };
 
-static pthread_mutex_t held_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct held *held;
-static size_t nheld;
+static pthread_mutex_t own_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct own_fd *own;
+static size_t nown;
 
-static struct held *held_of(uint64_t ino)	/* held_lock */
+static struct own_fd *own_of(uint64_t ino)	/* own_lock */
 {
-	for (size_t i = 0; i < nheld; i++)
-		if (held[i].ino == ino)
-			return &held[i];
+	for (size_t i = 0; i < nown; i++)
+		if (own[i].ino == ino)
+			return &own[i];
 	return NULL;
 }
 
 /* A duplicate of the descriptor held for ino (the caller closes it), or -EBADF. */
-static int held_dup(uint64_t ino)
+static int own_dup(uint64_t ino)
 {
-	struct held *h;
+	struct own_fd *h;
 	int fd = -EBADF;
 
-	pthread_mutex_lock(&held_lock);
-	h = held_of(ino);
+	pthread_mutex_lock(&own_lock);
+	h = own_of(ino);
 	if (h) {
 		fd = fcntl(h->fd, F_DUPFD_CLOEXEC, 0);
 		if (fd < 0)
 			fd = -errno;
 	}
-	pthread_mutex_unlock(&held_lock);
+	pthread_mutex_unlock(&own_lock);
 	return fd;
 }
 
-static int held_add(uint64_t ino, int fd)
+static int own_add(uint64_t ino, int fd)
 {
-	struct held *t = NULL;
+	struct own_fd *t = NULL;
 	int err = -EEXIST;	/* one per buffer: a second OPEN means passes overlapped */
 
-	pthread_mutex_lock(&held_lock);
-	if (!held_of(ino)) {
-		t = realloc(held, (nheld + 1) * sizeof(*t));
+	pthread_mutex_lock(&own_lock);
+	if (!own_of(ino)) {
+		t = realloc(own, (nown + 1) * sizeof(*t));
 		err = t ? 0 : -ENOMEM;
 	}
 	if (t) {
-		held = t;
-		held[nheld++] = (struct held){ ino, fd };
+		own = t;
+		own[nown++] = (struct own_fd){ ino, fd };
 	}
-	pthread_mutex_unlock(&held_lock);
+	pthread_mutex_unlock(&own_lock);
 	return err;
 }
 
-static int held_take(uint64_t ino)
+static int own_take(uint64_t ino)
 {
 	int fd = -1;
 
-	pthread_mutex_lock(&held_lock);
-	for (size_t i = 0; i < nheld && fd < 0; i++) {
-		if (held[i].ino == ino) {
-			fd = held[i].fd;
-			held[i] = held[--nheld];
+	pthread_mutex_lock(&own_lock);
+	for (size_t i = 0; i < nown && fd < 0; i++) {
+		if (own[i].ino == ino) {
+			fd = own[i].fd;
+			own[i] = own[--nown];
 		}
 	}
-	pthread_mutex_unlock(&held_lock);
+	pthread_mutex_unlock(&own_lock);
 	return fd;
 }
 
@@ -152,7 +152,7 @@ static int do_open(const struct helper_req *r)
 		close(fd);	/* not the buffer asked for: never happens, checked all the same */
 		return -ENOENT;
 	}
-	err = held_add(r->ino, fd);
+	err = own_add(r->ino, fd);
 	if (err)
 		close(fd);
 	return err;
@@ -223,14 +223,14 @@ static int64_t serve_one(const struct helper_req *r)
 	case HELPER_OPEN:
 		return do_open(r);
 	case HELPER_SYNC:
-		fd = held_dup(r->ino);
+		fd = own_dup(r->ino);
 		if (fd < 0)
 			return fd;
 		ret = fdatasync(fd) ? -errno : 0;
 		close(fd);	/* NOFLUSH; and the original, if a CLOSE took it, sends the RELEASE now */
 		return ret;
 	case HELPER_CLOSE:
-		fd = held_take(r->ino);
+		fd = own_take(r->ino);
 		return fd < 0 ? -EBADF : close(fd) ? -errno : 0;	/* NOFLUSH: RELEASE needs no answer */
 	case HELPER_SYNCFS:
 		return do_syncfs(r->path);

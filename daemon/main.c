@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -233,6 +234,13 @@ int main(int argc, char *argv[])
 	bool asked;
 	int ret;
 
+	/*
+	 * One malloc arena for all threads: with glibc's default (8 per CPU),
+	 * what one user made a worker allocate and free stayed in that worker's
+	 * arena, and the daemon held 2.3 times the bound it states (155 MiB
+	 * for 68). Allocations here are few and small; one arena costs no speed.
+	 */
+	mallopt(M_ARENA_MAX, 1);
 	d->page_size = (size_t)sysconf(_SC_PAGESIZE);
 	d->next_ino = FUSE_ROOT_ID + 1;
 	lock_init(&d->lock, LOCK_TABLE, "daemon.lock");

@@ -10,7 +10,11 @@
  * "overflows": its set is dropped and it owes every page instead, which its
  * cleans report window by window (more than was written, never fewer)
  * until they have covered the buffer; pages below owed_from, reported
- * since, are marked in the set as usual meanwhile.
+ * since, are marked in the set as usual meanwhile. "Every page" is every
+ * page that could be owed then: up to the buffer's end or the set's last
+ * page, whichever is further (a truncation marks pages past the end, which
+ * are owed once the buffer grows over them again), however the buffer
+ * shrinks meanwhile.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,9 +34,15 @@ static uint64_t pages_of(const struct buffer *b)
 	return (b->size + daemon_state.page_size - 1) / daemon_state.page_size;
 }
 
-/* Drop c's pending set: it owes every page now. */
+/* Drop c's pending set: it owes every page it could owe now. */
 static void overflow(struct consumer *c)
 {
+	uint64_t end = pageset_end(&c->pending), pages = pages_of(c->b);
+
+	if (!c->overflow)
+		c->owed_to = 0;
+	c->owed_to = c->owed_to > end ? c->owed_to : end;
+	c->owed_to = c->owed_to > pages ? c->owed_to : pages;
 	pageset_clear(&c->pending);
 	c->overflow = true;
 	c->owed_from = 0;
@@ -71,6 +81,16 @@ static void pending_settle(struct consumer *c)
 	c->charged = now;
 }
 
+/* Pages [first, end) are pending for c; past --user-pending, or out of memory, it overflows instead. */
+static void mark_one(struct consumer *c, uint64_t first, uint64_t end)
+{
+	if (end <= first)
+		return;
+	if (!pending_reserve(c, end - first) || pageset_add(&c->pending, first, end - first))
+		overflow(c);
+	pending_settle(c);
+}
+
 void pages_mark(struct buffer *b, uint64_t first, uint64_t n)
 {
 	lock_assert_held(&b->lock);
@@ -78,13 +98,15 @@ void pages_mark(struct buffer *b, uint64_t first, uint64_t n)
 		struct consumer *c = b->consumers[i];
 		uint64_t end = first + n;
 
-		if (c->overflow && end > c->owed_from)
-			end = c->owed_from > first ? c->owed_from : first;	/* owed already */
-		if (!can_clean(c) || end <= first)
+		if (!can_clean(c))
 			continue;
-		if (!pending_reserve(c, end - first) || pageset_add(&c->pending, first, end - first))
-			overflow(c);	/* past --user-pending, or out of memory */
-		pending_settle(c);
+		if (!c->overflow) {
+			mark_one(c, first, end);
+			continue;
+		}
+		/* [owed_from, owed_to) is owed already: what lies on either side is marked */
+		mark_one(c, first, end < c->owed_from ? end : c->owed_from);
+		mark_one(c, first > c->owed_to ? first : c->owed_to, end);	/* owed_to after a new overflow */
 	}
 }
 
@@ -98,7 +120,9 @@ uint64_t consumer_owed(const struct consumer *c)
 	uint64_t pages = pages_of(c->b);
 
 	lock_assert_held(&c->b->lock);
-	return pageset_count(&c->pending, 0, pages) + (c->overflow && c->owed_from < pages ? pages - c->owed_from : 0);
+	uint64_t to = c->owed_to < pages ? c->owed_to : pages;
+
+	return pageset_count(&c->pending, 0, pages) + (c->overflow && c->owed_from < to ? to - c->owed_from : 0);
 }
 
 bool pages_pending(const struct consumer *c)
@@ -177,7 +201,7 @@ uint64_t consumer_take(struct consumer *c, uint64_t first, uint64_t nr, uint64_t
 		if (first <= c->owed_from)	/* reported up to end: what is written there now is marked */
 			c->owed_from = end;
 	}
-	if (c->overflow && c->owed_from >= pages_of(c->b))	/* owes nothing more wholesale */
+	if (c->overflow && c->owed_from >= c->owed_to)	/* owes nothing more wholesale */
 		c->overflow = false;
 	pending_settle(c);
 	return n;

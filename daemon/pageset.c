@@ -188,6 +188,16 @@ int pageset_for_each_run(const struct pageset *s, int (*fn)(void *arg, uint64_t 
 	return len ? fn(arg, run, len) : 0;
 }
 
+uint64_t pageset_end(const struct pageset *s)
+{
+	const struct pageset_leaf *l = s->n ? s->leaves[s->n - 1] : NULL;
+
+	for (unsigned w = WORDS; l && w-- > 0;)	/* leaves are never empty: a bit is set */
+		if (l->bits[w])
+			return l->index * PAGESET_LEAF_PAGES + w * 64 + 64 - (uint64_t)__builtin_clzll(l->bits[w]);
+	return 0;
+}
+
 void pageset_clear(struct pageset *s)
 {
 	for (size_t i = 0; i < s->n; i++)

@@ -43,6 +43,8 @@ uint64_t pageset_take(struct pageset *s, uint64_t first, uint64_t n, uint64_t *o
  */
 int pageset_for_each_run(const struct pageset *s, int (*fn)(void *arg, uint64_t first, uint64_t n),
 			 void *arg);
+/* One past the last page in the set; 0 if it is empty. */
+uint64_t pageset_end(const struct pageset *s);
 /* Empty the set and free its memory. */
 void pageset_clear(struct pageset *s);
 /* Bytes the set holds on the heap, the allocator's overhead of each block included. */

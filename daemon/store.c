@@ -172,6 +172,7 @@ static void buffer_free(struct daemon *d, struct buffer *b)
 	if (b->fd >= 0)
 		close(b->fd);
 	pageset_clear(&b->unstored);
+	held_clear(d, b);
 	pthread_cond_destroy(&b->retrieved);
 	lock_destroy(&b->lock);
 	free(b);
@@ -211,7 +212,7 @@ int store_rename(struct daemon *d, const char *name, const char *newname, unsign
 	struct buffer *b = store_lookup(d, name), *old = store_lookup(d, newname);
 
 	if (!store_name_valid(newname))
-		return -EINVAL;
+		return strlen(newname) >= sizeof(b->name) ? -ENAMETOOLONG : -EINVAL;
 	if (!b)
 		return -ENOENT;
 	if (old && (flags & RENAME_NOREPLACE))
@@ -308,6 +309,11 @@ int store_resize(struct daemon *d, struct buffer *b, uint64_t size)
 	if (size < b->size) {
 		user_uncharge(d, b->uid, (struct usage){ .bytes = b->size - size });
 		pages_mark(b, size / d->page_size, old_pages - size / d->page_size);
+		/* What was cut needs no storing: it is gone (a page cut in the middle is stored by whoever writes it). */
+		pageset_take(&b->unstored, pages_of(d, size), UINT64_MAX - pages_of(d, size), NULL);
+		held_cut(d, b, size);
+		if (!b->unstored.count)
+			b->store_error = 0;
 	}
 	b->size = size;
 	return 0;
@@ -357,8 +363,10 @@ int store_setattr(struct daemon *d, struct buffer *b, const struct stat *attr, i
 		if (fchown(fd, uid, gid)) {
 			err = -errno;
 		} else if (uid != b->uid) {	/* only root gives buffers away: the new owner pays */
-			user_uncharge(d, b->uid, (struct usage){ .buffers = 1, .bytes = b->size });
-			user_charge(d, uid, (struct usage){ .buffers = 1, .bytes = b->size }, true);
+			struct usage owned = { .buffers = 1, .bytes = b->size, .pending = held_cost(d, b) };
+
+			user_uncharge(d, b->uid, owned);
+			user_charge(d, uid, owned, true);
 		}
 	}
 	if (!err)
@@ -398,15 +406,73 @@ int store_stat(struct daemon *d, struct buffer *b, struct stat *st)
 }
 
 /*
+ * A writeback WRITE the state file could not take: its pages are unstored
+ * (cleans of them fail until they are stored), and the bytes of each page it
+ * holds whole (or up to the buffer's end) are held (held.h) where the
+ * owner's limit allows; the others only the page cache has now.
+ */
+static void remember_unstored(struct daemon *d, struct buffer *b, const char *data, size_t len, uint64_t off,
+			      int err)
+{
+	uint64_t ps = d->page_size;
+
+	for (uint64_t at = off; at < off + len;) {
+		uint64_t pg = at / ps, n = ps - at % ps < off + len - at ? ps - at % ps : off + len - at;
+		bool whole = at % ps == 0 && (n == ps || at + n >= b->size);
+
+		if (pageset_add(&b->unstored, pg, 1))
+			logmsg("%s: cannot remember unstored page %llu: its write is lost", b->name,
+			       (unsigned long long)pg);
+		else if (!whole || held_put(d, b, pg, at % ps, data + (at - off), n))
+			b->unstored_gen++;	/* retrieved later (collect.c): copies asked for before are old */
+		at += n;
+	}
+	b->store_error = err;
+}
+
+/*
+ * Bytes [off, end) of data are stored: unstored pages they cover whole (or
+ * to the buffer's end) are stored now; of the others, a held copy takes the
+ * bytes too (it is what will be stored), and page-cache copies retrieved
+ * before are older than the state file now.
+ */
+static void stored_over_unstored(struct daemon *d, struct buffer *b, const char *data, uint64_t off, uint64_t end,
+				 enum store_from from)
+{
+	uint64_t ps = d->page_size;
+
+	if (!pageset_count(&b->unstored, off / ps, (end - 1) / ps - off / ps + 1))
+		return;
+	for (uint64_t pg = off / ps; pg <= (end - 1) / ps; pg++) {
+		uint64_t from_byte = pg * ps > off ? pg * ps : off, to = (pg + 1) * ps < end ? (pg + 1) * ps : end;
+		uint64_t page_end = (pg + 1) * ps < b->size ? (pg + 1) * ps : b->size;
+		char *copy;
+
+		if (!pageset_count(&b->unstored, pg, 1))
+			continue;
+		if (from_byte == pg * ps && to >= page_end) {
+			pageset_take(&b->unstored, pg, 1, NULL);
+			held_drop(d, b, pg);
+		} else if (from != STORE_HELD && (copy = held_find(b, pg))) {
+			memcpy(copy + (from_byte - pg * ps), data + (from_byte - off), to - from_byte);
+		} else if (from != STORE_RETRIEVED) {
+			b->unstored_gen++;
+		}
+	}
+	if (!b->unstored.count)
+		b->store_error = 0;
+}
+
+/*
  * What is stored is marked, and what is marked is stored: a file system
  * that fills up in the middle of a write(2) keeps the bytes that fitted,
  * so they are marked and their count is the answer (write(2) returns it,
  * and the writer's next call gets the error). Writeback has no one to take
- * a count but the page cache, which still has every byte: its WRITE fails
- * whole, and its pages are retried from there (collect.c).
+ * a count: its WRITE fails whole, and its pages are remembered and stored
+ * by a later pass (collect.c).
  */
 ssize_t store_write(struct daemon *d, struct buffer *b, const char *data, size_t len, uint64_t off,
-		    bool writeback)
+		    enum store_from from)
 {
 	uint64_t ps = d->page_size, end, grow = off + len > b->size ? off + len - b->size : 0;
 	ssize_t done;
@@ -421,20 +487,14 @@ ssize_t store_write(struct daemon *d, struct buffer *b, const char *data, size_t
 		return err;
 	done = pwrite(b->fd, data, len, (off_t)off);
 	err = done < 0 ? -errno : -ENOSPC;	/* a short write: the file system is full */
-	if (done <= 0 || (writeback && (size_t)done != len)) {
+	if (done <= 0 || (from == STORE_WRITEBACK && (size_t)done != len)) {
 		if (grow) {
 			user_uncharge(d, b->uid, (struct usage){ .bytes = grow });
 			if (ftruncate(b->fd, (off_t)b->size))
 				logmsg("%s: cannot undo a failed write: %s", b->name, strerror(errno));
 		}
-		/* Until the page cache's bytes are stored, cleans of these pages fail. */
-		if (writeback) {
-			if (pageset_add(&b->unstored, off / ps, (off + len - 1) / ps - off / ps + 1))
-				logmsg("%s: cannot remember unstored pages at %#llx: lost", b->name,
-				       (unsigned long long)off);
-			b->unstored_gen++;
-			b->store_error = err;
-		}
+		if (from == STORE_WRITEBACK)
+			remember_unstored(d, b, data, len, off, err);
 		return err;
 	}
 	end = off + (uint64_t)done;
@@ -445,9 +505,7 @@ ssize_t store_write(struct daemon *d, struct buffer *b, const char *data, size_t
 		user_uncharge(d, b->uid, (struct usage){ .bytes = grow });
 	}
 	b->unsynced = true;
-	/* Whole pages are stored now, whatever failed before. */
-	if (b->unstored.count && (end / ps) > (off + ps - 1) / ps)
-		pageset_take(&b->unstored, (off + ps - 1) / ps, end / ps - (off + ps - 1) / ps, NULL);
+	stored_over_unstored(d, b, data, off, end, from);
 	pages_mark(b, off / ps, (end - 1) / ps - off / ps + 1);
 	return done;
 }

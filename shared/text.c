@@ -6,9 +6,22 @@
 #include "text.h"
 
 /*
+ * Characters that change how the text around them is shown without showing
+ * themselves: bidirectional controls (U+202E turns the rest of a line of
+ * `cohmemctl ls` around), line and paragraph separators, zero-width ones
+ * (two names that look the same).
+ */
+static bool invisible(uint32_t cp)
+{
+	return cp == 0x061c || (cp >= 0x200b && cp <= 0x200f) || (cp >= 0x2028 && cp <= 0x202e) ||
+	       (cp >= 0x2060 && cp <= 0x2064) || (cp >= 0x2066 && cp <= 0x206f) || cp == 0xfeff ||
+	       (cp >= 0xfff9 && cp <= 0xfffb);
+}
+
+/*
  * The length of the printable UTF-8 character at s, or 0 if the byte there
- * does not start one (a control character, a malformed or overlong
- * sequence, a surrogate, past U+10FFFF).
+ * does not start one (a control character, an invisible one, a malformed or
+ * overlong sequence, a surrogate, past U+10FFFF).
  */
 static size_t printable_char(const unsigned char *s)
 {
@@ -41,7 +54,7 @@ static size_t printable_char(const unsigned char *s)
 			return 0;	/* the NUL that ends the string stops here too */
 		cp = cp << 6 | (s[i] & 0x3f);
 	}
-	return cp >= 0x80 && cp <= 0x9f ? 0 : len;	/* C1 controls */
+	return (cp >= 0x80 && cp <= 0x9f) || invisible(cp) ? 0 : len;	/* C1 controls, invisible ones */
 }
 
 bool text_printable(const char *s)

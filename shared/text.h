@@ -14,7 +14,12 @@
 
 /*
  * Whether s (NUL-terminated) is well-formed UTF-8 holding no control
- * character: none of U+0000-U+001F, U+007F and U+0080-U+009F.
+ * character (U+0000-U+001F, U+007F, U+0080-U+009F) and none that changes how
+ * the text around it shows while showing nothing itself: bidirectional
+ * controls (U+061C, U+200E, U+200F, U+202A-U+202E, U+2066-U+2069), line and
+ * paragraph separators (U+2028, U+2029), zero-width and other invisible
+ * formatting characters (U+200B-U+200D, U+2060-U+2064, U+206A-U+206F,
+ * U+FEFF, U+FFF9-U+FFFB).
  */
 bool text_printable(const char *s);
 

@@ -136,6 +136,31 @@ bool cohmemd_mounted(void)
 }
 
 /*
+ * What a test mounted below the test's directory (a tmpfs for the state,
+ * one over the mount point) and left there when it failed half way: lazily
+ * unmounted, newest first, so that nothing outlives the test.
+ */
+static void unmount_below_dir(void)
+{
+	char line[1024], point[PATH_MAX], prefix[PATH_MAX];
+	bool again = true;
+
+	snprintf(prefix, sizeof(prefix), "%s/", cohmemd_dir);
+	while (again) {
+		FILE *f = fopen("/proc/self/mountinfo", "r");
+		char last[PATH_MAX] = "";
+
+		while (f && fgets(line, sizeof(line), f))
+			if (sscanf(line, "%*u %*u %*s %*s %4095s", point) == 1 &&
+			    !strncmp(point, prefix, strlen(prefix)))
+				snprintf(last, sizeof(last), "%s", point);
+		if (f)
+			fclose(f);
+		again = last[0] && umount2(last, MNT_DETACH) == 0;
+	}
+}
+
+/*
  * Criterion does not fail a test for an assertion in its .fini: a check that
  * fails there ends the test's process instead, which Criterion reports as a
  * crash (and CTest as a failure).
@@ -151,6 +176,7 @@ static void fini_check(bool ok, const char *what)
 	snprintf(cmd, sizeof(cmd), "tail -n 15 %s/log >&2", cohmemd_dir);
 	if (system(cmd))
 		fprintf(stderr, "(no log)\n");
+	unmount_below_dir();	/* the test fails; its mounts go all the same */
 	abort();
 }
 
@@ -233,6 +259,7 @@ void cohmemd_teardown(void)
 	fini_check(cohmemd_log_lines("Sanitizer") + cohmemd_log_lines("runtime error") == 0,
 		   "sanitizer report in the log");
 	fini_check(cohmemd_log_lines("lock rule broken") == 0, "a broken lock rule in the log");
+	unmount_below_dir();
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", cohmemd_dir);
 	if (system(cmd))
 		fprintf(stderr, "could not remove %s\n", cohmemd_dir);

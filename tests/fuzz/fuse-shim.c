@@ -357,3 +357,10 @@ int fuse_session_fd(struct fuse_session *se)
 	(void)se;
 	not_in_the_fuzzer(__func__);
 }
+
+/* No kernel to send an INTERRUPT: no request is ever interrupted. */
+int fuse_req_interrupted(fuse_req_t req)
+{
+	(void)req;
+	return 0;
+}
