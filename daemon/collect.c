@@ -582,6 +582,17 @@ static void run_pass(struct daemon *d, struct buffer *b)
 	}
 	if (wb) {
 		err = writeback(d, b);
+		/*
+		 * The kernel reports an error our own reply to a writeback WRITE
+		 * gave, and may report it again to later syncs (Linux 6.1 does,
+		 * after the pages it concerned were cut): the unstored pages
+		 * answer for it, in the ranges that hold them (clean_answer()).
+		 * Any other error is the clean's answer.
+		 */
+		lock_take(&b->lock);
+		if (err && err == b->writeback_error)
+			err = 0;
+		lock_drop(&b->lock);
 		retry_unstored(d, b);
 		if (!err && d->durable)
 			err = durable_sync(b);

@@ -94,6 +94,7 @@ struct buffer {
 	struct held held;		/* the bytes of unstored pages, where the owner's limit allows */
 	uint32_t unstored_gen;		/* changes when page-cache copies retrieved before become stale */
 	int store_error;		/* why, while unstored is not empty */
+	int writeback_error;		/* the last error a writeback WRITE got whose pages are in unstored */
 	bool unsynced;			/* stored since the state file was last synced (--durable) */
 
 	/* the collector's (collect.c), under buffer.lock */

@@ -415,19 +415,22 @@ static void remember_unstored(struct daemon *d, struct buffer *b, const char *da
 			      int err)
 {
 	uint64_t ps = d->page_size;
+	bool all = true;
 
 	for (uint64_t at = off; at < off + len;) {
 		uint64_t pg = at / ps, n = ps - at % ps < off + len - at ? ps - at % ps : off + len - at;
 		bool whole = at % ps == 0 && (n == ps || at + n >= b->size);
 
-		if (pageset_add(&b->unstored, pg, 1))
+		if (pageset_add(&b->unstored, pg, 1)) {
 			logmsg("%s: cannot remember unstored page %llu: its write is lost", b->name,
 			       (unsigned long long)pg);
-		else if (!whole || held_put(d, b, pg, at % ps, data + (at - off), n))
+			all = false;
+		} else if (!whole || held_put(d, b, pg, at % ps, data + (at - off), n))
 			b->unstored_gen++;	/* retrieved later (collect.c): copies asked for before are old */
 		at += n;
 	}
 	b->store_error = err;
+	b->writeback_error = all ? err : 0;	/* the pages answer for it, or the next sync's error must: run_pass() */
 }
 
 /*
