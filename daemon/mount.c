@@ -40,8 +40,14 @@ static dev_t mount_dev(const char *path)
 	return dev;
 }
 
-/* Whether a mount with this device number is still anywhere in our namespace. */
-static bool still_mounted(dev_t dev)
+/*
+ * Whether a mount with this device number is still at path (on top, or
+ * under another). At path only: once ours is gone, the kernel gives its
+ * device number to the next FUSE mount, another daemon's elsewhere (two
+ * test daemons stopping and starting at once: ours was "still mounted"
+ * as 0:46 at the other's path).
+ */
+static bool still_mounted(dev_t dev, const char *path)
 {
 	char *line = NULL;
 	size_t cap = 0;
@@ -50,8 +56,10 @@ static bool still_mounted(dev_t dev)
 
 	while (f && !found && getline(&line, &cap, f) > 0) {
 		unsigned maj, min;
+		char point[PATH_MAX];
 
-		found = sscanf(line, "%*u %*u %u:%u", &maj, &min) == 2 && makedev(maj, min) == dev;
+		found = sscanf(line, "%*u %*u %u:%u %*s %4095s", &maj, &min, point) == 3 && makedev(maj, min) == dev &&
+			!strcmp(point, path);
 	}
 	free(line);
 	if (f)
@@ -144,10 +152,10 @@ int mount_stop(struct daemon *d)
 	if (!ours_on_top)
 		hand_over_an_ended_connection(d);
 	fuse_session_unmount(d->se);	/* unmounts only if ours is on top and still up */
-	if (ours_on_top && ended && still_mounted(d->dev) &&
+	if (ours_on_top && ended && still_mounted(d->dev, d->mountpoint) &&
 	    umount2(d->mountpoint, MNT_DETACH | UMOUNT_NOFOLLOW))
 		logmsg("%s: could not unmount it: %s", d->mountpoint, strerror(errno));
-	if (still_mounted(d->dev)) {
+	if (still_mounted(d->dev, d->mountpoint)) {
 		dev_t top = mount_dev(d->mountpoint);
 
 		logmsg("could not unmount %s (%u:%u): it is still mounted; the newest mount there is %u:%u",
