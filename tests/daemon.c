@@ -1830,9 +1830,15 @@ Test(cohmemd_root, a_clean_whose_caller_is_killed_leaves_its_pages_pending)
 	cr_assert_geq(child, 0);
 	if (child == 0)
 		_exit(cohmem_buffer_clean(fd, 0, PAGES, 0, bitmap_new(PAGES), NULL, NULL) >= 0 ? 0 : 1);
-	usleep(200000);	/* its clean waits for the pass, the pass for the writer */
+	/*
+	 * Waits stretched with a busy machine (test_slowdown()): too short a
+	 * first one kills the child before its clean (the test proves less);
+	 * the second lets a worker read the kernel's INTERRUPT before the pass
+	 * answers (it needs a worker to run, nothing else).
+	 */
+	usleep((useconds_t)(200000 * test_slowdown()));	/* its clean waits for the pass, the pass for the writer */
 	kill(child, SIGKILL);
-	usleep(200000);	/* the kernel's INTERRUPT reaches the daemon */
+	usleep((useconds_t)(200000 * test_slowdown()));	/* the kernel's INTERRUPT reaches the daemon */
 	stall_end(&stall);
 	cr_assert_eq(waitpid(child, &status, 0), child);
 	cr_assert(WIFSIGNALED(status), "the child was not killed mid-clean (status %#x)", status);
@@ -1874,7 +1880,8 @@ Test(cohmemd_root, stalled_buffers_others_may_write_do_not_stall_the_owners_own)
 		stall_start(&stall[i], shared[i].fd);
 		cr_assert_eq(pthread_create(&shared[i].thread, NULL, clean_all_pages, &shared[i]), 0);
 	}
-	usleep(200000);	/* both passes wait for their writers: two of this owner's collectors */
+	/* Both passes wait for their writers: two of this owner's collectors (too short: the test proves less). */
+	usleep((useconds_t)(200000 * test_slowdown()));
 	own_clean.fd = own = buffer_create("own", PAGES);
 	cr_assert_eq(pwrite(own, "o", 1, (off_t)(2 * PS)), 1);
 	cr_assert_eq(pthread_create(&own_clean.thread, NULL, clean_all_pages, &own_clean), 0);
