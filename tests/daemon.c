@@ -1663,6 +1663,7 @@ Test(cohmemd_root, a_page_retrieved_from_the_page_cache_never_overwrites_a_newer
 {
 	char small[PATH_MAX], filler[PATH_MAX + 16], path[2 * PATH_MAX];
 	struct stale_race r = { .at = (off_t)((STALE_PAGES - 1) * PS + 128) };
+	int rounds = 0;
 	pthread_t w, c;
 	char *m;
 
@@ -1685,8 +1686,12 @@ Test(cohmemd_root, a_page_retrieved_from_the_page_cache_never_overwrites_a_newer
 		fill(filler, 0);
 		for (size_t pg = 0; pg < STALE_PAGES; pg++)
 			m[pg * PS] = (char)(round + 1);	/* every page dirty; the counter's bytes stay */
-		cr_assert_lt(cohmem_buffer_wrprotect(r.fd, 0, STALE_PAGES), 0, "round %d: stored on a full file system",
-			     round);
+		if (cohmem_buffer_wrprotect(r.fd, 0, STALE_PAGES) >= 0) {
+			/* Stored all the same (once, in a 6.1 guest on a loaded machine): no race this round. */
+			cr_assert_eq(unlink(filler), 0);
+			continue;
+		}
+		rounds++;
 		cr_assert_eq(unlink(filler), 0);
 		atomic_store(&r.run, 1);	/* write(2)s of part of the last page race the retrieve */
 		for (int tries = 0; cohmem_buffer_wrprotect(r.fd, 0, STALE_PAGES) < 0; tries++)
@@ -1696,6 +1701,7 @@ Test(cohmemd_root, a_page_retrieved_from_the_page_cache_never_overwrites_a_newer
 	atomic_store(&r.stop, 1);
 	pthread_join(w, NULL);
 	pthread_join(c, NULL);
+	cr_assert_geq(rounds, 24, "the full file system refused the pages in only %d rounds of 48", rounds);
 	cr_assert_eq(atomic_load(&r.violations), 0, "the state file went back behind a write(2) that had returned "
 		     "%lu times", atomic_load(&r.violations));
 	{
