@@ -294,18 +294,49 @@ static void assert_in_pass(struct daemon *d, struct buffer *b, const char *func)
 static bool self_open(struct daemon *d, struct buffer *b)
 {
 	bool open;
+	int peek_fd;
 
 	assert_in_pass(d, b, __func__);
 	lock_take(&b->lock);
 	open = b->self_open;
 	lock_drop(&b->lock);
-	if (!open && helper_open(d, b->ino) == 0) {
+	if (!open && helper_open(d, b->ino, &peek_fd) == 0) {
 		open = true;
 		lock_take(&b->lock);
 		b->self_open = true;	/* passes of b never overlap: nobody set it meanwhile */
+		b->peek_fd = peek_fd;
 		lock_drop(&b->lock);
 	}
 	return open;
+}
+
+/* Let the duplicate for peek() go: before the helper's CLOSE, so that its close is the last. */
+static void peek_close(struct buffer *b)	/* b->lock */
+{
+	lock_assert_held(&b->lock);
+	if (b->peek_fd >= 0)
+		close(b->peek_fd);	/* NOFLUSH, and not the last reference: waits for nothing */
+	b->peek_fd = -1;
+}
+
+/*
+ * Nothing of b is dirty or under writeback, on a kernel that keeps pages
+ * under writeback until the WRITE is answered: then every write that
+ * completed has been stored and marked, and a writeback would find nothing
+ * (peek.c says why). It spares the round trips through the helper and the
+ * connection that an idle buffer's clean would cost.
+ */
+static bool nothing_to_write_back(struct buffer *b)
+{
+	int fd, idle;
+
+	if (!peek_trusted())
+		return false;
+	lock_take(&b->lock);
+	fd = b->peek_fd;
+	idle = fd >= 0 ? peek_idle(fd) : 0;	/* b->lock: the pass's close cannot race it */
+	lock_drop(&b->lock);
+	return idle == 1;
 }
 
 /*
@@ -317,6 +348,9 @@ static bool self_open(struct daemon *d, struct buffer *b)
  */
 static int writeback(struct daemon *d, struct buffer *b)
 {
+	lock_take(&b->lock);
+	b->writebacks++;
+	lock_drop(&b->lock);
 	return self_open(d, b) ? helper_sync(d, b->ino) : helper_syncfs(d);
 }
 
@@ -547,6 +581,24 @@ static void answer(struct buffer *b, int err)	/* b->lock */
 	b->serving = NULL;
 }
 
+/*
+ * Write b back; 0, or why not. The kernel reports an error our own reply to
+ * a writeback WRITE gave, and may report it again to later syncs (Linux 6.1
+ * does, after the pages it concerned were cut): the unstored pages answer
+ * for it, in the ranges that hold them (clean_answer()). Any other error is
+ * the clean's answer.
+ */
+static int writeback_stored(struct daemon *d, struct buffer *b)
+{
+	int err = writeback(d, b);
+
+	lock_take(&b->lock);
+	if (err && err == b->writeback_error)
+		err = 0;
+	lock_drop(&b->lock);
+	return err;
+}
+
 static void run_pass(struct daemon *d, struct buffer *b)
 {
 	struct collector *k = d->collect;
@@ -581,18 +633,8 @@ static void run_pass(struct daemon *d, struct buffer *b)
 		free(w);
 	}
 	if (wb) {
-		err = writeback(d, b);
-		/*
-		 * The kernel reports an error our own reply to a writeback WRITE
-		 * gave, and may report it again to later syncs (Linux 6.1 does,
-		 * after the pages it concerned were cut): the unstored pages
-		 * answer for it, in the ranges that hold them (clean_answer()).
-		 * Any other error is the clean's answer.
-		 */
-		lock_take(&b->lock);
-		if (err && err == b->writeback_error)
-			err = 0;
-		lock_drop(&b->lock);
+		if (!nothing_to_write_back(b))
+			err = writeback_stored(d, b);
 		retry_unstored(d, b);
 		if (!err && d->durable)
 			err = durable_sync(b);
@@ -602,8 +644,10 @@ static void run_pass(struct daemon *d, struct buffer *b)
 	answer(b, err);
 	pages_notify(b);
 	retire = !b->nexternal && b->self_open;	/* nobody left to clean: let our descriptor go */
-	if (retire)
+	if (retire) {
 		b->self_open = false;
+		peek_close(b);
+	}
 	lock_drop(&b->lock);
 	/*
 	 * Closed before this pass ends: until then no other pass of b can start,
@@ -763,6 +807,7 @@ void collect_stop(struct daemon *d)
 		if (held && b->self_open) {
 			held[nheld++] = b->ino;
 			b->self_open = false;
+			peek_close(b);
 		}
 		lock_drop(&b->lock);
 	}

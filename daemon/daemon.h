@@ -103,7 +103,9 @@ struct buffer {
 	bool want_writeback;		/* a pass without waiters (--interval, a retirement) */
 	bool queued, running;		/* under collect.lock */
 	pthread_t pass_thread;		/* while running: the collector running the pass (collect.lock) */
+	uint32_t writebacks;		/* passes that had the kernel write it back (cohmemctl ls) */
 	bool self_open;			/* the helper holds the daemon's own descriptor of it */
+	int peek_fd;			/* while self_open: a duplicate of it, for peek() only, or -1 */
 	unsigned retrieving;		/* NOTIFY_RETRIEVE replies outstanding */
 	pthread_cond_t retrieved;
 };
@@ -236,6 +238,24 @@ void collect_forget(struct buffer *b, struct consumer *c);	/* c is released; b->
 /* A NOTIFY_RETRIEVE reply: cookie is what was asked for, bufv what the page cache had. */
 void collect_retrieved(struct daemon *d, fuse_ino_t ino, off_t off, uintptr_t cookie, struct fuse_bufvec *bufv);
 
+/*
+ * peek.c: what the page cache holds of a buffer, by cachestat(2) of a
+ * descriptor on our own mount (b->peek_fd), which never waits on the
+ * connection. peek() returns 0 or -errno (ENOSYS before Linux 6.5);
+ * peek_idle() 1 if no page of the file is dirty or under writeback, 0 if
+ * some is, or -errno. peek_learn() looks at the pages of a writeback WRITE
+ * being served; peek_trusted() is true once those showed that this kernel
+ * holds pages under writeback until the WRITE is answered, so that an idle
+ * file has nothing on its way to us either (peek.c says why that matters).
+ */
+struct peek_result {
+	uint64_t cached, dirty, writeback;	/* pages */
+};
+int peek(int fd, uint64_t off, uint64_t len, struct peek_result *ret);
+int peek_idle(int fd);
+void peek_learn(int fd, uint64_t off, uint64_t len);
+bool peek_trusted(void);
+
 /* attach.c: what processes announce */
 int attach_verify(struct daemon *d, struct buffer *b, pid_t tid, const struct cohmem_ioc_attach *a,
 		  struct attachment *ret);	/* may wait: collector threads only */
@@ -267,7 +287,8 @@ void cohmemd_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg, 
  */
 int helper_start(struct daemon *d, unsigned nchannels);
 void helper_use_channel(unsigned channel);
-int helper_open(struct daemon *d, fuse_ino_t ino);	/* by its private name (SELF_NAME_MARK) */
+/* By its private name (SELF_NAME_MARK); *peek_fd: a duplicate for peek(), or -1. */
+int helper_open(struct daemon *d, fuse_ino_t ino, int *peek_fd);
 int helper_sync(struct daemon *d, fuse_ino_t ino);
 int helper_close(struct daemon *d, fuse_ino_t ino);
 int helper_syncfs(struct daemon *d);

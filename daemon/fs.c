@@ -448,6 +448,8 @@ static void cohmemd_write(fuse_req_t req, fuse_ino_t ino, const char *data, size
 		return;
 	}
 	lock_take(&b->lock);
+	if (fi->writepage && b->peek_fd >= 0)
+		peek_learn(b->peek_fd, (uint64_t)off, size);	/* still under writeback? (peek.c) */
 	stored = store_write(d, b, data, size, (uint64_t)off, fi->writepage ? STORE_WRITEBACK : STORE_WRITE);
 	if (stored > 0)
 		pages_notify(b);

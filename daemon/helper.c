@@ -242,14 +242,39 @@ static int64_t serve_one(const struct helper_req *r)
 	return -EINVAL;
 }
 
+/* The answer, and with an OPEN that worked a duplicate of the descriptor, for peek.c. */
+static ssize_t answer(int channel, int64_t ret, int fd)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { &ret, sizeof(ret) };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	if (fd >= 0) {
+		struct cmsghdr *c;
+
+		msg.msg_control = u.buf;
+		msg.msg_controllen = sizeof(u.buf);
+		c = CMSG_FIRSTHDR(&msg);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	}
+	return sendmsg(channel, &msg, MSG_NOSIGNAL);
+}
+
 static void *serve(void *arg)
 {
-	int fd = (int)(intptr_t)arg;
+	int channel = (int)(intptr_t)arg;
 	struct helper_req r;
 
 	for (;;) {
-		ssize_t n = recv(fd, &r, sizeof(r), 0);
+		ssize_t n = recv(channel, &r, sizeof(r), 0);
 		int64_t ret;
+		int fd = -1;
 
 		if (n == 0 || (n < 0 && errno != EINTR))
 			_exit(0);	/* the daemon is gone */
@@ -257,7 +282,12 @@ static void *serve(void *arg)
 			continue;
 		r.path[sizeof(r.path) - 1] = '\0';
 		ret = serve_one(&r);
-		if (send(fd, &ret, sizeof(ret), MSG_NOSIGNAL) != sizeof(ret))
+		if (r.op == HELPER_OPEN && ret == 0)
+			fd = own_dup(r.ino);	/* < 0: the daemon goes without */
+		n = answer(channel, ret, fd);
+		if (fd >= 0)
+			close(fd);	/* NOFLUSH; the daemon holds the duplicate now */
+		if (n != sizeof(ret))
 			_exit(0);
 	}
 	return NULL;
@@ -331,13 +361,47 @@ int helper_start(struct daemon *d, unsigned nchannels)
 	return 0;
 }
 
-/* The helper's answer to r, or -ENOTCONN without a helper (the fuzzer) or a channel. */
-static int64_t helper_call(struct daemon *d, struct helper_req *r)
+/* A descriptor that came with msg, if one did; any others are closed. */
+static int received_fd(struct msghdr *msg)
+{
+	int fd = -1;
+
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
+			int got;
+
+			memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			if (fd < 0)
+				fd = got;
+			else
+				close(got);
+		}
+	}
+	return fd;
+}
+
+/*
+ * The helper's answer to r, or -ENOTCONN without a helper (the fuzzer) or a
+ * channel; *fd (if not NULL) the descriptor that came with it, or -1.
+ */
+static int64_t helper_call_fd(struct daemon *d, struct helper_req *r, int *fd)
 {
 	struct helper *h = d->helper;
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
 	int64_t ret;
+	struct iovec iov = { &ret, sizeof(ret) };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+			      .msg_controllen = sizeof(u.buf) };
+	int got;
 	ssize_t n;
 
+	if (fd)
+		*fd = -1;
 	if (!h || my_channel < 0 || (unsigned)my_channel >= h->nchannels)
 		return -ENOTCONN;
 	do
@@ -346,19 +410,36 @@ static int64_t helper_call(struct daemon *d, struct helper_req *r)
 	if (n != (ssize_t)sizeof(*r))
 		return -ENOTCONN;
 	do
-		n = recv(h->fds[my_channel], &ret, sizeof(ret), 0);
+		n = recvmsg(h->fds[my_channel], &msg, MSG_CMSG_CLOEXEC);
 	while (n < 0 && errno == EINTR);
+	got = n > 0 ? received_fd(&msg) : -1;
+	if (fd)
+		*fd = got;
+	else if (got >= 0)
+		close(got);
 	return n == (ssize_t)sizeof(ret) ? ret : -ENOTCONN;
 }
 
-int helper_open(struct daemon *d, fuse_ino_t ino)
+static int64_t helper_call(struct daemon *d, struct helper_req *r)
+{
+	return helper_call_fd(d, r, NULL);
+}
+
+int helper_open(struct daemon *d, fuse_ino_t ino, int *peek_fd)
 {
 	struct helper_req r = { .op = HELPER_OPEN, .ino = ino, .dev = d->dev };
+	int err;
 
+	*peek_fd = -1;
 	if (snprintf(r.path, sizeof(r.path), "%s/%c%llu", d->mountpoint, SELF_NAME_MARK,
 		     (unsigned long long)ino) >= (int)sizeof(r.path))
 		return -ENAMETOOLONG;
-	return (int)helper_call(d, &r);
+	err = (int)helper_call_fd(d, &r, peek_fd);
+	if (err && *peek_fd >= 0) {
+		close(*peek_fd);
+		*peek_fd = -1;
+	}
+	return err;
 }
 
 int helper_sync(struct daemon *d, fuse_ino_t ino)

@@ -35,6 +35,7 @@ static void ls_one(struct buffer *b, uid_t caller, struct cohmem_ioc_ls *ls)
 	ls->uid = b->uid;
 	ls->gid = b->gid;
 	ls->consumers = (uint32_t)b->nexternal;
+	ls->writebacks = b->writebacks;
 	ls->pending = 0;
 	for (size_t i = 0; i < b->nconsumers; i++) {
 		uint64_t n = consumer_owed(b->consumers[i]);

@@ -59,6 +59,7 @@ static struct buffer *buffer_new(struct daemon *d, const char *name, const struc
 	b->ino = d->next_ino++;
 	snprintf(b->name, sizeof(b->name), "%s", name);
 	b->fd = -1;
+	b->peek_fd = -1;
 	b->size = (uint64_t)st->st_size;
 	b->mode = st->st_mode & 07777;
 	b->uid = st->st_uid;

@@ -3,8 +3,9 @@
  * The watcher thread: it wakes for processes that exit (an attachment's
  * pidfd becomes readable), for the --interval timer, and to stop.
  *
- * --interval: every buffer with a poller waiting gets a writeback pass, so
- * pages written through mappings wake it without anyone cleaning.
+ * --interval: every buffer with a poller waiting and pages to write back
+ * gets a writeback pass, so pages written through mappings wake it without
+ * anyone cleaning.
  *
  * Termination (SIGTERM, SIGINT, SIGHUP) is orderly and happens here, while
  * the FUSE loop still serves: the collectors stop and every dirty page is
@@ -23,7 +24,20 @@
 #define TIMER_ID UINT64_MAX
 #define STOP_ID (UINT64_MAX - 1)
 
-/* --interval: a pass for each buffer whose consumers poll. */
+/*
+ * Would a pass of b find anything to do? Not if nothing of it is dirty or
+ * under writeback (peek.c) and no store is to be retried: an idle buffer
+ * costs a cachestat(2) per tick, no round trip. A WRITE of a page whose
+ * writeback ended early (older kernels) may still be on its way: it wakes
+ * the pollers itself when it is stored (fs.c). Caller holds b->lock.
+ */
+static bool pass_needed(const struct buffer *b)
+{
+	lock_assert_held(&b->lock);
+	return b->peek_fd < 0 || b->unstored.count || b->held.n || peek_idle(b->peek_fd) != 1;
+}
+
+/* --interval: a pass for each buffer whose consumers poll, if it has something to write back. */
 static void tick(struct daemon *d)
 {
 	lock_take(&d->lock);
@@ -34,7 +48,7 @@ static void tick(struct daemon *d)
 		lock_take(&b->lock);
 		for (size_t j = 0; j < b->nconsumers && !polled; j++)
 			polled = b->consumers[j]->ph != NULL;
-		if (polled)
+		if (polled && pass_needed(b))
 			collect_pass(d, b);
 		lock_drop(&b->lock);
 	}

@@ -78,7 +78,7 @@ struct cohmem_ioc_ls {
 	__u32 mode, uid, gid;	/* out */
 	__u32 nmappings;	/* out: attached mappings shown (the first COHMEM_LS_MAPPINGS below) */
 	__u32 hidden;		/* out: attached mappings of other users, not shown */
-	__u32 pad;
+	__u32 writebacks;	/* out: times the daemon had the kernel write it back (wraps) */
 	char name[256];		/* out */
 	struct {
 		__s32 pid;

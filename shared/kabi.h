@@ -73,4 +73,25 @@ struct pm_scan_arg {
 #define MADV_POPULATE_WRITE 23				/* 5.14 */
 #endif
 
+/*
+ * cachestat(2) (6.5; include/uapi/linux/mman.h): how much of a file's range
+ * the page cache holds, and how much of it is dirty or under writeback. Our
+ * own names for its structures (the layout is the kernel's), so that newer
+ * headers that have them do not clash.
+ */
+#ifndef __NR_cachestat
+#define __NR_cachestat 451				/* every architecture */
+#endif
+struct cohmem_cachestat_range {
+	__u64 off;
+	__u64 len;					/* 0: to the end of the file */
+};
+struct cohmem_cachestat {
+	__u64 nr_cache;
+	__u64 nr_dirty;
+	__u64 nr_writeback;
+	__u64 nr_evicted;
+	__u64 nr_recently_evicted;
+};
+
 #endif /* COHMEM_KABI_H */

@@ -445,9 +445,9 @@ static void ls_json(const struct cohmem_ioc_ls *e, bool first)
 	printf("%s\n  { \"name\": ", first ? "" : ",");
 	json_string(name);
 	printf(", \"bytes\": %llu, \"mode\": %u, \"uid\": %u, \"gid\": %u, \"consumers\": %u, "
-	       "\"pending\": %llu, \"hidden\": %u, \"mappings\": [",
+	       "\"pending\": %llu, \"writebacks\": %u, \"hidden\": %u, \"mappings\": [",
 	       (unsigned long long)e->size, e->mode, e->uid, e->gid, e->consumers, (unsigned long long)e->pending,
-	       e->hidden);
+	       e->writebacks, e->hidden);
 	for (uint32_t i = 0; i < e->nmappings && i < COHMEM_LS_MAPPINGS; i++)
 		printf("%s{ \"pid\": %d, \"address\": %llu, \"length\": %llu, \"offset\": %llu }",
 		       i ? ", " : "", e->mappings[i].pid, (unsigned long long)e->mappings[i].addr,
