@@ -5,7 +5,9 @@
  * need it are answered from here once it is done.
  *
  * A pass over one buffer serves every request that arrived before it
- * started. It makes the kernel write back the buffer's dirty pages — by
+ * started. It learns what changed the way the buffer's adapt (adapt.c)
+ * says: by comparing (compare.c) or, as follows, by tracking. It makes the
+ * kernel write back the buffer's dirty pages — by
  * fdatasync() of a descriptor the helper process holds on the daemon's own
  * mount (helper.c), opened by the buffer's private name (fs.c), which leads
  * to it whatever happened to its public one — so that every write through
@@ -599,6 +601,109 @@ static int writeback_stored(struct daemon *d, struct buffer *b)
 	return err;
 }
 
+static double now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+/* Pages of b the page cache holds, as far as peek() can tell (else all of them). */
+static uint64_t cached_pages(struct daemon *d, struct buffer *b)
+{
+	struct peek_result r;
+	uint64_t pages;
+
+	lock_take(&b->lock);
+	pages = (b->size + d->page_size - 1) / d->page_size;
+	if (b->peek_fd >= 0 && !peek(b->peek_fd, 0, 0, &r) && r.cached < pages)
+		pages = r.cached;
+	lock_drop(&b->lock);
+	return pages;
+}
+
+/*
+ * Compare b's pages with the state file (compare.c); 0 or the clean's
+ * error, or 1 if this pass must write back instead: the helper cannot read
+ * b (its mode lets it only write), or a WRITE's pages could not be noted.
+ */
+static int compare(struct daemon *d, struct buffer *b)
+{
+	struct compare_result r;
+	double t0 = now_us();
+	int err;
+
+	err = self_open(d, b) ? compare_pass(d, b, &r) : -EBADF;
+
+	lock_take(&b->lock);
+	if (err == -EACCES || err == -EBADF) {
+		if (b->adapt.patience != UINT_MAX)
+			logmsg("%s: cannot be compared (%s): it is tracked", b->name, strerror(-err));
+		adapt_cannot_compare(&b->adapt);
+	} else if (err != -ENOMEM) {
+		b->verify_writeback = true;	/* what we stored, a writeback brings back unmarked */
+	}
+	lock_drop(&b->lock);
+	if (err == -EACCES || err == -EBADF || err == -ENOMEM)
+		return 1;
+	if (!err) {
+		uint64_t cached = cached_pages(d, b);
+
+		lock_take(&b->lock);
+		adapt_compared(&b->adapt, r.changed, now_us() - t0, cached);
+		lock_drop(&b->lock);
+	}
+	return err;
+}
+
+/* Have the kernel write b back (unless nothing is to be), and learn what it cost; 0 or the clean's error. */
+static int track(struct daemon *d, struct buffer *b)
+{
+	uint64_t before, written;
+	double t0 = now_us(), took;
+	int err = 0;
+
+	lock_take(&b->lock);
+	before = b->written_back;
+	lock_drop(&b->lock);
+	if (!nothing_to_write_back(b))
+		err = writeback_stored(d, b);
+	took = now_us() - t0;
+	lock_take(&b->lock);
+	written = b->written_back - before;
+	b->verify_writeback = false;
+	lock_drop(&b->lock);
+	if (!err) {
+		uint64_t cached = cached_pages(d, b);
+
+		lock_take(&b->lock);
+		adapt_tracked(&b->adapt, written, took, cached);
+		lock_drop(&b->lock);
+	}
+	return err;
+}
+
+/* Learn what changed in b since its last pass, as its adapt (and --mode) choose. */
+static int learn(struct daemon *d, struct buffer *b)
+{
+	enum coherence before, how;
+	int err;
+
+	lock_take(&b->lock);
+	before = how = adapt_choice(&b->adapt, d->mode);
+	lock_drop(&b->lock);
+	err = how == COHERENCE_COMPARE ? compare(d, b) : track(d, b);
+	if (err == 1)
+		err = track(d, b);
+	lock_take(&b->lock);
+	how = adapt_choice(&b->adapt, d->mode);
+	lock_drop(&b->lock);
+	if (how != before && d->mode == MODE_ADAPTIVE)
+		logmsg("%s: %s from its next pass", b->name, how == COHERENCE_COMPARE ? "compared" : "tracked");
+	return err;
+}
+
 static void run_pass(struct daemon *d, struct buffer *b)
 {
 	struct collector *k = d->collect;
@@ -633,8 +738,7 @@ static void run_pass(struct daemon *d, struct buffer *b)
 		free(w);
 	}
 	if (wb) {
-		if (!nothing_to_write_back(b))
-			err = writeback_stored(d, b);
+		err = learn(d, b);
 		retry_unstored(d, b);
 		if (!err && d->durable)
 			err = durable_sync(b);

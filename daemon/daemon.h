@@ -9,7 +9,10 @@
  * consumer. A clean makes the kernel write back the buffer's dirty pages
  * first (fdatasync() of a descriptor the daemon holds on its own mount), so
  * it reports every write that completed before it, by any process: attached
- * or not, forked, never linked with libcohmem, or dead. The daemon never
+ * or not, forked, never linked with libcohmem, or dead. A buffer whose
+ * writers rewrite the same pages may be compared instead (compare.c): the
+ * helper reads its pages from the page cache, without cleaning them,
+ * against the state file; adapt.c chooses per buffer. The daemon never
  * reads a client's memory or page tables.
  *
  * Threads, and what each may wait for. FUSE workers (libfuse's loop) wait
@@ -71,6 +74,40 @@ struct attachment {
 /* A request answered after a writeback pass (collect.c). */
 struct waiter;
 
+/*
+ * How a buffer's passes learn what changed (adapt.c): by tracking — the
+ * kernel writes back the pages written since the last pass, which
+ * write-protects them, so each costs its writer a fault and us a WRITE — or
+ * by comparing every page the page cache holds with the state file
+ * (compare.c), which costs a read of them all and no fault. --mode picks one
+ * for every buffer, or lets each choose from what its passes measure.
+ */
+enum coherence { COHERENCE_TRACK, COHERENCE_COMPARE };
+enum coherence_mode { MODE_ADAPTIVE, MODE_TRACK, MODE_COMPARE };
+
+struct adapt {
+	enum coherence now;
+	double track_us;		/* per page written back, smoothed; 0 until measured */
+	double compare_us;		/* per page compared, smoothed; 0 until measured */
+	double changed;			/* pages changed at the last pass */
+	double cached;			/* pages the page cache holds: what a compare reads */
+	unsigned votes;			/* passes in a row the other way looked cheaper by half */
+	unsigned wait, patience;	/* tracking passes before comparing may be tried again */
+	unsigned switches;		/* so far */
+	bool settling;			/* switched: the next pass is not measured */
+};
+/* What the next pass of a buffer with a does, under --mode mode. */
+enum coherence adapt_choice(const struct adapt *a, enum coherence_mode mode);
+/* A pass tracked: written pages came back in us microseconds; the page cache holds cached. */
+void adapt_tracked(struct adapt *a, uint64_t written, double us, uint64_t cached);
+/* A pass compared: compared pages in us microseconds, changed of them. */
+void adapt_compared(struct adapt *a, uint64_t changed, double us, uint64_t compared);
+/* Comparing cannot work for it (the helper cannot read it): it tracks from now on. */
+void adapt_cannot_compare(struct adapt *a);
+/* Measure what a writer's fault costs, once, at start; adapt_set_fault_us() sets it (tests). */
+double adapt_calibrate(size_t page_size);	/* µs a fault */
+void adapt_set_fault_us(double us);
+
 struct buffer {
 	fuse_ino_t ino;
 	char name[256];			/* name and unlinked change under d->lock and b->lock both */
@@ -104,6 +141,12 @@ struct buffer {
 	bool queued, running;		/* under collect.lock */
 	pthread_t pass_thread;		/* while running: the collector running the pass (collect.lock) */
 	uint32_t writebacks;		/* passes that had the kernel write it back (cohmemctl ls) */
+	uint64_t written_back;		/* pages of writeback WRITEs, ever */
+	bool verify_writeback;		/* writeback WRITEs equal to the state file are not marked */
+	bool comparing;			/* a compare pass runs (compare.c) */
+	bool meanwhile_lost;		/* meanwhile could not take a WRITE's pages */
+	struct pageset meanwhile;	/* while comparing: pages WRITEs stored */
+	struct adapt adapt;		/* how its passes learn what changed (adapt.c) */
 	bool self_open;			/* the helper holds the daemon's own descriptor of it */
 	int peek_fd;			/* while self_open: a duplicate of it, for peek() only, or -1 */
 	unsigned retrieving;		/* NOTIFY_RETRIEVE replies outstanding */
@@ -145,6 +188,7 @@ struct daemon {
 	int state_dir;
 	dev_t dev;			/* of the mount, as stat() and /proc/<pid>/maps show it */
 	unsigned interval_ms;
+	enum coherence_mode mode;	/* --mode */
 	bool allow_other;
 	bool durable;
 	size_t page_size;
@@ -189,6 +233,7 @@ enum store_from {
 	STORE_WRITEBACK,		/* the kernel's writeback of pages written through mappings */
 	STORE_RETRIEVED,		/* a page-cache copy of an unstored page (collect.c) */
 	STORE_HELD,			/* a held copy of an unstored page (held.h) */
+	STORE_COMPARED,			/* a page-cache page that differed from the state file (compare.c) */
 };
 /*
  * Store bytes and mark them for every consumer: how many were stored (a
@@ -256,6 +301,12 @@ int peek_idle(int fd);
 void peek_learn(int fd, uint64_t off, uint64_t len);
 bool peek_trusted(void);
 
+/* compare.c: a pass that compares (see there); 0 or -errno, and what it did in *ret. */
+struct compare_result {
+	uint64_t compared, changed;	/* pages */
+};
+int compare_pass(struct daemon *d, struct buffer *b, struct compare_result *ret);
+
 /* attach.c: what processes announce */
 int attach_verify(struct daemon *d, struct buffer *b, pid_t tid, const struct cohmem_ioc_attach *a,
 		  struct attachment *ret);	/* may wait: collector threads only */
@@ -290,6 +341,35 @@ void helper_use_channel(unsigned channel);
 /* By its private name (SELF_NAME_MARK); *peek_fd: a duplicate for peek(), or -1. */
 int helper_open(struct daemon *d, fuse_ino_t ino, int *peek_fd);
 int helper_sync(struct daemon *d, fuse_ino_t ino);
+/*
+ * Where the helper puts the pages a compare found: a channel's own, shared
+ * memory. pg[i]'s bytes (len[i] of them: less for a last partial page) are
+ * at compare_data(a, i, page size).
+ */
+#define COMPARE_PAGES 256		/* per answer */
+#define COMPARE_RUN 64			/* pages read at once */
+struct compare_area {
+	uint64_t n;			/* pages found */
+	uint64_t next;			/* where the next COMPARE goes on from */
+	uint64_t pg[COMPARE_PAGES];
+	uint32_t len[COMPARE_PAGES];
+};
+static inline size_t compare_area_size(size_t page_size)
+{
+	return ((sizeof(struct compare_area) + page_size - 1) / page_size + COMPARE_PAGES) * page_size;
+}
+static inline char *compare_data(struct compare_area *a, uint64_t i, size_t page_size)
+{
+	return (char *)a + compare_area_size(page_size) - (COMPARE_PAGES - i) * page_size;
+}
+/*
+ * Of pages [first, end) of buffer ino (size bytes), those the page cache
+ * holds with bytes other than the state file's (state): into *area (the
+ * calling thread's), at most COMPARE_PAGES; (*area)->next says where to go
+ * on. The count, or -errno (-EACCES: the helper's descriptor cannot read).
+ */
+int64_t helper_compare(struct daemon *d, fuse_ino_t ino, uint64_t first, uint64_t end, uint64_t size, int state,
+		       struct compare_area **area);
 int helper_close(struct daemon *d, fuse_ino_t ino);
 int helper_syncfs(struct daemon *d);
 pid_t helper_tgid(struct daemon *d, pid_t tid);

@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -40,21 +41,27 @@
 #include "daemon.h"
 #include "vma.h"
 
-enum helper_op { HELPER_OPEN, HELPER_SYNC, HELPER_CLOSE, HELPER_SYNCFS, HELPER_TGID, HELPER_MAPS };
+enum helper_op { HELPER_OPEN, HELPER_SYNC, HELPER_CLOSE, HELPER_SYNCFS, HELPER_TGID, HELPER_MAPS, HELPER_COMPARE };
 
 struct helper_req {
 	uint32_t op;
 	int32_t pid;			/* TGID: a thread; MAPS: a thread group */
 	uint64_t ino, dev;		/* OPEN, SYNC, CLOSE, MAPS */
-	uint64_t addr, len, offset;	/* MAPS */
+	uint64_t addr, len, offset;	/* MAPS; COMPARE: pages [addr, len) of a buffer of offset bytes */
 	char path[PATH_MAX];		/* OPEN: the buffer's private name on the mount; SYNCFS: the mount */
 };
 
 struct helper {
 	pid_t pid;
 	unsigned nchannels;
+	size_t area_size;
+	struct compare_area **areas;	/* one per channel, shared with the helper */
 	int fds[];			/* the daemon's ends */
 };
+
+/* The helper's view of the areas: mapped before the fork, so at the same addresses. */
+static struct compare_area **helper_areas;
+static size_t helper_page_size;
 
 /* Which channel this thread uses: set by collect.c and watch.c when they start a thread. */
 static _Thread_local int my_channel = -1;
@@ -64,11 +71,34 @@ void helper_use_channel(unsigned channel)
 	my_channel = (int)channel;
 }
 
+/* A descriptor that came with msg, if one did; any others are closed. */
+static int received_fd(struct msghdr *msg)
+{
+	int fd = -1;
+
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
+			int got;
+
+			memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			if (fd < 0)
+				fd = got;
+			else
+				close(got);
+		}
+	}
+	return fd;
+}
+
 /* ---- the helper process ------------------------------------------------------- */
 
 struct own_fd {
 	uint64_t ino;
 	int fd;
+	void *map;			/* COMPARE's view for mincore(), never touched; or NULL */
+	size_t map_len;
 };
 
 static pthread_mutex_t own_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -112,7 +142,7 @@ static int own_add(uint64_t ino, int fd)
 	}
 	if (t) {
 		own = t;
-		own[nown++] = (struct own_fd){ ino, fd };
+		own[nown++] = (struct own_fd){ ino, fd, NULL, 0 };
 	}
 	pthread_mutex_unlock(&own_lock);
 	return err;
@@ -126,6 +156,8 @@ static int own_take(uint64_t ino)
 	for (size_t i = 0; i < nown && fd < 0; i++) {
 		if (own[i].ino == ino) {
 			fd = own[i].fd;
+			if (own[i].map)
+				munmap(own[i].map, own[i].map_len);	/* writes the buffer back (FUSE) */
 			own[i] = own[--nown];
 		}
 	}
@@ -214,6 +246,171 @@ static int64_t do_maps(const struct helper_req *r)
 	       c.covered >= r->addr + r->len;
 }
 
+/* Read len bytes at off, short only at the end of the file; 0-filled past it. The count read, or -errno. */
+static ssize_t read_all(int fd, char *buf, size_t len, uint64_t off)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = pread(fd, buf + got, len - got, (off_t)(off + got));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	memset(buf + got, 0, len - got);
+	return (ssize_t)got;
+}
+
+/*
+ * The pages of a run [pg, pg + n) whose bytes in the page cache (fd, our
+ * own descriptor) differ from the state file's (state): into the area, until
+ * it is full. The page at which it stopped, or -errno.
+ */
+static int64_t compare_run(int fd, int state, uint64_t pg, uint64_t n, uint64_t size, char *cur, char *old,
+			   struct compare_area *a)
+{
+	size_t ps = helper_page_size, bytes = n * ps;
+	ssize_t got;
+
+	if (pg * ps + bytes > size)
+		bytes = size - pg * ps;
+	got = read_all(fd, cur, bytes, pg * ps);
+	if (got < 0)
+		return got;
+	if (read_all(state, old, (size_t)got, pg * ps) < 0)
+		return -errno;
+	for (uint64_t i = 0; i * ps < (size_t)got; i++) {
+		size_t len = (size_t)got - i * ps < ps ? (size_t)got - i * ps : ps;
+
+		if (!memcmp(cur + i * ps, old + i * ps, len))
+			continue;
+		if (a->n == COMPARE_PAGES)
+			return (int64_t)(pg + i);
+		a->pg[a->n] = pg + i;
+		a->len[a->n] = (uint32_t)len;
+		memcpy(compare_data(a, a->n, ps), cur + i * ps, len);
+		a->n++;
+	}
+	return (int64_t)(pg + n);
+}
+
+/*
+ * A thread's buffer i of len bytes, kept from one COMPARE to the next: a
+ * fresh one each time would be fresh pages, a fault each (dearer than the
+ * compare in a virtual machine).
+ */
+static char *scratch(int i, size_t len)
+{
+	static _Thread_local char *buf[2];
+
+	if (!buf[i])
+		buf[i] = malloc(len);	/* len never changes: COMPARE_RUN pages */
+	return buf[i];
+}
+
+/*
+ * Which of pages [first, end) of buffer ino the page cache holds, into vec:
+ * mincore() of a read-only view of it that nobody touches. The view is kept
+ * until CLOSE and grows by doubling: FUSE writes a file back whenever a
+ * mapping of it goes away (fuse_vma_close()), which would undo what
+ * comparing is for, so it goes only when a bigger one is needed. 0 or
+ * -errno (-EACCES: our descriptor is write-only).
+ */
+static int resident(uint64_t ino, uint64_t first, uint64_t end, unsigned char *vec)
+{
+	size_t ps = helper_page_size, need = end * ps;
+	struct own_fd *h;
+	int err = 0;
+
+	pthread_mutex_lock(&own_lock);
+	h = own_of(ino);
+	if (!h) {
+		err = -EBADF;
+	} else if (h->map_len < need) {
+		size_t len = h->map_len ? h->map_len : 1 << 20;
+		void *m;
+
+		while (len < need)
+			len *= 2;
+		m = mmap(NULL, len, PROT_READ, MAP_SHARED, h->fd, 0);
+		if (m == MAP_FAILED) {
+			err = -errno;
+		} else {
+			if (h->map)
+				munmap(h->map, h->map_len);
+			h->map = m;
+			h->map_len = len;
+		}
+	}
+	if (!err && mincore((char *)h->map + first * ps, (end - first) * ps, vec))
+		err = -errno;
+	pthread_mutex_unlock(&own_lock);
+	return err;
+}
+
+/*
+ * COMPARE: of pages [addr, len) of the buffer (offset bytes long), those in
+ * the page cache whose bytes differ from the state file's (the descriptor
+ * that came with the request) go into the channel's area, with their bytes,
+ * until it is full; a->next says where to go on. Only pages the page cache
+ * holds are read (mincore() of a mapping nobody touches): reading others
+ * would ask the daemon for what it has already. The count found, or -errno
+ * (-EACCES: our descriptor cannot read, the buffer's mode lets us only write).
+ */
+static int64_t do_compare(const struct helper_req *r, int state, struct compare_area *a)
+{
+	size_t ps = helper_page_size;
+	uint64_t pages = (r->offset + ps - 1) / ps, end = r->len < pages ? r->len : pages, pg = r->addr;
+	int fd = own_dup(r->ino);
+	unsigned char *vec = NULL;
+	char *cur = NULL, *old = NULL;
+	int64_t ret = 0;
+
+	a->n = 0;
+	a->next = end;
+	if (fd < 0 || state < 0 || pg >= end) {
+		ret = fd < 0 ? fd : state < 0 ? -EBADF : 0;
+		goto out;
+	}
+	vec = malloc(end - pg);
+	cur = scratch(0, COMPARE_RUN * ps);
+	old = scratch(1, COMPARE_RUN * ps);
+	if (!vec || !cur || !old) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	ret = resident(r->ino, pg, end, vec);
+	if (ret < 0)
+		goto out;
+	while (pg < end && ret >= 0) {
+		uint64_t n = 0, first = r->addr;
+
+		if (!(vec[pg - first] & 1)) {
+			pg++;
+			continue;
+		}
+		while (pg + n < end && n < COMPARE_RUN && (vec[pg + n - first] & 1))
+			n++;
+		ret = compare_run(fd, state, pg, n, r->offset, cur, old, a);
+		if (ret >= 0 && (uint64_t)ret < pg + n) {
+			a->next = (uint64_t)ret;	/* the area is full */
+			break;
+		}
+		pg += n;
+	}
+	ret = ret < 0 ? ret : (int64_t)a->n;
+out:
+	free(vec);
+	if (fd >= 0)
+		close(fd);
+	return ret;
+}
+
 static int64_t serve_one(const struct helper_req *r)
 {
 	int64_t ret;
@@ -238,6 +435,8 @@ static int64_t serve_one(const struct helper_req *r)
 		return do_tgid(r->pid);
 	case HELPER_MAPS:
 		return do_maps(r);
+	case HELPER_COMPARE:
+		return -EINVAL;	/* needs the state file: see serve() */
 	}
 	return -EINVAL;
 }
@@ -266,22 +465,45 @@ static ssize_t answer(int channel, int64_t ret, int fd)
 	return sendmsg(channel, &msg, MSG_NOSIGNAL);
 }
 
+struct channel {
+	int fd;
+	unsigned index;
+};
+
 static void *serve(void *arg)
 {
-	int channel = (int)(intptr_t)arg;
+	struct channel ch = *(struct channel *)arg;
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
 	struct helper_req r;
 
+	free(arg);
 	for (;;) {
-		ssize_t n = recv(channel, &r, sizeof(r), 0);
+		struct iovec iov = { &r, sizeof(r) };
+		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+				      .msg_controllen = sizeof(u.buf) };
+		ssize_t n = recvmsg(ch.fd, &msg, MSG_CMSG_CLOEXEC);
+		int channel = ch.fd, state;
 		int64_t ret;
 		int fd = -1;
 
 		if (n == 0 || (n < 0 && errno != EINTR))
 			_exit(0);	/* the daemon is gone */
-		if (n != (ssize_t)sizeof(r))
+		state = n > 0 ? received_fd(&msg) : -1;
+		if (n != (ssize_t)sizeof(r)) {
+			if (state >= 0)
+				close(state);
 			continue;
+		}
 		r.path[sizeof(r.path) - 1] = '\0';
-		ret = serve_one(&r);
+		if (r.op == HELPER_COMPARE)
+			ret = do_compare(&r, state, helper_areas[ch.index]);
+		else
+			ret = serve_one(&r);
+		if (state >= 0)
+			close(state);
 		if (r.op == HELPER_OPEN && ret == 0)
 			fd = own_dup(r.ino);	/* < 0: the daemon goes without */
 		n = answer(channel, ret, fd);
@@ -309,14 +531,29 @@ static void __attribute__((noreturn)) helper_main(pid_t parent, const int *fds, 
 	if (getppid() != parent)
 		_exit(0);
 	prctl(PR_SET_NAME, "cohmemd-helper");
-	for (unsigned i = 1; i < n; i++)
-		if (pthread_create(&t, NULL, serve, (void *)(intptr_t)fds[i]))
+	for (unsigned i = 0; i < n; i++) {
+		struct channel *ch = malloc(sizeof(*ch));
+
+		if (!ch)
 			_exit(1);
-	serve((void *)(intptr_t)fds[0]);
+		*ch = (struct channel){ fds[i], i };
+		if (i + 1 == n)
+			serve(ch);
+		else if (pthread_create(&t, NULL, serve, ch))
+			_exit(1);
+	}
 	_exit(0);
 }
 
 /* ---- the daemon's side ---------------------------------------------------------- */
+
+static void areas_free(struct helper *h)
+{
+	for (unsigned i = 0; h->areas && i < h->nchannels; i++)
+		if (h->areas[i])
+			munmap(h->areas[i], h->area_size);
+	free(h->areas);
+}
 
 int helper_start(struct daemon *d, unsigned nchannels)
 {
@@ -331,6 +568,23 @@ int helper_start(struct daemon *d, unsigned nchannels)
 		return -ENOMEM;
 	}
 	h->nchannels = nchannels;
+	for (unsigned i = 0; i < nchannels; i++)
+		h->fds[i] = theirs[i] = -1;
+	h->area_size = compare_area_size(d->page_size);
+	h->areas = calloc(nchannels, sizeof(*h->areas));
+	if (!h->areas)
+		err = -ENOMEM;
+	for (unsigned i = 0; i < nchannels && !err; i++) {
+		/* Shared, and mapped before the fork: the helper's threads fill them, we read them. */
+		void *m = mmap(NULL, h->area_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+		if (m == MAP_FAILED)
+			err = -errno;
+		else
+			h->areas[i] = m;
+	}
+	helper_areas = h->areas;
+	helper_page_size = d->page_size;
 	for (unsigned i = 0; i < nchannels && !err; i++) {
 		int sv[2];
 
@@ -351,9 +605,11 @@ int helper_start(struct daemon *d, unsigned nchannels)
 			close(theirs[i]);
 	free(theirs);
 	if (err) {
+		helper_areas = NULL;
 		for (unsigned i = 0; i < nchannels; i++)
 			if (h->fds[i] >= 0)
 				close(h->fds[i]);
+		areas_free(h);
 		free(h);
 		return err;
 	}
@@ -361,32 +617,11 @@ int helper_start(struct daemon *d, unsigned nchannels)
 	return 0;
 }
 
-/* A descriptor that came with msg, if one did; any others are closed. */
-static int received_fd(struct msghdr *msg)
-{
-	int fd = -1;
-
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c)) {
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
-			int got;
-
-			memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-			if (fd < 0)
-				fd = got;
-			else
-				close(got);
-		}
-	}
-	return fd;
-}
-
 /*
  * The helper's answer to r, or -ENOTCONN without a helper (the fuzzer) or a
  * channel; *fd (if not NULL) the descriptor that came with it, or -1.
  */
-static int64_t helper_call_fd(struct daemon *d, struct helper_req *r, int *fd)
+static int64_t helper_call_fd(struct daemon *d, struct helper_req *r, int send_fd, int *fd)
 {
 	struct helper *h = d->helper;
 	union {
@@ -404,11 +639,28 @@ static int64_t helper_call_fd(struct daemon *d, struct helper_req *r, int *fd)
 		*fd = -1;
 	if (!h || my_channel < 0 || (unsigned)my_channel >= h->nchannels)
 		return -ENOTCONN;
+	iov = (struct iovec){ r, sizeof(*r) };
+	msg.msg_controllen = 0;
+	msg.msg_control = NULL;
+	if (send_fd >= 0) {
+		struct cmsghdr *c;
+
+		msg.msg_control = u.buf;
+		msg.msg_controllen = sizeof(u.buf);
+		c = CMSG_FIRSTHDR(&msg);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &send_fd, sizeof(int));
+	}
 	do
-		n = send(h->fds[my_channel], r, sizeof(*r), MSG_NOSIGNAL);
+		n = sendmsg(h->fds[my_channel], &msg, MSG_NOSIGNAL);
 	while (n < 0 && errno == EINTR);
 	if (n != (ssize_t)sizeof(*r))
 		return -ENOTCONN;
+	iov = (struct iovec){ &ret, sizeof(ret) };
+	msg.msg_control = u.buf;
+	msg.msg_controllen = sizeof(u.buf);
 	do
 		n = recvmsg(h->fds[my_channel], &msg, MSG_CMSG_CLOEXEC);
 	while (n < 0 && errno == EINTR);
@@ -422,7 +674,7 @@ static int64_t helper_call_fd(struct daemon *d, struct helper_req *r, int *fd)
 
 static int64_t helper_call(struct daemon *d, struct helper_req *r)
 {
-	return helper_call_fd(d, r, NULL);
+	return helper_call_fd(d, r, -1, NULL);
 }
 
 int helper_open(struct daemon *d, fuse_ino_t ino, int *peek_fd)
@@ -434,12 +686,24 @@ int helper_open(struct daemon *d, fuse_ino_t ino, int *peek_fd)
 	if (snprintf(r.path, sizeof(r.path), "%s/%c%llu", d->mountpoint, SELF_NAME_MARK,
 		     (unsigned long long)ino) >= (int)sizeof(r.path))
 		return -ENAMETOOLONG;
-	err = (int)helper_call_fd(d, &r, peek_fd);
+	err = (int)helper_call_fd(d, &r, -1, peek_fd);
 	if (err && *peek_fd >= 0) {
 		close(*peek_fd);
 		*peek_fd = -1;
 	}
 	return err;
+}
+
+int64_t helper_compare(struct daemon *d, fuse_ino_t ino, uint64_t first, uint64_t end, uint64_t size, int state,
+		       struct compare_area **area)
+{
+	struct helper_req r = { .op = HELPER_COMPARE, .ino = ino, .addr = first, .len = end, .offset = size };
+	struct helper *h = d->helper;
+
+	if (!h || my_channel < 0 || (unsigned)my_channel >= h->nchannels)
+		return -ENOTCONN;
+	*area = h->areas[my_channel];
+	return helper_call_fd(d, &r, state, NULL);
 }
 
 int helper_sync(struct daemon *d, fuse_ino_t ino)
@@ -502,5 +766,6 @@ void helper_stop(struct daemon *d)
 	d->helper = NULL;
 	for (unsigned i = 0; i < h->nchannels; i++)
 		close(h->fds[i]);	/* its threads see EOF and it exits */
+	areas_free(h);
 	free(h);
 }

@@ -45,6 +45,10 @@ static void usage(FILE *out, const struct daemon *d, uint64_t nofile)
 		"                         so pollers wake without anyone cleaning (default 0)\n"
 		"  --allow-other          let other users in (permissions still apply)\n"
 		"  --durable              sync the state file before a clean returns\n"
+		"  --mode MODE            how a pass learns what changed: track (the kernel writes\n"
+		"                         back what was written), compare (pages read against the\n"
+		"                         state file), or adaptive: per buffer, from what each\n"
+		"                         costs (default)\n"
 		"  --max-bytes N          largest buffer, with K, M or G (default 16G)\n"
 		"  --collectors N         threads that write back and answer cleans (default 8)\n"
 		"  --user-collectors N    of them, busy for one owner's buffers at most (default 2)\n"
@@ -149,7 +153,7 @@ static int parse_options(struct daemon *d, int argc, char *argv[], struct option
 		{ "user-opens", required_argument, NULL, 'O' }, { "user-attached", required_argument, NULL, 'A' },
 		{ "user-pending", required_argument, NULL, 'P' }, { "collectors", required_argument, NULL, 'C' },
 		{ "user-collectors", required_argument, NULL, 'U' },
-		{ "coherence", required_argument, NULL, 'c' },
+		{ "coherence", required_argument, NULL, 'c' }, { "mode", required_argument, NULL, 'M' },
 		{ "help", no_argument, NULL, 'h' }, { 0 },
 	};
 	struct limits *l = &d->limits;
@@ -178,6 +182,18 @@ static int parse_options(struct daemon *d, int argc, char *argv[], struct option
 			if (strcmp(optarg, "auto") && strcmp(optarg, "writeback")) {
 				logmsg("--coherence %s: gone in 0.2; cohmemd always has the kernel write back "
 				       "(see cohmemd(8))", optarg);
+				return -1;
+			}
+			break;
+		case 'M':
+			if (!strcmp(optarg, "adaptive"))
+				d->mode = MODE_ADAPTIVE;
+			else if (!strcmp(optarg, "track"))
+				d->mode = MODE_TRACK;
+			else if (!strcmp(optarg, "compare"))
+				d->mode = MODE_COMPARE;
+			else {
+				logmsg("--mode %s: adaptive, track or compare", optarg);
 				return -1;
 			}
 			break;
@@ -258,6 +274,9 @@ int main(int argc, char *argv[])
 	}
 	if (open_state(d, o.state))
 		return 1;
+	if (d->mode == MODE_ADAPTIVE)	/* a writer's fault, for adapt.c */
+		logmsg("a page fault costs %.1f us here: buffers are compared where that makes tracking dearer",
+		       adapt_calibrate(d->page_size));
 	/* Before the mount and any thread: the helper must not hold /dev/fuse (helper.c). */
 	ret = helper_start(d, d->limits.collectors + 1);
 	if (ret) {

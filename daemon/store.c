@@ -173,6 +173,7 @@ static void buffer_free(struct daemon *d, struct buffer *b)
 	if (b->fd >= 0)
 		close(b->fd);
 	pageset_clear(&b->unstored);
+	pageset_clear(&b->meanwhile);
 	held_clear(d, b);
 	pthread_cond_destroy(&b->retrieved);
 	lock_destroy(&b->lock);
@@ -475,6 +476,21 @@ static void stored_over_unstored(struct daemon *d, struct buffer *b, const char 
  * a count: its WRITE fails whole, and its pages are remembered and stored
  * by a later pass (collect.c).
  */
+/* The state file holds these bytes already (a read error says no). */
+static bool same_as_stored(const struct buffer *b, const char *data, size_t len, uint64_t off)
+{
+	char stored[4096];
+
+	for (size_t at = 0; at < len;) {
+		size_t n = len - at < sizeof(stored) ? len - at : sizeof(stored);
+
+		if (pread(b->fd, stored, n, (off_t)(off + at)) != (ssize_t)n || memcmp(stored, data + at, n))
+			return false;
+		at += n;
+	}
+	return true;
+}
+
 ssize_t store_write(struct daemon *d, struct buffer *b, const char *data, size_t len, uint64_t off,
 		    enum store_from from)
 {
@@ -487,18 +503,37 @@ ssize_t store_write(struct daemon *d, struct buffer *b, const char *data, size_t
 		return 0;
 	if (b->fd < 0)
 		return -EBADF;
+	if (b->comparing && from != STORE_COMPARED &&
+	    pageset_add(&b->meanwhile, off / ps, (off + len - 1) / ps - off / ps + 1))
+		b->meanwhile_lost = true;	/* compare.c */
+	/*
+	 * The first writeback after comparing brings back every page the
+	 * compares left dirty: those they stored already are not marked again.
+	 */
+	if (from == STORE_WRITEBACK && b->verify_writeback && !grow && same_as_stored(b, data, len, off))
+		return (ssize_t)len;
+	if (from == STORE_WRITEBACK)
+		b->written_back += (off + len - 1) / ps - off / ps + 1;
 	if (grow && (err = user_charge(d, b->uid, (struct usage){ .bytes = grow }, false)))
 		return err;
 	done = pwrite(b->fd, data, len, (off_t)off);
 	err = done < 0 ? -errno : -ENOSPC;	/* a short write: the file system is full */
-	if (done <= 0 || (from == STORE_WRITEBACK && (size_t)done != len)) {
+	if (done <= 0 || ((from == STORE_WRITEBACK || from == STORE_COMPARED) && (size_t)done != len)) {
+		int wb_err = b->writeback_error;
+
 		if (grow) {
 			user_uncharge(d, b->uid, (struct usage){ .bytes = grow });
 			if (ftruncate(b->fd, (off_t)b->size))
 				logmsg("%s: cannot undo a failed write: %s", b->name, strerror(errno));
 		}
-		if (from == STORE_WRITEBACK)
+		/*
+		 * A compared page is as much at risk as a written-back one: a
+		 * failed write(2) over it makes the kernel drop its dirty bytes.
+		 */
+		if (from == STORE_WRITEBACK || from == STORE_COMPARED)
 			remember_unstored(d, b, data, len, off, err);
+		if (from == STORE_COMPARED)
+			b->writeback_error = wb_err;	/* no sync of the kernel's will report it */
 		return err;
 	}
 	end = off + (uint64_t)done;

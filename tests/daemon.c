@@ -203,6 +203,22 @@ static void expect_state_page(const char *name, size_t pg, char c)
 			     page[i], c);
 }
 
+/* The daemon was told to compare, never to write back (COHMEMD_TEST_ARGS): tests of writeback skip. */
+static void skip_if_comparing(void)
+{
+	if (strstr(cohmemd_args(), "--mode compare"))
+		cr_skip_test("the daemon compares: it writes back only when the kernel does on its own");
+}
+
+/* The first byte of page pg of the state file. */
+static void expect_state_page_byte(const char *name, size_t pg, char c)
+{
+	char byte;
+
+	state_read(name, &byte, 1, (off_t)(pg * PS));
+	cr_assert_eq(byte, c, "state file %s page %zu: %#x, not %#x", name, pg, byte, c);
+}
+
 /*
  * Three suites, by what their tests need, decided before a daemon starts:
  * nothing, root (other users, mounts of their own), root and fusectl.
@@ -320,25 +336,101 @@ static bool peek_unsupported(int fd)
  */
 Test(cohmemd, an_idle_polled_buffer_is_not_written_back)
 {
-	int fd = buffer_create("fb", PAGES);
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-	struct writer w = writer_start("fb", true);
-	uint32_t before;
+	int fd, before;
+	struct pollfd p;
+	struct writer w;
+
+	skip_if_comparing();
+	fd = buffer_create("fb", PAGES);
+	p = (struct pollfd){ .fd = fd, .events = POLLIN };
+	w = writer_start("fb", true);
 
 	writer_step(&w, STEP_WRITE, (size_t[]){ 1, END });
 	cr_assert_eq(poll(&p, 1, (int)test_deadline_s(10) * 1000), 1, "poll woke");
 	expect_clean(fd, (size_t[]){ 1, END });
 	if (peek_unsupported(fd))
 		cr_skip_test("cachestat(2) is not there (Linux 6.5) or not allowed: every tick writes back");
-	before = writebacks_of("fb");
+	before = (int)writebacks_of("fb");
 	p.revents = 0;
 	cr_assert_eq(poll(&p, 1, 1000), 0, "nothing to wake for");
-	cr_assert_eq(writebacks_of("fb"), before, "a second of ticks, and no writeback");
+	cr_assert_eq((int)writebacks_of("fb"), before, "a second of ticks, and no writeback");
 	writer_step(&w, STEP_WRITE, (size_t[]){ 5, END });
 	cr_assert_eq(poll(&p, 1, (int)test_deadline_s(10) * 1000), 1, "a write wakes the poller all the same");
-	cr_assert_gt(writebacks_of("fb"), before);
+	cr_assert_gt((int)writebacks_of("fb"), before);
 	expect_clean(fd, (size_t[]){ 5, END });
 	writer_end(&w);
+}
+
+/* A producer that rewrites every page of fb with round's value each round, and says how many faults it took. */
+static void rewriter_loop(int cmd, int done)
+{
+	int fd = buffer_open("fb", O_RDWR);
+	char *m = mmap(NULL, PAGES * PS, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	unsigned round;
+
+	if (m == MAP_FAILED)
+		_exit(1);
+	while (read(cmd, &round, sizeof(round)) == sizeof(round)) {
+		struct rusage before, after;
+		long faults;
+
+		getrusage(RUSAGE_SELF, &before);
+		for (size_t pg = 0; pg < PAGES; pg++)
+			memset(m + pg * PS, (int)(round & 0x7f) + 1, 64);	/* another value each round */
+		getrusage(RUSAGE_SELF, &after);
+		faults = after.ru_minflt - before.ru_minflt;
+		if (write(done, &faults, sizeof(faults)) != sizeof(faults))
+			_exit(1);
+	}
+	_exit(0);
+}
+
+/*
+ * --mode compare: a producer that rewrites the same pages between cleans
+ * takes no fault for them (nothing write-protects them), and every clean
+ * still reports every page it changed and stores its bytes. Tracking costs
+ * it a fault a page each round. (Whether --mode adaptive compares depends on
+ * what passes cost on the machine: tests/daemon-adapt.c tests its choices.)
+ */
+Test(cohmemd, a_compared_producer_that_rewrites_its_pages_takes_no_fault)
+{
+	int fd, cmd[2], done[2], status;
+	unsigned rounds = 20, quiet = 0;
+	char args[512];
+	pid_t pid;
+
+	snprintf(args, sizeof(args), "%s --mode compare", cohmemd_args());
+	cohmemd_restart(args);
+	fd = buffer_create("fb", PAGES);
+	cr_assert_eq(pipe(cmd), 0);
+	cr_assert_eq(pipe(done), 0);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		close(cmd[1]);
+		close(done[0]);
+		rewriter_loop(cmd[0], done[1]);
+	}
+	close(cmd[0]);
+	close(done[1]);
+	for (unsigned r = 1; r <= rounds; r++) {
+		long faults;
+		size_t all[PAGES + 1];
+
+		for (size_t i = 0; i < PAGES; i++)
+			all[i] = i;
+		all[PAGES] = END;
+		cr_assert_eq(write(cmd[1], &r, sizeof(r)), sizeof(r));
+		cr_assert_eq(read(done[0], &faults, sizeof(faults)), sizeof(faults), "the producer died");
+		expect_clean(fd, all);
+		quiet = faults ? 0 : quiet + 1;
+	}
+	close(cmd[1]);
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	cr_assert_geq(quiet, rounds - 1, "only the last %u of %u rounds took no fault: the first only may", quiet,
+		      rounds);
+	expect_state_page_byte("fb", PAGES - 1, (char)((rounds & 0x7f) + 1));
 }
 
 Test(cohmemd, a_client_killed_mid_write_loses_nothing)
@@ -1880,10 +1972,12 @@ Test(cohmemd_root, an_overflowed_description_still_owes_what_a_truncation_cut)
  */
 Test(cohmemd_root, a_clean_whose_caller_is_killed_leaves_its_pages_pending)
 {
-	int fd = buffer_create("fb", PAGES), status;
+	int fd, status;
 	struct stalled_writer stall;
 	pid_t child;
 
+	skip_if_comparing();	/* a compare does not wait for a stalled writeback */
+	fd = buffer_create("fb", PAGES);
 	for (size_t pg = 1; pg <= 3; pg++)
 		cr_assert_eq(pwrite(fd, "w", 1, (off_t)(pg * PS)), 1);
 	stall_start(&stall, fd);	/* page 0, from a page that waits for us */
