@@ -15,6 +15,7 @@
 #include "cohmemd-proto.h"
 #include "cohmem-buffer.h"
 #include "internal.h"
+#include "sink.h"
 
 static int buffer_info(int fd, struct cohmem_ioc_info *info)
 {
@@ -78,9 +79,8 @@ static int buffer_harvest(int fd, size_t first, size_t nr, unsigned long cmd, st
 		if (cmd == COHMEM_IOC_CLEAN) {
 			*io = (struct cohmem_ioc_clean){ .first = first + done, .nr = n, .flags = flags };
 			err = ioctl(fd, COHMEM_IOC_CLEAN, io) ? -errno : 0;
-			for (size_t i = 0; !err && i < n; i++)
-				if (io->bitmap[i / 64] >> (i % 64) & 1)
-					dirty_sink_record(sink, first + done + i, 1);
+			if (!err)
+				dirty_sink_record_words(sink, io->bitmap, first + done, n);
 		} else {
 			struct cohmem_ioc_wrprotect wp = { .first = first + done, .nr = n, .flags = flags };
 
@@ -104,9 +104,7 @@ _public_ long cohmem_buffer_clean(int fd, size_t first_index, size_t nr, size_t 
 		return fd < 0 ? -EBADF : -EINVAL;
 	dirty_sink_init(&sink, bitmap, bitmap_pgoff);
 	err = buffer_harvest(fd, first_index, nr, COHMEM_IOC_CLEAN, &sink);
-	if (sink.hi > sink.lo)
-		widen_span(start, end, sink.lo, sink.hi);
-	return harvest_result(err, sink.count);
+	return dirty_sink_finish(&sink, err, start, end);
 }
 
 _public_ long cohmem_buffer_wrprotect(int fd, size_t first_index, size_t nr)
@@ -118,5 +116,5 @@ _public_ long cohmem_buffer_wrprotect(int fd, size_t first_index, size_t nr)
 		return fd < 0 ? -EBADF : -EINVAL;
 	dirty_sink_init(&count, NULL, 0);
 	err = buffer_harvest(fd, first_index, nr, COHMEM_IOC_WRPROTECT, &count);
-	return harvest_result(err, count.count);
+	return dirty_sink_finish(&count, err, NULL, NULL);
 }

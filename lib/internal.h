@@ -18,28 +18,7 @@
 
 #define COHMEM_BACKEND_COUNT (COHMEM_BACKEND_PFN + 1)
 
-/*
- * Where a backend's walk puts what it found. Backends only find dirty runs;
- * turning them into the caller's bitmap and [start, end) span happens here,
- * in one place, the way mapping_dirty_helpers.c separates its walkers from
- * the callbacks that act on entries. A sink without a bitmap only counts.
- */
-struct dirty_sink {
-	unsigned long *bitmap;	/* NULL: count only */
-	size_t bitmap_pgoff;
-	size_t lo, hi;		/* bits set, relative to bitmap_pgoff; lo >= hi: none */
-	long count;		/* pages recorded */
-};
-
-void dirty_sink_init(struct dirty_sink *s, unsigned long *bitmap, size_t bitmap_pgoff);
-/* Record pages [first, first + n) of the region as dirty. */
-void dirty_sink_record(struct dirty_sink *s, size_t first, size_t n);
-/* The apply_as_clean [*start, *end) update, and the "report what was cleaned, then the error" rule. */
-void widen_span(size_t *start, size_t *end, size_t lo, size_t hi);
-long harvest_result(int err, long recorded);
-/* Record every page whose bit is set in bm[first, end). */
-void dirty_sink_record_bitmap(struct dirty_sink *s, const unsigned long *bm, size_t first, size_t end);
-
+struct dirty_sink;	/* where a clean puts what it found (sink.h) */
 struct backend_ctx;	/* a backend's per-tracker state (a userfaultfd, a thread) */
 
 /*
