@@ -99,7 +99,7 @@ extern const enum cohmem_backend auto_order[AUTO_ORDER_LEN];
  */
 bool auto_may_use(const struct backend_ops *ops, unsigned flags);
 
-/* Regions sorted by start, never overlapping. The owner provides the locking. */
+/* Regions sorted by start, never overlapping (region-index.c). The owner provides the locking. */
 struct region_index {
 	cohmem_region **regions;
 	size_t n, capacity;
@@ -153,6 +153,7 @@ static inline uintptr_t region_addr(const cohmem_region *r, size_t index)
 	return r->start + index * page_size();
 }
 
+/* The tracker's state for ops, set up on first use (region-core.c). */
 int tracker_ctx(cohmem_tracker *t, const struct backend_ops *ops, struct backend_ctx **ret);
 
 /* True in a process forked from the one that created t (sd-event's rule: -ECHILD there). */
@@ -162,12 +163,17 @@ static inline bool tracker_forked(const cohmem_tracker *t)
 }
 
 /*
- * cohmem_region_add() after its checks, without adaptation: ops NULL picks
- * the tracker's backend (AUTO: per flags), else ops takes the region.
+ * cohmem_region_add() after its checks, without adaptation (region-core.c):
+ * ops NULL picks the tracker's backend (AUTO: per flags), else ops takes the
+ * region.
  */
 int region_new(cohmem_tracker *t, void *addr, size_t len, const struct backend_ops *ops,
 	       unsigned flags, cohmem_region **ret);
-/* Take r out of its tracker and free it (not in a forked child: see cohmem_tracker_free()). */
+/*
+ * Take r out of its tracker and free it (not in a forked child: see
+ * cohmem_tracker_free()). Its adaptive state, if any, is the caller's to
+ * free first (cohmem_region_remove()).
+ */
 int region_destroy(cohmem_region *r);
 
 /*
