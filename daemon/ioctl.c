@@ -77,9 +77,13 @@ static int ioc_ls(struct daemon *d, uid_t caller, struct cohmem_ioc_ls *ls)
 	return b ? 0 : -ENOENT;
 }
 
-/* A clean or wrprotect: checked here; answered now, or after a pass when it asks for one. */
+/*
+ * A clean or wrprotect: checked here, the caller's whole range [first, end)
+ * too, so that it needs no INFO first; answered now, or after a pass when
+ * it asks for one.
+ */
 static int ioc_clean(struct daemon *d, fuse_req_t req, struct consumer *c, unsigned cmd, uint64_t first,
-		     uint64_t nr, uint32_t flags, bool *answered)
+		     uint64_t nr, uint64_t end, uint32_t flags, bool *answered)
 {
 	struct buffer *b = c->b;
 	uint64_t pages;
@@ -87,11 +91,11 @@ static int ioc_clean(struct daemon *d, fuse_req_t req, struct consumer *c, unsig
 	*answered = false;
 	if (c->accmode == O_WRONLY)
 		return -EBADF;
-	if (nr > COHMEM_IOC_WINDOW || (flags & ~COHMEM_CLEAN_SYNC))
+	if (nr > COHMEM_IOC_WINDOW || (flags & ~COHMEM_CLEAN_SYNC) || first > end || nr > end - first)
 		return -EINVAL;
 	lock_take(&b->lock);
 	pages = (b->size + d->page_size - 1) / d->page_size;
-	if (first > pages || nr > pages - first) {
+	if (end > pages) {
 		lock_drop(&b->lock);
 		return -EINVAL;
 	}
@@ -136,11 +140,12 @@ static int ioc_buffer(struct daemon *d, fuse_req_t req, struct consumer *c, unsi
 		err = collect_detach(d, req, b, io->detach.addr);
 		return err ? err : 1;
 	case COHMEM_IOC_CLEAN:
-		err = ioc_clean(d, req, c, cmd, io->clean.first, io->clean.nr, io->clean.flags, &answered);
+		err = ioc_clean(d, req, c, cmd, io->clean.first, io->clean.nr, io->clean.end, io->clean.flags,
+				&answered);
 		return err ? err : answered ? 0 : 1;
 	case COHMEM_IOC_WRPROTECT:
-		err = ioc_clean(d, req, c, cmd, io->wrprotect.first, io->wrprotect.nr, io->wrprotect.flags,
-				&answered);
+		err = ioc_clean(d, req, c, cmd, io->wrprotect.first, io->wrprotect.nr, io->wrprotect.end,
+				io->wrprotect.flags, &answered);
 		return err ? err : answered ? 0 : 1;
 	default:
 		return -ENOTTY;

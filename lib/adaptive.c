@@ -44,6 +44,7 @@
 
 #include "bitmap.h"
 #include "internal.h"
+#include "sink.h"
 
 #define SWITCH_VOTES 3
 /*

@@ -33,6 +33,7 @@
 #include "bitmap.h"
 #include "internal.h"
 #include "segv.h"
+#include "sink.h"
 #include "vma.h"
 
 struct mprotect_region {

@@ -19,6 +19,7 @@
 #include "bitmap.h"
 #include "internal.h"
 #include "cohmem-pfn.h"
+#include "sink.h"
 
 /*
  * The module reports in __u64 words (its uapi, the same for 32-bit callers).

@@ -22,6 +22,7 @@
 
 #include "bitmap.h"
 #include "internal.h"
+#include "sink.h"
 #include "vma.h"
 
 #define PM_SOFT_DIRTY (1ULL << 55)

@@ -39,6 +39,7 @@
 #include "internal.h"
 #include "kabi.h"
 #include "pagemap.h"
+#include "sink.h"
 #include "uffd.h"
 
 /* page_region entries of a region's first PAGEMAP_SCAN vector: 6 KiB. */

@@ -45,6 +45,7 @@
 #include "bitmap.h"
 #include "internal.h"
 #include "kabi.h"
+#include "sink.h"
 #include "uffd.h"
 #include "vma.h"
 

@@ -15,6 +15,7 @@
 #include "cohmemd-proto.h"
 #include "cohmem-buffer.h"
 #include "internal.h"
+#include "sink.h"
 
 static int buffer_info(int fd, struct cohmem_ioc_info *info)
 {
@@ -50,46 +51,60 @@ _public_ int cohmem_buffer_detach(int fd, void *addr)
 	return ioctl(fd, COHMEM_IOC_DETACH, &dt) ? -errno : 0;
 }
 
+/* One window's request, cmd's struct filled in from the clean's; its count (and bitmap) in *io. */
+static int window_ioctl(int fd, unsigned long cmd, struct cohmem_ioc_clean *io)
+{
+	struct cohmem_ioc_wrprotect wp = { .first = io->first, .nr = io->nr, .end = io->end, .flags = io->flags };
+
+	if (cmd == COHMEM_IOC_CLEAN)
+		return ioctl(fd, COHMEM_IOC_CLEAN, io) ? -errno : 0;
+	if (ioctl(fd, COHMEM_IOC_WRPROTECT, &wp))
+		return -errno;
+	io->count = wp.count;
+	return 0;
+}
+
 /*
  * Harvest [first, first + nr) window by window into the sink (or count
  * only, for wrprotect). The first window asks the daemon for a writeback
  * pass: every write that completed before the call is then stored and
- * pending; the later windows only collect.
+ * pending; the later windows only collect. The first request carries the
+ * whole range, which the daemon checks before it takes anything: so a range
+ * within one window costs one request, and INFO is asked only when that
+ * request fails as another version or another file would make it fail
+ * (cohmemd-proto.h). A call of no pages still asks, without a pass, for
+ * those answers.
  */
 static int buffer_harvest(int fd, size_t first, size_t nr, unsigned long cmd, struct dirty_sink *sink)
 {
 	struct cohmem_ioc_info info;
 	struct cohmem_ioc_clean *io;
-	int err = buffer_info(fd, &info);
-	uint32_t flags = COHMEM_CLEAN_SYNC;
-	uint64_t pages;
+	size_t done = 0;
+	int err;
 
-	if (err)
-		return err;
-	pages = (info.size + info.page_size - 1) / info.page_size;
-	if (first > pages || nr > pages - first)
-		return -EINVAL;
+	if (fd < 0)
+		return -EBADF;
 	io = malloc(sizeof(*io));
 	if (!io)
 		return -ENOMEM;
-	for (size_t done = 0; done < nr && !err; flags = 0) {
+	do {
 		size_t n = nr - done < COHMEM_IOC_WINDOW ? nr - done : COHMEM_IOC_WINDOW;
 
-		if (cmd == COHMEM_IOC_CLEAN) {
-			*io = (struct cohmem_ioc_clean){ .first = first + done, .nr = n, .flags = flags };
-			err = ioctl(fd, COHMEM_IOC_CLEAN, io) ? -errno : 0;
-			for (size_t i = 0; !err && i < n; i++)
-				if (io->bitmap[i / 64] >> (i % 64) & 1)
-					dirty_sink_record(sink, first + done + i, 1);
-		} else {
-			struct cohmem_ioc_wrprotect wp = { .first = first + done, .nr = n, .flags = flags };
+		*io = (struct cohmem_ioc_clean){ .first = first + done, .nr = n,
+						 .end = first + (done ? done + n : nr),
+						 .flags = !done && nr ? COHMEM_CLEAN_SYNC : 0 };
+		err = window_ioctl(fd, cmd, io);
+		if (err && !done && (err == -ENOTTY || err == -EINVAL)) {
+			int why = buffer_info(fd, &info);
 
-			err = ioctl(fd, COHMEM_IOC_WRPROTECT, &wp) ? -errno : 0;
-			if (!err)
-				dirty_sink_record(sink, first + done, wp.count);
+			err = why ? why : err;
 		}
+		if (!err && cmd == COHMEM_IOC_CLEAN)
+			dirty_sink_record_words(sink, io->bitmap, first + done, n);
+		else if (!err)
+			dirty_sink_record(sink, first + done, io->count);
 		done += n;
-	}
+	} while (done < nr && !err);
 	free(io);
 	return err;
 }
@@ -104,9 +119,7 @@ _public_ long cohmem_buffer_clean(int fd, size_t first_index, size_t nr, size_t 
 		return fd < 0 ? -EBADF : -EINVAL;
 	dirty_sink_init(&sink, bitmap, bitmap_pgoff);
 	err = buffer_harvest(fd, first_index, nr, COHMEM_IOC_CLEAN, &sink);
-	if (sink.hi > sink.lo)
-		widen_span(start, end, sink.lo, sink.hi);
-	return harvest_result(err, sink.count);
+	return dirty_sink_finish(&sink, err, start, end);
 }
 
 _public_ long cohmem_buffer_wrprotect(int fd, size_t first_index, size_t nr)
@@ -118,5 +131,5 @@ _public_ long cohmem_buffer_wrprotect(int fd, size_t first_index, size_t nr)
 		return fd < 0 ? -EBADF : -EINVAL;
 	dirty_sink_init(&count, NULL, 0);
 	err = buffer_harvest(fd, first_index, nr, COHMEM_IOC_WRPROTECT, &count);
-	return harvest_result(err, count.count);
+	return dirty_sink_finish(&count, err, NULL, NULL);
 }

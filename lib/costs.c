@@ -27,6 +27,7 @@
 
 #include "bitmap.h"
 #include "internal.h"
+#include "sink.h"
 
 #define TRACK_PAGES 64
 #define COPY_PAGES 256

@@ -18,28 +18,7 @@
 
 #define COHMEM_BACKEND_COUNT (COHMEM_BACKEND_PFN + 1)
 
-/*
- * Where a backend's walk puts what it found. Backends only find dirty runs;
- * turning them into the caller's bitmap and [start, end) span happens here,
- * in one place, the way mapping_dirty_helpers.c separates its walkers from
- * the callbacks that act on entries. A sink without a bitmap only counts.
- */
-struct dirty_sink {
-	unsigned long *bitmap;	/* NULL: count only */
-	size_t bitmap_pgoff;
-	size_t lo, hi;		/* bits set, relative to bitmap_pgoff; lo >= hi: none */
-	long count;		/* pages recorded */
-};
-
-void dirty_sink_init(struct dirty_sink *s, unsigned long *bitmap, size_t bitmap_pgoff);
-/* Record pages [first, first + n) of the region as dirty. */
-void dirty_sink_record(struct dirty_sink *s, size_t first, size_t n);
-/* The apply_as_clean [*start, *end) update, and the "report what was cleaned, then the error" rule. */
-void widen_span(size_t *start, size_t *end, size_t lo, size_t hi);
-long harvest_result(int err, long recorded);
-/* Record every page whose bit is set in bm[first, end). */
-void dirty_sink_record_bitmap(struct dirty_sink *s, const unsigned long *bm, size_t first, size_t end);
-
+struct dirty_sink;	/* where a clean puts what it found (sink.h) */
 struct backend_ctx;	/* a backend's per-tracker state (a userfaultfd, a thread) */
 
 /*
@@ -120,7 +99,7 @@ extern const enum cohmem_backend auto_order[AUTO_ORDER_LEN];
  */
 bool auto_may_use(const struct backend_ops *ops, unsigned flags);
 
-/* Regions sorted by start, never overlapping. The owner provides the locking. */
+/* Regions sorted by start, never overlapping (region-index.c). The owner provides the locking. */
 struct region_index {
 	cohmem_region **regions;
 	size_t n, capacity;
@@ -174,6 +153,7 @@ static inline uintptr_t region_addr(const cohmem_region *r, size_t index)
 	return r->start + index * page_size();
 }
 
+/* The tracker's state for ops, set up on first use (region-core.c). */
 int tracker_ctx(cohmem_tracker *t, const struct backend_ops *ops, struct backend_ctx **ret);
 
 /* True in a process forked from the one that created t (sd-event's rule: -ECHILD there). */
@@ -183,12 +163,17 @@ static inline bool tracker_forked(const cohmem_tracker *t)
 }
 
 /*
- * cohmem_region_add() after its checks, without adaptation: ops NULL picks
- * the tracker's backend (AUTO: per flags), else ops takes the region.
+ * cohmem_region_add() after its checks, without adaptation (region-core.c):
+ * ops NULL picks the tracker's backend (AUTO: per flags), else ops takes the
+ * region.
  */
 int region_new(cohmem_tracker *t, void *addr, size_t len, const struct backend_ops *ops,
 	       unsigned flags, cohmem_region **ret);
-/* Take r out of its tracker and free it (not in a forked child: see cohmem_tracker_free()). */
+/*
+ * Take r out of its tracker and free it (not in a forked child: see
+ * cohmem_tracker_free()). Its adaptive state, if any, is the caller's to
+ * free first (cohmem_region_remove()).
+ */
 int region_destroy(cohmem_region *r);
 
 /*

@@ -9,6 +9,23 @@
  * and the daemon never sees the caller's pointer. So every request is one
  * fixed-size struct, and a clean covers at most COHMEM_IOC_WINDOW pages per
  * call (its bitmap must fit).
+ *
+ * Versions. The command number encodes its struct's size, so a struct that
+ * changes is a new command, which a daemon of another version answers with
+ * ENOTTY; COHMEM_IOC_INFO never changes, and says the daemon's version. A
+ * client checks the version before it relies on anything else, and answers
+ * -EPROTO for another one (cohmem_buffer_clean(3)): the library and the
+ * daemon are built from the same tree, and a mismatch is an upgrade half
+ * done (a daemon not restarted, or a program holding the old library), which
+ * must fail clearly rather than half work.
+ *  2: INFO, ATTACH, DETACH, CLEAN, WRPROTECT and LS as the tree had them
+ *     first (version 1 is older than the tree's history).
+ *  3: CLEAN and WRPROTECT carry the end of the caller's whole range, checked
+ *     against the buffer's size with the first window, so that a clean needs
+ *     no INFO before it: one request when the range fits in one window, where
+ *     version 2 needed two. A client of version 3 asks INFO only when its
+ *     first request fails with ENOTTY or EINVAL, to tell another version or
+ *     another file (ENOTTY, EPROTO) from a bad range.
  */
 #ifndef COHMEM_COHMEMD_PROTO_H
 #define COHMEM_COHMEMD_PROTO_H
@@ -16,7 +33,7 @@
 #include <linux/ioctl.h>
 #include <linux/types.h>
 
-#define COHMEM_PROTO_VERSION 2
+#define COHMEM_PROTO_VERSION 3
 #define COHMEM_IOC_WINDOW 65536	/* pages per clean request: an 8 KiB bitmap */
 
 #define COHMEM_INFO_DURABLE (1u << 0)	/* cohmemd --durable: cleans sync the state file */
@@ -47,9 +64,16 @@ struct cohmem_ioc_detach {
  */
 #define COHMEM_CLEAN_SYNC (1u << 0)
 
-/* Needs a description open for reading. */
+/*
+ * Needs a description open for reading. end: the end of the range the
+ * caller's call covers (first + nr <= end); a range past the buffer's end is
+ * refused (EINVAL) with nothing taken. A call of several windows sends its
+ * whole range with the first (the one with COHMEM_CLEAN_SYNC), and each
+ * later window's own end with that window, as the buffer may have shrunk.
+ */
 struct cohmem_ioc_clean {
 	__u64 first, nr;	/* in: pages [first, first + nr), nr <= COHMEM_IOC_WINDOW */
+	__u64 end;		/* in: the end of the caller's range (version 3) */
 	__u32 flags;		/* in: COHMEM_CLEAN_* */
 	__u32 pad;
 	__u64 count;		/* out: pages reported */
@@ -58,6 +82,7 @@ struct cohmem_ioc_clean {
 
 struct cohmem_ioc_wrprotect {
 	__u64 first, nr;	/* in */
+	__u64 end;		/* in: as for a clean */
 	__u32 flags;		/* in: COHMEM_CLEAN_* */
 	__u32 pad;
 	__u64 count;		/* out: pages this consumer had pending */

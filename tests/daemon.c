@@ -3,6 +3,7 @@
  * cohmemd, for real: every test starts the daemon on a temporary mount and
  * works with processes as users — and attackers — would.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -11,6 +12,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -220,6 +222,55 @@ static void expect_state_page_byte(const char *name, size_t pg, char c)
 }
 
 /*
+ * Every ioctl(2) of this process, libcohmem's included (the program's own
+ * definition comes before libc's), is counted on its way to libc's: a buffer
+ * call's round trips to the daemon, one FUSE request each.
+ */
+static atomic_uint ioctls;
+
+int ioctl(int fd, unsigned long request, ...)
+{
+	int (*real)(int, unsigned long, ...);
+	va_list ap;
+	void *arg;
+
+	va_start(ap, request);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	*(void **)&real = dlsym(RTLD_NEXT, "ioctl");
+	atomic_fetch_add(&ioctls, 1);
+	return real(fd, request, arg);
+}
+
+/* write(2) one byte into each page of [first, end) of fd. */
+static void pwrite_pages(int fd, size_t first, size_t end)
+{
+	for (size_t pg = first; pg < end; pg++)
+		cr_assert_eq(pwrite(fd, "w", 1, (off_t)(pg * PS)), 1);
+}
+
+/* cohmem_buffer_clean() of [0, pages) reports expect (with start and end), in so many round trips. */
+static void expect_clean_in(int fd, size_t pages, const size_t *expect, unsigned trips)
+{
+	unsigned long *bm = bitmap_new(pages);
+	size_t start = 1, end = 0, n = 0;
+	unsigned before = atomic_load(&ioctls);
+	long got = cohmem_buffer_clean(fd, 0, pages, 0, bm, &start, &end);
+
+	cr_assert_eq(atomic_load(&ioctls) - before, trips, "a clean of %zu pages took %u ioctls, not %u", pages,
+		     atomic_load(&ioctls) - before, trips);
+	assert_bits(bm, pages, expect);
+	while (expect[n] != END)
+		n++;
+	cr_assert_eq(got, (long)n);
+	if (n) {
+		cr_assert_eq(start, expect[0]);
+		cr_assert_eq(end, expect[n - 1] + 1);
+	}
+	free(bm);
+}
+
+/*
  * Three suites, by what their tests need, decided before a daemon starts:
  * nothing, root (other users, mounts of their own), root and fusectl.
  */
@@ -284,6 +335,48 @@ Test(cohmemd, every_consumer_sees_every_write)
 	expect_clean(a, (size_t[]){ END });
 	cr_assert_eq(cohmem_buffer_wrprotect(b, 0, PAGES), 0);
 	close(other);
+}
+
+/*
+ * A clean asks no INFO first (protocol version 3): within one window it is
+ * one request; and the daemon's 64-bit words reach the caller's bitmap page
+ * for page: word edges, a whole word, the last partial word.
+ */
+Test(cohmemd, a_clean_within_one_window_is_one_request)
+{
+	size_t pages = 300, expect[80], n = 0;
+	int fd = buffer_create("fb", pages);
+	unsigned before;
+
+	for (size_t pg = 0; pg < pages; pg++)
+		if (pg == 0 || pg == 63 || pg == 64 || pg == 127 || (pg >= 128 && pg < 192) || pg == pages - 1)
+			expect[n++] = pg;
+	expect[n] = END;
+	for (size_t i = 0; i < n; i++)
+		pwrite_pages(fd, expect[i], expect[i] + 1);
+	expect_clean_in(fd, pages, expect, 1);
+	expect_clean_in(fd, pages, (size_t[]){ END }, 1);
+	pwrite_pages(fd, 5, 7);
+	before = atomic_load(&ioctls);
+	cr_assert_eq(cohmem_buffer_wrprotect(fd, 0, pages), 2);
+	cr_assert_eq(atomic_load(&ioctls) - before, 1, "a wrprotect is one request too");
+	cr_assert_eq(cohmem_buffer_clean(0, 0, 1, 0, (unsigned long[1]){ 0 }, NULL, NULL), -ENOTTY,
+		     "not a cohmemd file: the INFO asked after the clean's failure tells");
+	cr_assert_eq(cohmem_buffer_wrprotect(0, 0, 1), -ENOTTY);
+	close(fd);
+}
+
+/* A range of more than one window: one request per window, the first one with the whole range. */
+Test(cohmemd, a_clean_of_two_windows_is_two_requests)
+{
+	size_t pages = COHMEM_IOC_WINDOW + 70, w = COHMEM_IOC_WINDOW;
+	int fd = buffer_create("fb", pages);
+	size_t expect[] = { 0, w - 1, w, w + 63, w + 64, pages - 1, END };
+
+	for (size_t i = 0; expect[i] != END; i++)
+		pwrite_pages(fd, expect[i], expect[i] + 1);
+	expect_clean_in(fd, pages, expect, 2);
+	close(fd);
 }
 
 Test(cohmemd, poll_wakes_a_consumer)
@@ -683,14 +776,28 @@ Test(cohmemd, bad_input_is_refused_and_changes_nothing)
 	{
 		struct cohmem_ioc_clean *io = calloc(1, sizeof(*io));
 
-		io->nr = 1;
+		io->nr = io->end = 1;
+		cr_assert_eq(ioctl(fd, COHMEM_IOC_CLEAN, io), 0, "a valid request, to change from");
 		io->flags = 1u << 7;
 		cr_assert_eq(ioctl(fd, COHMEM_IOC_CLEAN, io), -1);
 		cr_assert_eq(errno, EINVAL, "unknown flags");
 		io->flags = 0;
-		io->nr = COHMEM_IOC_WINDOW + 1;
+		io->nr = io->end = COHMEM_IOC_WINDOW + 1;
 		cr_assert_eq(ioctl(fd, COHMEM_IOC_CLEAN, io), -1);
 		cr_assert_eq(errno, EINVAL, "a window too large");
+		io->nr = 2;
+		io->end = 1;
+		cr_assert_eq(ioctl(fd, COHMEM_IOC_CLEAN, io), -1);
+		cr_assert_eq(errno, EINVAL, "a window past the call's own end");
+		io->first = 3;
+		io->nr = 0;
+		cr_assert_eq(ioctl(fd, COHMEM_IOC_CLEAN, io), -1);
+		cr_assert_eq(errno, EINVAL, "a call's end before its first page");
+		io->first = 0;
+		io->nr = 1;
+		io->end = PAGES + 1;
+		cr_assert_eq(ioctl(fd, COHMEM_IOC_CLEAN, io), -1);
+		cr_assert_eq(errno, EINVAL, "a call whose range runs past the buffer's end, in its first window");
 		free(io);
 	}
 

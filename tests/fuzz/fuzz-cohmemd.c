@@ -294,12 +294,14 @@ static void do_clean(struct handle *h, bool wait)
 	io->first = next() % 4 ? 0 : next() % MAX_PAGES;
 	io->nr = next() % 4 ? MAX_PAGES : next() % MAX_PAGES;
 	io->flags = next() % 4 ? COHMEM_CLEAN_SYNC : 0;
+	io->end = next() % 8 ? io->first + io->nr : next() % (MAX_PAGES + 2);	/* the call's range */
 	p = (struct pending){ cmd == COHMEM_IOC_CLEAN ? EXPECT_CLEAN : EXPECT_WRPROTECT, io->first, io->nr };
 	r = req_as(next(), &p);
 	if (cmd == COHMEM_IOC_CLEAN) {
 		cohmemd_ioctl(r->req, h->ino, cmd, NULL, &h->fi, 0, io, sizeof(*io), sizeof(*io));
 	} else {
-		struct cohmem_ioc_wrprotect wp = { .first = io->first, .nr = io->nr, .flags = io->flags };
+		struct cohmem_ioc_wrprotect wp = { .first = io->first, .nr = io->nr, .end = io->end,
+						   .flags = io->flags };
 
 		cohmemd_ioctl(r->req, h->ino, cmd, NULL, &h->fi, 0, &wp, sizeof(wp), sizeof(wp));
 	}
