@@ -137,6 +137,14 @@ struct user_bound {
 
 struct collector;
 
+/* transport.h: how requests reach the daemon, as cohmemctl shows it (ioctl.c). */
+struct transport_facts {
+	const char *name;		/* "dev" or "uring"; NULL until transport_start() */
+	char why[160];			/* why not io_uring, when it was not used; else empty */
+	unsigned queues;		/* io_uring: the kernel's queues (one per possible CPU) */
+	_Atomic unsigned entries;	/* io_uring: ring entries registered, in all queues */
+};
+
 struct daemon {
 	struct fuse_session *se;
 	char mountpoint[4096];		/* absolute */
@@ -157,6 +165,7 @@ struct daemon {
 	size_t nusers;
 	uint64_t next_attachment;
 
+	struct transport_facts transport;
 	struct collector *collect;
 	struct helper *helper;		/* helper.c */
 	int epoll, stop, timer;		/* the watcher's */

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "transport.h"
 
 static uint64_t mib(uint64_t bytes)
 {
@@ -48,6 +49,9 @@ static void usage(FILE *out, const struct daemon *d, uint64_t nofile)
 		"  --max-bytes N          largest buffer, with K, M or G (default 16G)\n"
 		"  --collectors N         threads that write back and answer cleans (default 8)\n"
 		"  --user-collectors N    of them, busy for one owner's buffers at most (default 2)\n"
+		"  --transport auto|uring|dev  how requests arrive: FUSE over io_uring when the\n"
+		"                         kernel offers it, else /dev/fuse (auto, the default);\n"
+		"                         uring: refuse to start without it; dev: /dev/fuse only\n"
 		"  --coherence auto|writeback  accepted for cohmem 0.1's command lines; no effect\n"
 		"  -h, --help             this text\n\n"
 		"What one user may make the daemon hold (root is not limited); defaults in ():\n"
@@ -135,6 +139,7 @@ static int set_signals(void)
 
 struct options {
 	const char *mount, *state;
+	enum transport_want transport;
 	bool help;
 };
 
@@ -150,6 +155,7 @@ static int parse_options(struct daemon *d, int argc, char *argv[], struct option
 		{ "user-pending", required_argument, NULL, 'P' }, { "collectors", required_argument, NULL, 'C' },
 		{ "user-collectors", required_argument, NULL, 'U' },
 		{ "coherence", required_argument, NULL, 'c' },
+		{ "transport", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' }, { 0 },
 	};
 	struct limits *l = &d->limits;
@@ -178,6 +184,12 @@ static int parse_options(struct daemon *d, int argc, char *argv[], struct option
 			if (strcmp(optarg, "auto") && strcmp(optarg, "writeback")) {
 				logmsg("--coherence %s: gone in 0.2; cohmemd always has the kernel write back "
 				       "(see cohmemd(8))", optarg);
+				return -1;
+			}
+			break;
+		case 'T':
+			if (transport_parse(optarg, &o->transport)) {
+				logmsg("--transport %s: auto, uring or dev", optarg);
 				return -1;
 			}
 			break;
@@ -267,7 +279,8 @@ int main(int argc, char *argv[])
 	helper_use_channel(d->limits.collectors);	/* shared with the watcher: they never call at once */
 	if (mount_start(d, &args, argv[0]))
 		return 1;
-	if (start_threads(d)) {
+	/* After the threads, as the loop would start: the ring serves requests as soon as it is up. */
+	if (start_threads(d) || transport_start(d, o.transport)) {
 		logmsg("%s: cannot set up", d->mountpoint);
 		fuse_session_unmount(d->se);
 		return 1;
@@ -299,6 +312,7 @@ int main(int argc, char *argv[])
 	helper_stop(d);
 	if (mount_stop(d))
 		ret = 1;
+	transport_stop(d);	/* after the unmount, which its threads serve */
 	fuse_session_destroy(d->se);
 	fuse_opt_free_args(&args);
 	return ret;
