@@ -12,19 +12,26 @@
  * or not, forked, never linked with libcohmem, or dead. The daemon never
  * reads a client's memory or page tables.
  *
- * Threads, and what each may wait for. FUSE workers (libfuse's loop) wait
- * only for the short mutexes below, never for anything that needs another
+ * Threads, and what each may wait for. Requests are handled by FUSE
+ * workers (libfuse's loop on /dev/fuse) and, with FUSE over io_uring
+ * (transport-uring.c, --transport), by one ring thread per kernel queue
+ * (one per possible CPU), which then carry every request but FORGET and
+ * INTERRUPT while the workers wait on /dev/fuse for those. Both wait only
+ * for the short mutexes below, never for anything that needs another
  * request of this connection answered. Everything that can — writing back,
  * opening the daemon's own files, reading /proc/<pid>/maps, retrieving from
  * the page cache — runs on collector threads (collect.c), holding no lock,
- * and their requests are answered from there. The watcher (watch.c) follows
- * exits, the --interval timer and termination.
+ * and their requests are answered from there (any thread may answer: a
+ * ring's replies are handed to its thread, transport.h). The watcher
+ * (watch.c) follows exits, the --interval timer and termination. The
+ * transport starts after the other threads and stops after the unmount.
  *
  * Locks (lock.h): daemon.lock covers the table of buffers (names, inode
  * numbers, references); buffer.lock one buffer's attributes, consumers,
  * attachments and pending pages; users_lock the per-user accounting;
- * collect.lock the job queue. Order: daemon.lock, buffer.lock, users_lock,
- * collect.lock, never two buffers' at once. None is held across a wait on
+ * collect.lock the job queue; transport.lock the ring's requests and
+ * replies. Order: daemon.lock, buffer.lock, users_lock, collect.lock,
+ * transport.lock, never two buffers' at once. None is held across a wait on
  * the connection. A comment "caller holds X" (or a trailing "X" on a
  * declaration below) is asserted by the function in debug and sanitized
  * builds (lock_assert_held), and the order by every lock_take().
