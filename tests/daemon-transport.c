@@ -134,7 +134,7 @@ Test(transport, auto_falls_back_to_dev_when_the_kernel_offers_no_ring)
 /* Start cohmemd with args on a mount of its own and wait for it to end: its wait status. */
 static int run_to_end(const char *args, const char *mnt, const char *log)
 {
-	char exe[PATH_MAX], cmd[3 * PATH_MAX + 256], state[PATH_MAX];
+	char exe[PATH_MAX], cmd[5 * PATH_MAX + 256], state[PATH_MAX];
 	int status = -1;
 	pid_t pid;
 
