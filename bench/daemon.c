@@ -61,6 +61,7 @@ struct mount {
 
 static int mount_start(struct mount *m, const char *cohmemd, const char *extra)
 {
+	const char *more = getenv("COHMEM_BENCH_DAEMON_ARG");	/* one more, say --transport=uring */
 	struct stat top, st;
 
 	snprintf(m->dir, sizeof(m->dir), "/var/tmp/cohmem-bench-XXXXXX");	/* a disk, not tmpfs */
@@ -74,7 +75,8 @@ static int mount_start(struct mount *m, const char *cohmemd, const char *extra)
 		int null = open("/dev/null", O_WRONLY);
 
 		dup2(null, 2);
-		execl(cohmemd, cohmemd, "--mount", m->mnt, "--state-dir", m->state, extra, (char *)NULL);
+		execl(cohmemd, cohmemd, "--mount", m->mnt, "--state-dir", m->state, extra ? extra : more,
+		      extra ? more : NULL, (char *)NULL);
 		_exit(127);
 	}
 	stat(m->dir, &top);

@@ -15,19 +15,26 @@
  * against the state file; adapt.c chooses per buffer. The daemon never
  * reads a client's memory or page tables.
  *
- * Threads, and what each may wait for. FUSE workers (libfuse's loop) wait
- * only for the short mutexes below, never for anything that needs another
+ * Threads, and what each may wait for. Requests are handled by FUSE
+ * workers (libfuse's loop on /dev/fuse) and, with FUSE over io_uring
+ * (transport-uring.c, --transport), by one ring thread per kernel queue
+ * (one per possible CPU), which then carry every request but FORGET and
+ * INTERRUPT while the workers wait on /dev/fuse for those. Both wait only
+ * for the short mutexes below, never for anything that needs another
  * request of this connection answered. Everything that can — writing back,
  * opening the daemon's own files, reading /proc/<pid>/maps, retrieving from
  * the page cache — runs on collector threads (collect.c), holding no lock,
- * and their requests are answered from there. The watcher (watch.c) follows
- * exits, the --interval timer and termination.
+ * and their requests are answered from there (any thread may answer: a
+ * ring's replies are handed to its thread, transport.h). The watcher
+ * (watch.c) follows exits, the --interval timer and termination. The
+ * transport starts after the other threads and stops after the unmount.
  *
  * Locks (lock.h): daemon.lock covers the table of buffers (names, inode
  * numbers, references); buffer.lock one buffer's attributes, consumers,
  * attachments and pending pages; users_lock the per-user accounting;
- * collect.lock the job queue. Order: daemon.lock, buffer.lock, users_lock,
- * collect.lock, never two buffers' at once. None is held across a wait on
+ * collect.lock the job queue; transport.lock the ring's requests and
+ * replies. Order: daemon.lock, buffer.lock, users_lock, collect.lock,
+ * transport.lock, never two buffers' at once. None is held across a wait on
  * the connection. A comment "caller holds X" (or a trailing "X" on a
  * declaration below) is asserted by the function in debug and sanitized
  * builds (lock_assert_held), and the order by every lock_take().
@@ -182,6 +189,14 @@ struct user_bound {
 
 struct collector;
 
+/* transport.h: how requests reach the daemon, as cohmemctl shows it (ioctl.c). */
+struct transport_facts {
+	const char *name;		/* "dev" or "uring"; NULL until transport_start() */
+	char why[160];			/* why not io_uring, when it was not used; else empty */
+	unsigned queues;		/* io_uring: the kernel's queues (one per possible CPU) */
+	_Atomic unsigned entries;	/* io_uring: ring entries registered, in all queues */
+};
+
 struct daemon {
 	struct fuse_session *se;
 	char mountpoint[4096];		/* absolute */
@@ -203,6 +218,7 @@ struct daemon {
 	size_t nusers;
 	uint64_t next_attachment;
 
+	struct transport_facts transport;
 	struct collector *collect;
 	struct helper *helper;		/* helper.c */
 	int epoll, stop, timer;		/* the watcher's */

@@ -77,6 +77,19 @@ static int ioc_ls(struct daemon *d, uid_t caller, struct cohmem_ioc_ls *ls)
 	return b ? 0 : -ENOENT;
 }
 
+/* How the daemon is served: anyone may ask. */
+static void ioc_daemon(struct daemon *d, struct cohmem_ioc_daemon *out)
+{
+	const struct transport_facts *t = &d->transport;
+
+	memset(out, 0, sizeof(*out));
+	snprintf(out->transport, sizeof(out->transport), "%s", t->name ? t->name : "dev");
+	snprintf(out->why, sizeof(out->why), "%s", t->why);
+	out->queues = t->queues;
+	out->entries = atomic_load(&t->entries);
+	out->flags = d->durable ? COHMEM_INFO_DURABLE : 0;
+}
+
 /*
  * A clean or wrprotect: checked here, the caller's whole range [first, end)
  * too, so that it needs no INFO first; answered now, or after a pass when
@@ -115,6 +128,7 @@ union ioc_arg {
 	struct cohmem_ioc_clean clean;
 	struct cohmem_ioc_wrprotect wrprotect;
 	struct cohmem_ioc_ls ls;
+	struct cohmem_ioc_daemon daemon;
 };
 
 /* 0: answered; 1: answered later (by a collector); -errno: answer with it. */
@@ -171,7 +185,11 @@ void cohmemd_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg, 
 	} else {
 		if (in_bufsz)
 			memcpy(io, in_buf, in_bufsz);
-		if (ino == ROOT) {
+		if (ino == ROOT && cmd == COHMEM_IOC_DAEMON) {
+			ioc_daemon(d, &io->daemon);
+			fuse_reply_ioctl(req, 0, &io->daemon, sizeof(io->daemon));
+			err = 0;
+		} else if (ino == ROOT) {
 			err = cmd == COHMEM_IOC_LS ? ioc_ls(d, fuse_req_ctx(req)->uid, &io->ls) : -ENOTTY;
 			if (!err)
 				fuse_reply_ioctl(req, 0, &io->ls, sizeof(io->ls));

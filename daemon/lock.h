@@ -27,6 +27,7 @@ enum lock_rank {
 	LOCK_BUFFER,		/* buffer.lock */
 	LOCK_USERS,		/* daemon.users_lock */
 	LOCK_COLLECT,		/* collector.lock */
+	LOCK_TRANSPORT,		/* the io_uring transport's (transport-uring.c): taken by replies, last */
 	LOCK_RANKS
 };
 

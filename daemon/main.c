@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "transport.h"
 
 static uint64_t mib(uint64_t bytes)
 {
@@ -52,6 +53,9 @@ static void usage(FILE *out, const struct daemon *d, uint64_t nofile)
 		"  --max-bytes N          largest buffer, with K, M or G (default 16G)\n"
 		"  --collectors N         threads that write back and answer cleans (default 8)\n"
 		"  --user-collectors N    of them, busy for one owner's buffers at most (default 2)\n"
+		"  --transport auto|uring|dev  how requests arrive: FUSE over io_uring when the\n"
+		"                         kernel offers it, else /dev/fuse (auto, the default);\n"
+		"                         uring: refuse to start without it; dev: /dev/fuse only\n"
 		"  --coherence auto|writeback  accepted for cohmem 0.1's command lines; no effect\n"
 		"  -h, --help             this text\n\n"
 		"What one user may make the daemon hold (root is not limited); defaults in ():\n"
@@ -139,6 +143,7 @@ static int set_signals(void)
 
 struct options {
 	const char *mount, *state;
+	enum transport_want transport;
 	bool help;
 };
 
@@ -154,6 +159,7 @@ static int parse_options(struct daemon *d, int argc, char *argv[], struct option
 		{ "user-pending", required_argument, NULL, 'P' }, { "collectors", required_argument, NULL, 'C' },
 		{ "user-collectors", required_argument, NULL, 'U' },
 		{ "coherence", required_argument, NULL, 'c' }, { "mode", required_argument, NULL, 'M' },
+		{ "transport", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' }, { 0 },
 	};
 	struct limits *l = &d->limits;
@@ -194,6 +200,12 @@ static int parse_options(struct daemon *d, int argc, char *argv[], struct option
 				d->mode = MODE_COMPARE;
 			else {
 				logmsg("--mode %s: adaptive, track or compare", optarg);
+				return -1;
+			}
+			break;
+		case 'T':
+			if (transport_parse(optarg, &o->transport)) {
+				logmsg("--transport %s: auto, uring or dev", optarg);
 				return -1;
 			}
 			break;
@@ -286,7 +298,8 @@ int main(int argc, char *argv[])
 	helper_use_channel(d->limits.collectors);	/* shared with the watcher: they never call at once */
 	if (mount_start(d, &args, argv[0]))
 		return 1;
-	if (start_threads(d)) {
+	/* After the threads, as the loop would start: the ring serves requests as soon as it is up. */
+	if (start_threads(d) || transport_start(d, o.transport)) {
 		logmsg("%s: cannot set up", d->mountpoint);
 		fuse_session_unmount(d->se);
 		return 1;
@@ -318,6 +331,7 @@ int main(int argc, char *argv[])
 	helper_stop(d);
 	if (mount_stop(d))
 		ret = 1;
+	transport_stop(d);	/* after the unmount, which its threads serve */
 	fuse_session_destroy(d->se);
 	fuse_opt_free_args(&args);
 	return ret;

@@ -71,13 +71,16 @@ static bool still_mounted(dev_t dev, const char *path)
  * A daemon killed with SIGKILL leaves a dead mount behind: clear it, or the
  * new mount would sit on top of it and it would outlive us. statfs(), not
  * stat(): the kernel answers stat() from its attribute cache for a while
- * after the daemon died, while statfs() always asks the daemon.
+ * after the daemon died, while statfs() always asks the daemon. A daemon
+ * that served by io_uring leaves its connection up a moment longer (the
+ * kernel lets go of its rings after it died): a statfs() asked then is
+ * aborted with the connection, ECONNABORTED.
  */
 static void clear_stale_mount(const char *path)
 {
 	struct statfs sfs;
 
-	if (statfs(path, &sfs) == 0 || errno != ENOTCONN)
+	if (statfs(path, &sfs) == 0 || (errno != ENOTCONN && errno != ECONNABORTED))
 		return;
 	logmsg("%s: a stale mount (its daemon died); unmounting it", path);
 	if (umount2(path, MNT_DETACH) && system("fusermount3 -uz -- \"$COHMEMD_MOUNT\"") != 0)

@@ -112,11 +112,22 @@ struct cohmem_ioc_ls {
 	} mappings[COHMEM_LS_MAPPINGS];
 };
 
+/* On the mount's root directory: how the daemon is served (cohmemctl status, ls). */
+struct cohmem_ioc_daemon {
+	char transport[16];	/* out: "dev" (/dev/fuse) or "uring" (FUSE over io_uring) */
+	__u32 queues;		/* out: uring: the kernel's queues (one per possible CPU) */
+	__u32 entries;		/* out: uring: ring entries registered, in all queues */
+	__u32 flags;		/* out: COHMEM_INFO_* */
+	__u32 pad;
+	char why[160];		/* out: why not io_uring, when it is not used; else empty */
+};
+
 #define COHMEM_IOC_INFO _IOR('C', 1, struct cohmem_ioc_info)
 #define COHMEM_IOC_ATTACH _IOW('C', 2, struct cohmem_ioc_attach)
 #define COHMEM_IOC_DETACH _IOW('C', 3, struct cohmem_ioc_detach)
 #define COHMEM_IOC_CLEAN _IOWR('C', 4, struct cohmem_ioc_clean)
 #define COHMEM_IOC_WRPROTECT _IOWR('C', 5, struct cohmem_ioc_wrprotect)
 #define COHMEM_IOC_LS _IOWR('C', 6, struct cohmem_ioc_ls)
+#define COHMEM_IOC_DAEMON _IOR('C', 7, struct cohmem_ioc_daemon)
 
 #endif /* COHMEM_COHMEMD_PROTO_H */

@@ -94,4 +94,57 @@ struct cohmem_cachestat {
 	__u64 nr_recently_evicted;
 };
 
+/*
+ * FUSE over io_uring (include/uapi/linux/fuse.h, Linux 6.14, protocol 7.42):
+ * what cohmemd's ring transport (daemon/transport-uring.c) speaks. The
+ * kernel offers FUSE_OVER_IO_URING in the INIT request's flags2 (with
+ * FUSE_INIT_EXT) while /sys/module/fuse/parameters/enable_uring is set, and
+ * uses the ring once the daemon's INIT reply asks for it and every queue
+ * has an entry registered.
+ */
+#ifndef FUSE_INIT_EXT
+#define FUSE_INIT_EXT (1 << 30)				/* 5.17, protocol 7.36 */
+#endif
+#ifndef FUSE_MAX_PAGES
+#define FUSE_MAX_PAGES (1 << 22)			/* 4.20, protocol 7.28 */
+#endif
+#ifndef FUSE_OVER_IO_URING
+#define FUSE_OVER_IO_URING (1ULL << 41)			/* 6.14: bit 9 of flags2 */
+#endif
+#ifndef FUSE_URING_IN_OUT_HEADER_SZ
+#define FUSE_URING_IN_OUT_HEADER_SZ 128
+#define FUSE_URING_OP_IN_OUT_SZ 128
+
+/* The daemon's side of one ring entry, after its headers (struct fuse_uring_req_header). */
+struct fuse_uring_ent_in_out {
+	__u64 flags;
+	__u64 commit_id;	/* in: the request's unique, to be given back with its reply */
+	__u32 payload_sz;	/* in: bytes of the payload buffer the request fills; out: the reply's */
+	__u32 padding;
+	__u64 reserved;
+};
+
+/* The header buffer of a ring entry (the payload buffer is apart). */
+struct fuse_uring_req_header {
+	char in_out[FUSE_URING_IN_OUT_HEADER_SZ];	/* fuse_in_header, then the reply's fuse_out_header */
+	char op_in[FUSE_URING_OP_IN_OUT_SZ];		/* the request's first argument (fuse_write_in, ...) */
+	struct fuse_uring_ent_in_out ring_ent_in_out;
+};
+
+/* IORING_OP_URING_CMD on /dev/fuse: sqe->cmd_op. */
+enum fuse_uring_cmd {
+	FUSE_IO_URING_CMD_INVALID = 0,
+	FUSE_IO_URING_CMD_REGISTER = 1,		/* sqe->addr: struct iovec[2] (headers, payload), len 2 */
+	FUSE_IO_URING_CMD_COMMIT_AND_FETCH = 2,	/* the reply to commit_id, and wait for the next request */
+};
+
+/* The command area of a 128-byte SQE (IORING_SETUP_SQE128). */
+struct fuse_uring_cmd_req {
+	__u64 flags;
+	__u64 commit_id;
+	__u16 qid;		/* the queue: one per possible CPU */
+	__u8 padding[6];
+};
+#endif /* FUSE_URING_IN_OUT_HEADER_SZ */
+
 #endif /* COHMEM_KABI_H */

@@ -51,6 +51,18 @@ void build_path(char *out, size_t size, const char *rel)
 	snprintf(strrchr(out, '/') + 1, 64, "%s", rel);
 }
 
+/* --transport COHMEMD_TEST_TRANSPORT, unless unset or args name one. */
+const char *cohmemd_transport_arg(const char *args)
+{
+	static char arg[64];
+	const char *t = getenv("COHMEMD_TEST_TRANSPORT");
+
+	if (!t || !*t || strstr(args, "--transport"))
+		return "";
+	snprintf(arg, sizeof(arg), " --transport %s", t);
+	return arg;
+}
+
 void cohmemd_start(const char *args, const char *state, const char *prefix)
 {
 	char exe[PATH_MAX], cmd[3 * PATH_MAX + 512];
@@ -61,8 +73,8 @@ void cohmemd_start(const char *args, const char *state, const char *prefix)
 	else
 		build_path(exe, sizeof(exe), "../daemon/cohmemd");
 	snprintf(state_now, sizeof(state_now), "%s", state ? state : cohmemd_state);
-	snprintf(cmd, sizeof(cmd), "%s exec %s --mount %s --state-dir %s %s 2>>%s/log", prefix ? prefix : "",
-		 exe, cohmemd_mnt, state_now, args, cohmemd_dir);
+	snprintf(cmd, sizeof(cmd), "%s exec %s --mount %s --state-dir %s %s%s 2>>%s/log", prefix ? prefix : "",
+		 exe, cohmemd_mnt, state_now, args, cohmemd_transport_arg(args), cohmemd_dir);
 	cohmemd_pid = fork();
 	cr_assert_geq(cohmemd_pid, 0);
 	if (cohmemd_pid == 0) {

@@ -2,7 +2,8 @@
 /*
  * cohmemd for real, for the tests: each test starts the daemon on a
  * temporary mount (with the arguments COHMEMD_TEST_ARGS names, if set; the
- * binary COHMEMD_TEST_BIN names, else the build tree's) and stops it after,
+ * binary COHMEMD_TEST_BIN names, else the build tree's; --transport
+ * COHMEMD_TEST_TRANSPORT, dev, uring or auto, if set) and stops it after,
  * checking that it exited 0, unmounted, and logged no sanitizer report or
  * broken lock rule.
  *
@@ -35,6 +36,8 @@ void cohmemd_skip(const char *why) __attribute__((noreturn));
 
 /* The default arguments (COHMEMD_TEST_ARGS, or the suite's). */
 const char *cohmemd_args(void);
+/* What cohmemd_start() adds to args: " --transport $COHMEMD_TEST_TRANSPORT", or "". */
+const char *cohmemd_transport_arg(const char *args);
 /* Start the daemon: `prefix` runs in its shell first (say "ulimit -n 64;"), state may be NULL. */
 void cohmemd_start(const char *args, const char *state, const char *prefix);
 /* SIGTERM it and wait: its wait status. */

@@ -22,10 +22,17 @@ echo 'int main(void) { return 0; }' >"$out/probe.c"
 sources=$build/daemon/cohmemd-sources.txt
 [ -s "$sources" ] || { echo "tsan: no $sources: configure the build first"; exit 1; }
 mapfile -t daemon_sources <"$sources"
+# main() and the transports; the io_uring one with liburing, as the build has it.
+mapfile -t main_sources <"$build/daemon/cohmemd-main-sources.txt"
+uring=()
+if grep -q transport-uring "$build/daemon/cohmemd-main-sources.txt"; then
+	# shellcheck disable=SC2207 # pkg-config's flags are words
+	uring=(-DCOHMEMD_HAVE_URING $(pkg-config --cflags --libs liburing))
+fi
 # shellcheck disable=SC2046 # pkg-config's flags are words
 "$cc" -fsanitize=thread -g -O1 -D_GNU_SOURCE -DCOHMEMD_LOCK_CHECKS -Wall -Wextra -Wno-unused-parameter -Werror \
-	-I "$src/daemon" -I "$src/shared" $(pkg-config --cflags fuse3) "${daemon_sources[@]}" "$src/daemon/main.c" \
-	$(pkg-config --libs fuse3) -lpthread -o "$out/cohmemd"
+	-I "$src/daemon" -I "$src/shared" $(pkg-config --cflags fuse3) "${daemon_sources[@]}" "${main_sources[@]}" \
+	$(pkg-config --libs fuse3) "${uring[@]}" -lpthread -o "$out/cohmemd"
 # COHMEMD_TEST_SANITIZER: what the tests may not measure of such a daemon (its memory).
 export COHMEMD_TEST_BIN=$out/cohmemd COHMEMD_TEST_SANITIZER=thread TSAN_OPTIONS=halt_on_error=0
 "$build/tests/test-daemon-stress"

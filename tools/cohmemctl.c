@@ -4,9 +4,10 @@
  *
  *   cohmemctl probe [--json]   what works for this kernel and user, and why
  *   cohmemctl ls MOUNT         the buffers of a cohmemd mount, who maps them
+ *   cohmemctl status MOUNT     how that cohmemd is served (its transport)
  *
  * Exit status of probe: 0 if any backend can track memory here, 1 if none;
- * of ls: 0, or 1 if MOUNT is not a cohmemd mount; 2 for bad usage.
+ * of ls and status: 0, or 1 if MOUNT is not a cohmemd mount; 2 for bad usage.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -455,6 +456,59 @@ static void ls_json(const struct cohmem_ioc_ls *e, bool first)
 	printf("], \"more_mappings\": %s }", e->nmappings > COHMEM_LS_MAPPINGS ? "true" : "false");
 }
 
+/* How the cohmemd whose root dir is was started: 0, or -errno (-ENOTTY: a daemon older than the question). */
+static int daemon_facts(int dir, struct cohmem_ioc_daemon *t)
+{
+	memset(t, 0, sizeof(*t));
+	if (ioctl(dir, COHMEM_IOC_DAEMON, t))
+		return -errno;
+	t->transport[sizeof(t->transport) - 1] = '\0';	/* whatever the daemon sent */
+	t->why[sizeof(t->why) - 1] = '\0';
+	return 0;
+}
+
+static void transport_text(const struct cohmem_ioc_daemon *t)
+{
+	char transport[4 * sizeof(t->transport) + 1], why[4 * sizeof(t->why) + 1];
+
+	text_escape(transport, sizeof(transport), t->transport);
+	text_escape(why, sizeof(why), t->why);
+	if (!strcmp(t->transport, "uring"))
+		printf("transport: uring: FUSE over io_uring, %u queues, %u ring entries\n", t->queues, t->entries);
+	else
+		printf("transport: %s%s%s%s\n", transport, !strcmp(t->transport, "dev") ? ": /dev/fuse" : "",
+		       why[0] ? "; io_uring not used: " : "", why);
+}
+
+static int status(const char *mount, bool json)
+{
+	int dir = open(mount, O_RDONLY | O_DIRECTORY | O_CLOEXEC), err;
+	struct cohmem_ioc_daemon t;
+	char transport[4 * sizeof(t.transport) + 1], why[4 * sizeof(t.why) + 1];
+
+	err = dir < 0 ? -errno : daemon_facts(dir, &t);
+	if (dir >= 0)
+		close(dir);
+	if (err) {
+		fprintf(stderr, "cohmemctl: %s is not a cohmemd mount, or one older than this cohmemctl (%s)\n",
+			mount, strerror(-err));
+		return 1;
+	}
+	if (!json) {
+		transport_text(&t);
+		printf("durable: %s\n", t.flags & COHMEM_INFO_DURABLE ? "yes" : "no");
+		return 0;
+	}
+	text_escape(transport, sizeof(transport), t.transport);
+	text_escape(why, sizeof(why), t.why);
+	printf("{ \"transport\": ");
+	json_string(transport);
+	printf(", \"queues\": %u, \"entries\": %u, \"why\": ", t.queues, t.entries);
+	json_string(why);
+	printf(", \"durable\": %s }\n", t.flags & COHMEM_INFO_DURABLE ? "true" : "false");
+	return 0;
+}
+
 static int ls(const char *mount, bool json)
 {
 	int dir = open(mount, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -466,11 +520,16 @@ static int ls(const char *mount, bool json)
 		free(e);
 		return 1;
 	}
-	if (json)
+	if (json) {
 		printf("[");
-	else
+	} else {
+		struct cohmem_ioc_daemon t;
+
+		if (!daemon_facts(dir, &t))	/* an older daemon does not say */
+			transport_text(&t);
 		printf("%-24s %12s %6s %11s %9s %8s  %s\n", "buffer", "bytes", "mode", "uid:gid", "consumers",
 		       "pending", "mappings (pid address+length @offset)");
+	}
 	for (e->index = 0;; e->index++) {
 		uint32_t index = e->index;
 
@@ -500,12 +559,17 @@ static void usage(FILE *out)
 {
 	fprintf(out, "Usage: cohmemctl probe [--json]\n"
 		     "       cohmemctl ls [--json] MOUNT\n"
+		     "       cohmemctl status [--json] MOUNT\n"
 		     "  probe    what works for this kernel and user, and why; exit 0 if any\n"
 		     "           backend can track memory here, 1 if none\n"
 		     "  ls       the buffers of the cohmemd mounted at MOUNT: size, mode, owner,\n"
 		     "           open descriptions, the most pages pending for one of them, and\n"
 		     "           the mappings processes attached; names print as printable\n"
-		     "           text, any other byte as \\xHH and a backslash as \\\\\n"
+		     "           text, any other byte as \\xHH and a backslash as \\\\; first (not\n"
+		     "           with --json) the daemon's transport, as status says it\n"
+		     "  status   how the cohmemd mounted at MOUNT is served: its transport\n"
+		     "           (uring: FUSE over io_uring, or dev: /dev/fuse, and why not\n"
+		     "           io_uring) and whether it is --durable\n"
 		     "  --json   the same, for scripts\n");
 }
 
@@ -536,6 +600,8 @@ int main(int argc, char *argv[])
 		return probe(json);
 	if (optind + 2 == argc && !strcmp(argv[optind], "ls"))
 		return ls(argv[optind + 1], json);
+	if (optind + 2 == argc && !strcmp(argv[optind], "status"))
+		return status(argv[optind + 1], json);
 	usage(stderr);
 	return 2;
 }
