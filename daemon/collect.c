@@ -626,7 +626,8 @@ static uint64_t cached_pages(struct daemon *d, struct buffer *b)
 /*
  * Compare b's pages with the state file (compare.c); 0 or the clean's
  * error, or 1 if this pass must write back instead: the helper cannot read
- * b (its mode lets it only write), or a WRITE's pages could not be noted.
+ * b (its mode lets it only write), a WRITE's pages could not be noted, or b
+ * was cut while the helper compared.
  */
 static int compare(struct daemon *d, struct buffer *b)
 {
@@ -641,12 +642,12 @@ static int compare(struct daemon *d, struct buffer *b)
 		if (b->adapt.patience != UINT_MAX)
 			logmsg("%s: cannot be compared (%s): it is tracked", b->name, strerror(-err));
 		adapt_cannot_compare(&b->adapt);
-	} else if (err != -ENOMEM) {
+	} else if (err != -ENOMEM && err != -EAGAIN) {
 		b->verify_writeback = true;	/* what we stored, a writeback brings back unmarked */
 	}
 	lock_drop(&b->lock);
-	if (err == -EACCES || err == -EBADF || err == -ENOMEM)
-		return 1;
+	if (err == -EACCES || err == -EBADF || err == -ENOMEM || err == -EAGAIN)
+		return 1;	/* EAGAIN: b was cut while the helper compared */
 	if (!err) {
 		uint64_t cached = cached_pages(d, b);
 

@@ -28,6 +28,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,8 +98,10 @@ static int received_fd(struct msghdr *msg)
 struct own_fd {
 	uint64_t ino;
 	int fd;
-	void *map;			/* COMPARE's view for mincore(), never touched; or NULL */
+	void *map;			/* COMPARE's read-only view of it, or NULL */
 	size_t map_len;
+	void *state_map;		/* and of its state file */
+	size_t state_len;
 };
 
 static pthread_mutex_t own_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -142,7 +145,7 @@ static int own_add(uint64_t ino, int fd)
 	}
 	if (t) {
 		own = t;
-		own[nown++] = (struct own_fd){ ino, fd, NULL, 0 };
+		own[nown++] = (struct own_fd){ ino, fd, NULL, 0, NULL, 0 };
 	}
 	pthread_mutex_unlock(&own_lock);
 	return err;
@@ -158,6 +161,8 @@ static int own_take(uint64_t ino)
 			fd = own[i].fd;
 			if (own[i].map)
 				munmap(own[i].map, own[i].map_len);	/* writes the buffer back (FUSE) */
+			if (own[i].state_map)
+				munmap(own[i].state_map, own[i].state_len);
 			own[i] = own[--nown];
 		}
 	}
@@ -246,111 +251,111 @@ static int64_t do_maps(const struct helper_req *r)
 	       c.covered >= r->addr + r->len;
 }
 
-/* Read len bytes at off, short only at the end of the file; 0-filled past it. The count read, or -errno. */
-static ssize_t read_all(int fd, char *buf, size_t len, uint64_t off)
+/* A view of len bytes of fd at *map (of *map_len bytes, or none), grown by doubling; 0 or -errno. */
+static int view_grow(int fd, void **map, size_t *map_len, size_t len)
 {
-	size_t got = 0;
+	size_t want = *map_len ? *map_len : 1 << 20;
+	void *m;
 
-	while (got < len) {
-		ssize_t n = pread(fd, buf + got, len - got, (off_t)(off + got));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	memset(buf + got, 0, len - got);
-	return (ssize_t)got;
+	if (*map_len >= len)
+		return 0;
+	while (want < len)
+		want *= 2;
+	m = mmap(NULL, want, PROT_READ, MAP_SHARED, fd, 0);
+	if (m == MAP_FAILED)
+		return -errno;
+	if (*map)
+		munmap(*map, *map_len);
+	*map = m;
+	*map_len = want;
+	return 0;
 }
 
 /*
- * The pages of a run [pg, pg + n) whose bytes in the page cache (fd, our
- * own descriptor) differ from the state file's (state): into the area, until
- * it is full. The page at which it stopped, or -errno.
+ * Read-only views of buffer ino (through our own descriptor) and of its
+ * state file (state, the first time), both at least end pages long, and
+ * which of pages [first, end) the page cache holds, into vec (mincore()).
+ * The views stay until CLOSE: FUSE writes a file back whenever a mapping of
+ * it goes away (fuse_vma_close()), which would undo what comparing is for,
+ * and a view kept is a view whose pages are mapped already. 0 or -errno
+ * (-EACCES: our descriptor is write-only).
  */
-static int64_t compare_run(int fd, int state, uint64_t pg, uint64_t n, uint64_t size, char *cur, char *old,
-			   struct compare_area *a)
+static int views(uint64_t ino, int state, uint64_t first, uint64_t end, unsigned char *vec, const char **buf,
+		 const char **stored)
 {
-	size_t ps = helper_page_size, bytes = n * ps;
-	ssize_t got;
+	size_t ps = helper_page_size, need = end * ps;
+	struct own_fd *h;
+	int err;
 
-	if (pg * ps + bytes > size)
-		bytes = size - pg * ps;
-	got = read_all(fd, cur, bytes, pg * ps);
-	if (got < 0)
-		return got;
-	if (read_all(state, old, (size_t)got, pg * ps) < 0)
-		return -errno;
-	for (uint64_t i = 0; i * ps < (size_t)got; i++) {
-		size_t len = (size_t)got - i * ps < ps ? (size_t)got - i * ps : ps;
+	pthread_mutex_lock(&own_lock);
+	h = own_of(ino);
+	err = !h ? -EBADF : view_grow(h->fd, &h->map, &h->map_len, need);
+	if (!err)
+		err = view_grow(state, &h->state_map, &h->state_len, need);
+	if (!err && mincore((char *)h->map + first * ps, (end - first) * ps, vec))
+		err = -errno;
+	if (!err) {
+		*buf = h->map;
+		*stored = h->state_map;
+	}
+	pthread_mutex_unlock(&own_lock);
+	return err;
+}
 
-		if (!memcmp(cur + i * ps, old + i * ps, len))
+/*
+ * A page of a view past the end of its file raises SIGBUS: the buffer was
+ * cut while we compared. The thread's guard takes it back to compare_run().
+ */
+static _Thread_local sigjmp_buf *bus_guard;
+
+static void on_sigbus(int sig)
+{
+	if (bus_guard)
+		siglongjmp(*bus_guard, 1);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/*
+ * The pages of a run [pg, pg + n) whose bytes in the page cache (buf) differ
+ * from the state file's (stored): into the area, until it is full. The page
+ * at which it stopped.
+ */
+static __attribute__((noinline)) int64_t compare_pages(const char *buf, const char *stored, uint64_t pg, uint64_t n,
+						       uint64_t size, struct compare_area *a)
+{
+	size_t ps = helper_page_size;
+
+	for (uint64_t p = pg; p < pg + n && p * ps < size; p++) {
+		size_t len = size - p * ps < ps ? size - p * ps : ps;
+
+		if (!memcmp(buf + p * ps, stored + p * ps, len))
 			continue;
 		if (a->n == COMPARE_PAGES)
-			return (int64_t)(pg + i);
-		a->pg[a->n] = pg + i;
+			return (int64_t)p;
+		a->pg[a->n] = p;
 		a->len[a->n] = (uint32_t)len;
-		memcpy(compare_data(a, a->n, ps), cur + i * ps, len);
+		memcpy(compare_data(a, a->n, ps), buf + p * ps, len);
 		a->n++;
 	}
 	return (int64_t)(pg + n);
 }
 
-/*
- * A thread's buffer i of len bytes, kept from one COMPARE to the next: a
- * fresh one each time would be fresh pages, a fault each (dearer than the
- * compare in a virtual machine).
- */
-static char *scratch(int i, size_t len)
+/* compare_pages(), or -EAGAIN if the buffer was cut meanwhile (a view's page raised SIGBUS). */
+static int64_t compare_run(const char *buf, const char *stored, uint64_t pg, uint64_t n, uint64_t size,
+			   struct compare_area *a)
 {
-	static _Thread_local char *buf[2];
+	sigjmp_buf jb;
+	int64_t at;
 
-	if (!buf[i])
-		buf[i] = malloc(len);	/* len never changes: COMPARE_RUN pages */
-	return buf[i];
-}
-
-/*
- * Which of pages [first, end) of buffer ino the page cache holds, into vec:
- * mincore() of a read-only view of it that nobody touches. The view is kept
- * until CLOSE and grows by doubling: FUSE writes a file back whenever a
- * mapping of it goes away (fuse_vma_close()), which would undo what
- * comparing is for, so it goes only when a bigger one is needed. 0 or
- * -errno (-EACCES: our descriptor is write-only).
- */
-static int resident(uint64_t ino, uint64_t first, uint64_t end, unsigned char *vec)
-{
-	size_t ps = helper_page_size, need = end * ps;
-	struct own_fd *h;
-	int err = 0;
-
-	pthread_mutex_lock(&own_lock);
-	h = own_of(ino);
-	if (!h) {
-		err = -EBADF;
-	} else if (h->map_len < need) {
-		size_t len = h->map_len ? h->map_len : 1 << 20;
-		void *m;
-
-		while (len < need)
-			len *= 2;
-		m = mmap(NULL, len, PROT_READ, MAP_SHARED, h->fd, 0);
-		if (m == MAP_FAILED) {
-			err = -errno;
-		} else {
-			if (h->map)
-				munmap(h->map, h->map_len);
-			h->map = m;
-			h->map_len = len;
-		}
+	if (sigsetjmp(jb, 1)) {
+		bus_guard = NULL;
+		return -EAGAIN;
 	}
-	if (!err && mincore((char *)h->map + first * ps, (end - first) * ps, vec))
-		err = -errno;
-	pthread_mutex_unlock(&own_lock);
-	return err;
+	bus_guard = &jb;
+	at = compare_pages(buf, stored, pg, n, size, a);
+	bus_guard = NULL;
+	return at;
 }
 
 /*
@@ -358,37 +363,31 @@ static int resident(uint64_t ino, uint64_t first, uint64_t end, unsigned char *v
  * the page cache whose bytes differ from the state file's (the descriptor
  * that came with the request) go into the channel's area, with their bytes,
  * until it is full; a->next says where to go on. Only pages the page cache
- * holds are read (mincore() of a mapping nobody touches): reading others
- * would ask the daemon for what it has already. The count found, or -errno
- * (-EACCES: our descriptor cannot read, the buffer's mode lets us only write).
+ * holds are read: reading others would ask the daemon for what it has
+ * already. The count found, or -errno (-EACCES: our descriptor cannot read,
+ * the buffer's mode lets us only write; -EAGAIN: the buffer was cut).
  */
 static int64_t do_compare(const struct helper_req *r, int state, struct compare_area *a)
 {
 	size_t ps = helper_page_size;
 	uint64_t pages = (r->offset + ps - 1) / ps, end = r->len < pages ? r->len : pages, pg = r->addr;
-	int fd = own_dup(r->ino);
-	unsigned char *vec = NULL;
-	char *cur = NULL, *old = NULL;
-	int64_t ret = 0;
+	const char *buf = NULL, *stored = NULL;
+	unsigned char *vec;
+	int64_t ret;
 
 	a->n = 0;
 	a->next = end;
-	if (fd < 0 || state < 0 || pg >= end) {
-		ret = fd < 0 ? fd : state < 0 ? -EBADF : 0;
-		goto out;
-	}
+	if (state < 0)
+		return -EBADF;
+	if (pg >= end)
+		return 0;
 	vec = malloc(end - pg);
-	cur = scratch(0, COMPARE_RUN * ps);
-	old = scratch(1, COMPARE_RUN * ps);
-	if (!vec || !cur || !old) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	ret = resident(r->ino, pg, end, vec);
-	if (ret < 0)
-		goto out;
-	while (pg < end && ret >= 0) {
+	if (!vec)
+		return -ENOMEM;
+	ret = views(r->ino, state, pg, end, vec, &buf, &stored);
+	while (!ret && pg < end) {
 		uint64_t n = 0, first = r->addr;
+		int64_t at;
 
 		if (!(vec[pg - first] & 1)) {
 			pg++;
@@ -396,19 +395,17 @@ static int64_t do_compare(const struct helper_req *r, int state, struct compare_
 		}
 		while (pg + n < end && n < COMPARE_RUN && (vec[pg + n - first] & 1))
 			n++;
-		ret = compare_run(fd, state, pg, n, r->offset, cur, old, a);
-		if (ret >= 0 && (uint64_t)ret < pg + n) {
-			a->next = (uint64_t)ret;	/* the area is full */
+		at = compare_run(buf, stored, pg, n, r->offset, a);
+		if (at < 0) {
+			ret = at;
+		} else if ((uint64_t)at < pg + n) {
+			a->next = (uint64_t)at;	/* the area is full */
 			break;
 		}
 		pg += n;
 	}
-	ret = ret < 0 ? ret : (int64_t)a->n;
-out:
 	free(vec);
-	if (fd >= 0)
-		close(fd);
-	return ret;
+	return ret < 0 ? ret : (int64_t)a->n;
 }
 
 static int64_t serve_one(const struct helper_req *r)
@@ -527,6 +524,7 @@ static void __attribute__((noreturn)) helper_main(pid_t parent, const int *fds, 
 	signal(SIGTERM, SIG_IGN);
 	signal(SIGINT, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
+	signal(SIGBUS, on_sigbus);	/* a view read past a cut (compare_run()) */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != parent)
 		_exit(0);

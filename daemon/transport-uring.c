@@ -221,6 +221,16 @@ static struct ent *hash_take(uint64_t unique)
 
 /* ---- submissions: the queue thread's alone ---------------------------------- */
 
+/*
+ * Clear an SQE of a ring made with IORING_SETUP_SQE128: two struct
+ * io_uring_sqe long (the command area is the second half). Out of line, so
+ * that the compiler does not take the first half for the whole object.
+ */
+static __attribute__((noinline)) void sqe128_clear(void *sqe)
+{
+	memset(sqe, 0, 2 * sizeof(struct io_uring_sqe));
+}
+
 static struct io_uring_sqe *sqe_get(struct queue *q)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&q->ring);
@@ -241,7 +251,7 @@ static void submit_cmd(struct queue *q, struct ent *e, enum fuse_uring_cmd cmd)
 		logmsg("io_uring: no SQE for queue %u", q->qid);
 		return;
 	}
-	memset(sqe, 0, 2 * sizeof(*sqe));	/* SQE128: the command area is the second half */
+	sqe128_clear(sqe);
 	sqe->opcode = IORING_OP_URING_CMD;
 	sqe->flags = IOSQE_FIXED_FILE;
 	sqe->fd = 0;				/* R.fd, registered */
@@ -852,7 +862,7 @@ static void give_up_ring(void)
 	if (io_uring_queue_init(2, &ring, IORING_SETUP_SQE128))
 		return;
 	sqe = io_uring_get_sqe(&ring);
-	memset(sqe, 0, 2 * sizeof(*sqe));
+	sqe128_clear(sqe);
 	sqe->opcode = IORING_OP_URING_CMD;
 	sqe->fd = R.fd;
 	sqe->cmd_op = FUSE_IO_URING_CMD_REGISTER;
