@@ -191,7 +191,11 @@ struct collector;
 
 /* transport.h: how requests reach the daemon, as cohmemctl shows it (ioctl.c). */
 struct transport_facts {
-	const char *name;		/* "dev" or "uring"; NULL until transport_start() */
+	/*
+	 * "dev" or "uring"; NULL until transport_start() has set the others:
+	 * published last, for the ring threads serve before it returns.
+	 */
+	_Atomic(const char *) name;
 	char why[160];			/* why not io_uring, when it was not used; else empty */
 	unsigned queues;		/* io_uring: the kernel's queues (one per possible CPU) */
 	_Atomic unsigned entries;	/* io_uring: ring entries registered, in all queues */

@@ -81,11 +81,14 @@ static int ioc_ls(struct daemon *d, uid_t caller, struct cohmem_ioc_ls *ls)
 static void ioc_daemon(struct daemon *d, struct cohmem_ioc_daemon *out)
 {
 	const struct transport_facts *t = &d->transport;
+	const char *name = atomic_load(&t->name);	/* then the rest is set (transport.c) */
 
 	memset(out, 0, sizeof(*out));
-	snprintf(out->transport, sizeof(out->transport), "%s", t->name ? t->name : "dev");
-	snprintf(out->why, sizeof(out->why), "%s", t->why);
-	out->queues = t->queues;
+	snprintf(out->transport, sizeof(out->transport), "%s", name ? name : "uring");	/* NULL: the ring starts */
+	if (name) {
+		snprintf(out->why, sizeof(out->why), "%s", t->why);
+		out->queues = t->queues;
+	}
 	out->entries = atomic_load(&t->entries);
 	out->flags = d->durable ? COHMEM_INFO_DURABLE : 0;
 }

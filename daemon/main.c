@@ -258,6 +258,7 @@ int main(int argc, char *argv[])
 	struct fuse_loop_config *loop;
 	struct options o = { 0 };
 	struct user_bound most;
+	size_t loaded;
 	uint64_t nofile;
 	bool asked;
 	int ret;
@@ -298,13 +299,14 @@ int main(int argc, char *argv[])
 	helper_use_channel(d->limits.collectors);	/* shared with the watcher: they never call at once */
 	if (mount_start(d, &args, argv[0]))
 		return 1;
+	loaded = d->nbuffers;	/* read before anything serves: requests change it under d->lock */
 	/* After the threads, as the loop would start: the ring serves requests as soon as it is up. */
 	if (start_threads(d) || transport_start(d, o.transport)) {
 		logmsg("%s: cannot set up", d->mountpoint);
 		fuse_session_unmount(d->se);
 		return 1;
 	}
-	logmsg("serving %zu buffers at %s from %s; interval %u ms%s", d->nbuffers, d->mountpoint, o.state,
+	logmsg("serving %zu buffers at %s from %s; interval %u ms%s", loaded, d->mountpoint, o.state,
 	       d->interval_ms, d->durable ? "; durable" : "");
 	most = user_bound(&d->limits, d->page_size);
 	logmsg("one user can make it hold at most %llu MiB and %llu of its %llu descriptors (see --help)",

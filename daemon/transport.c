@@ -56,7 +56,7 @@ int transport_start(struct daemon *d, enum transport_want want)
 	if (want == TRANSPORT_DEV) {
 		snprintf(t->why, sizeof(t->why), "--transport dev");
 	} else if (!try_uring(d, t->why, sizeof(t->why))) {
-		t->name = active->name;
+		atomic_store(&t->name, active->name);
 		logmsg("transport: io_uring, %u queues, %u ring entries", t->queues, atomic_load(&t->entries));
 		return 0;
 	} else if (want == TRANSPORT_URING) {
@@ -69,7 +69,7 @@ int transport_start(struct daemon *d, enum transport_want want)
 		return -1;
 	}
 	active = &transport_dev;
-	t->name = active->name;
+	atomic_store(&t->name, active->name);
 	logmsg("transport: /dev/fuse (io_uring not used: %s)", t->why);
 	return 0;
 }
