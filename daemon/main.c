@@ -297,13 +297,16 @@ int main(int argc, char *argv[])
 		return 1;
 	}
 	helper_use_channel(d->limits.collectors);	/* shared with the watcher: they never call at once */
-	if (mount_start(d, &args, argv[0]))
+	if (mount_start(d, &args, argv[0])) {
+		fuse_opt_free_args(&args);
 		return 1;
+	}
 	loaded = d->nbuffers;	/* read before anything serves: requests change it under d->lock */
 	/* After the threads, as the loop would start: the ring serves requests as soon as it is up. */
 	if (start_threads(d) || transport_start(d, o.transport)) {
 		logmsg("%s: cannot set up", d->mountpoint);
 		fuse_session_unmount(d->se);
+		fuse_opt_free_args(&args);
 		return 1;
 	}
 	logmsg("serving %zu buffers at %s from %s; interval %u ms%s", loaded, d->mountpoint, o.state,

@@ -222,14 +222,17 @@ TestSuite(cohmemd, .init = cohmemd_setup, .fini = cohmemd_teardown, .timeout = 3
 
 Test(cohmemd, clients_that_come_and_go_lose_nothing_and_hang_nothing)
 {
-	char path[64 + 16];
+	char path[64 + 16], args[256];
 	struct consumer *c = calloc(CONSUMERS, sizeof(*c));
 	pthread_t th[CONSUMERS];
 	pid_t spawn;
 	int fd, status, watchdog_failures = 0;
 	time_t until;
 
-	cohmemd_restart("--interval 5 --max-bytes 1G");
+	/* COHMEMD_TEST_MODE: the daemon's --mode (ctest's cohmemd:stress-compare). */
+	snprintf(args, sizeof(args), "--interval 5 --max-bytes 1G%s%s", getenv("COHMEMD_TEST_MODE") ? " --mode " : "",
+		 getenv("COHMEMD_TEST_MODE") ? getenv("COHMEMD_TEST_MODE") : "");
+	cohmemd_restart(args);
 	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	cr_assert(sh != MAP_FAILED);
 	fd = buffer_create("fb", PAGES);
