@@ -11,7 +11,10 @@
  */
 void bench_target(const char *what, double ratio, double limit, bool at_most);
 
-/* How many bench_target() calls so far found their target missed. */
+/* bench_target() without the line, for a caller that prints its own: true if it holds. */
+bool bench_target_judge(double ratio, double limit, bool at_most);
+
+/* How many targets so far were found missed. */
 int bench_targets_missed(void);
 
 #endif

@@ -12,7 +12,7 @@
 # Sets tmp (removed at exit, with every process in pids), DISPLAY, port (the
 # server's), server, cohmemd and xvfb (pids); fail() prints the logs in $tmp and exits 1.
 # session_name names the caller in messages; session_geometry is the screen's
-# size (default 640x480).
+# size (default 640x480); session_daemon_args (an array), more options for cohmemd.
 #
 # No wait here or in its callers judges how fast anything is: each waits for what it waits
 # for (a log line, a picture, a process) for as long as a loaded machine takes, and only a
@@ -81,13 +81,16 @@ server_counts() {
 	counts=$(grep "damage passes" "$tmp/cohmem-vnc.log" | tail -n 1)
 }
 
-# xvfb_start WxHxD LOG: an X server keeping its screen on the mount, on a display number
-# it picks (-displayfd: tests run side by side); sets xvfb and DISPLAY, and paints the
-# root black once it answers. No auto-repeat (-r): a key typed (xdotool) whose release a
-# loaded machine delays past the repeat delay is still typed once.
+# xvfb_start WxHxD LOG [memory]: an X server keeping its screen on the mount (with memory:
+# in its own memory, as X servers do), on a display number it picks (-displayfd: tests run
+# side by side); sets xvfb and DISPLAY, and paints the root black once it answers. No
+# auto-repeat (-r): a key typed (xdotool) whose release a loaded machine delays past the
+# repeat delay is still typed once.
 xvfb_start() {
+	local fbdir=(-fbdir "$tmp/mnt")
+	[ "${3:-}" = memory ] && fbdir=()
 	rm -f "$tmp/display"
-	Xvfb -displayfd 3 -screen 0 "$1" -fbdir "$tmp/mnt" -nolisten tcp -noreset -r \
+	Xvfb -displayfd 3 -screen 0 "$1" ${fbdir[@]+"${fbdir[@]}"} -nolisten tcp -noreset -r \
 		3>"$tmp/display" >"$tmp/$2.log" 2>&1 &
 	xvfb=$!
 	pids+=($xvfb)
@@ -112,7 +115,7 @@ session_start() {
 	[ "$mode" = pull ] && daemon_interval=0 server_interval=30
 	mkdir -p "$tmp/mnt" "$tmp/state"
 	"$build/daemon/cohmemd" --mount "$tmp/mnt" --state-dir "$tmp/state" --interval $daemon_interval \
-		>"$tmp/cohmemd.log" 2>&1 &
+		${session_daemon_args[@]+"${session_daemon_args[@]}"} >"$tmp/cohmemd.log" 2>&1 &
 	cohmemd=$!
 	pids+=($cohmemd)
 	wait_for "$tmp/cohmemd.log" "serving" $cohmemd
