@@ -2,8 +2,7 @@
 /*
  * The cohmemd scenario of cohmem-bench, for every transport and mode the
  * daemon offers (cohmemd --help names --transport and --mode when it has
- * them), each combination a daemon of its own, one after the other for
- * each writer count so that drift hits them alike:
+ * them), each combination a daemon of its own:
  *
  *   scattered  a 1 GiB buffer, mapped and attached by 1, 2 or 4 writer
  *              processes that write 0.1 % or 1 % of its pages between them
@@ -11,7 +10,10 @@
  *              learns what changed with cohmem_buffer_clean() and, for
  *              comparison, by reading the whole buffer again (what a
  *              consumer does without help). Target: re-read / clean >= 4x
- *              at 1 %, >= 20x at 0.1 %.
+ *              at 1 %, >= 20x at 0.1 %. The combinations' daemons run side
+ *              by side (as many as memory allows) and take turns cycle by
+ *              cycle, so that drift in a shared machine's load hits them
+ *              alike.
  *   rewrite    one producer redraws a 320x240 window (32 bpp) on an 8 MiB
  *              buffer (a 1920x1080 screen) every 30 ms, moving it 8 pixels
  *              each time, so that it writes nearly the same pages every
@@ -195,6 +197,14 @@ static const char *combo_name(const struct combo *c, char *buf, size_t len)
 	return buf;
 }
 
+static void failed(struct combo *c, const char *what, int err)
+{
+	char name[64];
+
+	printf("%-26s %s: FAILED (%s)\n", combo_name(c, name, sizeof(name)), what, strerror(-err));
+	c->failed = true;
+}
+
 /* Which of "--transport" and "--mode" cohmemd --help names. */
 static int daemon_offers(const char *cohmemd, bool *transport, bool *mode)
 {
@@ -249,6 +259,29 @@ static void mount_tail(const struct mount *m)
 		fclose(f);
 }
 
+/*
+ * In a child just forked: close every descriptor from 3 up but keep_a and
+ * keep_b (-1: none). Another run's pipe kept open in a child would keep
+ * that run's writers from seeing their end, and a daemon holding another
+ * mount's files could hold that mount.
+ */
+static void close_others(int keep_a, int keep_b)
+{
+	int lo = keep_a < keep_b ? keep_a : keep_b, hi = keep_a < keep_b ? keep_b : keep_a;
+	unsigned from = 3;
+
+	for (int i = 0; i < 2; i++) {
+		int keep = i ? hi : lo;
+
+		if (keep < 3)
+			continue;
+		if (from < (unsigned)keep)
+			close_range(from, (unsigned)keep - 1, 0);
+		from = (unsigned)keep + 1;
+	}
+	close_range(from, ~0U, 0);
+}
+
 static int mount_start(struct mount *m, const char *cohmemd, const struct combo *c)
 {
 	const char *argv[12];
@@ -286,6 +319,7 @@ static int mount_start(struct mount *m, const char *cohmemd, const struct combo 
 
 		dup2(log, 1);
 		dup2(log, 2);
+		close_others(-1, -1);
 		execv(cohmemd, (char *const *)argv);
 		_exit(127);
 	}
@@ -488,8 +522,7 @@ static int writer_start(struct writer *w, const char *path, size_t size, unsigne
 	}
 	w->pid = fork();
 	if (w->pid == 0) {
-		close(cmd[1]);
-		close(done[0]);
+		close_others(cmd[0], done[1]);
 		writer_loop(path, size, index, n, cmd[0], done[1]);
 	}
 	close(cmd[0]);
@@ -638,33 +671,81 @@ static void row(const struct combo *c, unsigned writers, double fraction, const 
 	       ratio, target);
 }
 
-static int scattered(const struct daemon_bench *o, struct combo *c, unsigned writers, const double *fractions,
-		     size_t nf, unsigned cycles, struct result *out)
+/*
+ * Combinations [c0, c1) at once, each with its buffer and writers, taking
+ * turns cycle by cycle (who goes first rotates), so that the load of a
+ * shared machine, which drifts, hits every combination alike: their ratios
+ * are what counts. A combination that fails is marked so and stopped.
+ */
+static void scattered(const struct daemon_bench *o, struct combo *combos, size_t c0, size_t c1, unsigned writers,
+		      const double *fractions, size_t nf, unsigned cycles, struct result (*out)[MAX_FRACTIONS])
 {
-	size_t pages = SIZE / ps;
-	struct run r;
-	int err = run_start(&r, o->cohmemd, c, SIZE, writers);
+	static double clean[MAX_COMBOS][MAX_CYCLES], wr[MAX_COMBOS][MAX_CYCLES], rr[MAX_COMBOS][MAX_CYCLES],
+		faults[MAX_COMBOS][MAX_CYCLES], daemon[MAX_COMBOS];
+	size_t pages = SIZE / ps, n = c1 - c0;
+	struct run r[MAX_COMBOS];
+	bool up[MAX_COMBOS] = { false };
+	int err;
 
-	if (err)
-		return err;
-	for (size_t f = 0; !err && f < nf; f++) {
-		double clean[MAX_CYCLES], wr[MAX_CYCLES], rr[MAX_CYCLES], faults[MAX_CYCLES], daemon = 0;
+	for (size_t c = c0; c < c1; c++) {
+		if (combos[c].failed)
+			continue;
+		err = run_start(&r[c], o->cohmemd, &combos[c], SIZE, writers);
+		if (err)
+			failed(&combos[c], "scattered", err);
+		up[c] = !err;
+	}
+	for (size_t f = 0; f < nf; f++) {
 		size_t dirty = (size_t)((double)pages * fractions[f]);
 
-		for (unsigned k = 0; !err && k < cycles; k++) {
-			struct sample s;
+		dirty = dirty ? dirty : 1;
+		memset(daemon, 0, sizeof(daemon));
+		for (unsigned k = 0; k < cycles; k++) {
+			for (size_t i = 0; i < n; i++) {
+				size_t c = c0 + (k + f + i) % n;
+				struct sample s;
 
-			err = run_cycle(&r, SCATTERED, dirty ? dirty : 1, dirty ? dirty : 1, &s);
-			if (!err)
-				err = reread(r.fd, SIZE, &rr[k]);
-			clean[k] = s.clean, wr[k] = s.writes, faults[k] = s.faults, daemon += s.daemon;
+				if (!up[c])
+					continue;
+				err = run_cycle(&r[c], SCATTERED, dirty, dirty, &s);
+				if (!err)
+					err = reread(r[c].fd, SIZE, &rr[c][k]);
+				if (err) {
+					failed(&combos[c], "scattered", err);
+					run_stop(&r[c]);
+					up[c] = false;
+					continue;
+				}
+				clean[c][k] = s.clean, wr[c][k] = s.writes, faults[c][k] = s.faults;
+				daemon[c] += s.daemon;
+			}
 		}
-		if (!err)
-			out[f] = (struct result){ true, dirty ? dirty : 1, median(clean, cycles), median(wr, cycles),
-						  daemon / cycles, median(rr, cycles), median(faults, cycles) };
+		for (size_t c = c0; c < c1; c++)
+			if (up[c])
+				out[c][f] = (struct result){ true, dirty, median(clean[c], cycles), median(wr[c], cycles),
+							    daemon[c] / cycles, median(rr[c], cycles),
+							    median(faults[c], cycles) };
 	}
-	run_stop(&r);
-	return err;
+	for (size_t c = c0; c < c1; c++)
+		if (up[c])
+			run_stop(&r[c]);
+	uring_restore();
+}
+
+/* How many 1 GiB buffers may be up at once: each wants its page cache, and its state file's. */
+static size_t batch_size(void)
+{
+	unsigned long long kib = 0;
+	char line[128];
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "MemAvailable: %llu kB", &kib) == 1)
+			break;
+	if (f)
+		fclose(f);
+	kib /= 2;	/* the others on this machine need theirs */
+	return kib / (2 * (SIZE >> 10)) ? (size_t)(kib / (2 * (SIZE >> 10))) : 1;
 }
 
 /* ---- the rewrite workload ------------------------------------------------- */
@@ -841,19 +922,12 @@ static int combinations(const struct daemon_bench *o, struct combo *combos)
 		printf("   this cohmemd has no --transport: /dev/fuse only (\"-\")\n");
 	if (!has_m)
 		printf("   this cohmemd has no --mode: it tracks every buffer (\"-\")\n");
+	/* The transports of a mode side by side: a batch (bench_daemon()) keeps them together. */
 	for (int durable = 0; durable <= o->durable; durable++)
-		for (size_t t = 0; t < nt; t++)
-			for (size_t m = 0; m < nm && n < MAX_COMBOS; m++)
+		for (size_t m = 0; m < nm; m++)
+			for (size_t t = 0; t < nt && n < MAX_COMBOS; t++)
 				combos[n++] = (struct combo){ .transport = ts[t], .mode = ms[m], .durable = durable };
 	return (int)n;
-}
-
-static void failed(struct combo *c, const char *what, int err)
-{
-	char name[64];
-
-	printf("%-26s %s: FAILED (%s)\n", combo_name(c, name, sizeof(name)), what, strerror(-err));
-	c->failed = true;
 }
 
 int bench_daemon(const struct daemon_bench *o)
@@ -867,6 +941,7 @@ int bench_daemon(const struct daemon_bench *o)
 	unsigned cycles = o->cycles ? o->cycles : DAEMON_CYCLES;
 	struct combo combos[MAX_COMBOS];
 	struct rewrite rw[MAX_COMBOS] = { 0 };
+	size_t batch;
 	int nc;
 
 	ps = (size_t)sysconf(_SC_PAGESIZE);
@@ -884,20 +959,27 @@ int bench_daemon(const struct daemon_bench *o)
 	nc = combinations(o, combos);
 	if (nc < 0)
 		return 1;
+	batch = batch_size();
+	if (batch < (size_t)nc) {
+		size_t batches = ((size_t)nc + batch - 1) / batch, even = ((size_t)nc + batches - 1) / batches;
+
+		/* As even as they go, and a mode's two transports in the same batch. */
+		even += even % 2 && even < batch;
+		printf("   memory for %zu 1 GiB buffers at once: the combinations take turns by %zu\n", batch, even);
+		batch = even;
+	}
 	printf("%-9s %-16s %2s %5s %6s %9s %7s %7s %8s %8s %8s %8s  %s\n", "transport", "mode", "wr", "dirty",
 	       "pages", "clean ms", "us/pg", "faults", "writes", "daemon", "re-read", "rr/clean", "target");
 	for (size_t k = 0; k < nw; k++) {
-		for (int c = 0; c < nc; c++) {
-			int err = combos[c].failed ? 0 : scattered(o, &combos[c], writers[k], fractions, nf, cycles,
-								   res[k][c]);
+		for (size_t c0 = 0; c0 < (size_t)nc; c0 += batch) {
+			size_t c1 = c0 + batch < (size_t)nc ? c0 + batch : (size_t)nc;
 
-			if (err)
-				failed(&combos[c], "scattered", err);
+			scattered(o, combos, c0, c1, writers[k], fractions, nf, cycles, res[k]);
+		}
+		for (int c = 0; c < nc; c++)
 			for (size_t f = 0; f < nf; f++)
 				if (res[k][c][f].ok)
 					row(&combos[c], writers[k], fractions[f], &res[k][c][f]), measured++;
-			uring_restore();
-		}
 	}
 	for (int c = 0; c < nc; c++) {
 		char name[64];
