@@ -264,6 +264,8 @@ static int view_grow(int fd, void **map, size_t *map_len, size_t len)
 	m = mmap(NULL, want, PROT_READ, MAP_SHARED, fd, 0);
 	if (m == MAP_FAILED)
 		return -errno;
+	/* Only pages the page cache holds are read: no read-ahead of the others (READs to the daemon). */
+	madvise(m, want, MADV_RANDOM);
 	if (*map)
 		munmap(*map, *map_len);
 	*map = m;
