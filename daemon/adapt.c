@@ -10,13 +10,21 @@
  * once at start, as the cost of a minor fault on a shared mapping of our own
  * (adapt_calibrate(); 10-20 µs in a virtual machine, less than 1 on bare
  * metal). A comparing pass costs, per page the page cache holds, a read and
- * a compare (measured too). Each pass updates
+ * a compare (measured too), and stores the pages that changed, as a
+ * tracking pass stores the WRITEs of the same pages: that part is the same
+ * both ways, and left out of the comparison (it is in a WRITE's cost, so it
+ * leans towards comparing, by what a store costs). What a pass
+ * changed is taken as the mean of the last four (an --interval tick that
+ * found a tracked buffer clean counts as a pass that changed nothing):
+ * a screen redrawn at every third tick costs a compare at every tick. Each pass updates
  * smoothed costs per page (times are noisy; counts of pages are taken as they
  * are; the first pass after a switch is not measured: it does what the other
  * way left, or sets up); the other way is taken when it has looked cheaper by half
  * for VOTES passes in a row, so that noise does not flip it. A compare is
- * tried first with a guess of its cost; if it did not pay, comparing is not
- * tried again for a number of tracking passes that doubles each time.
+ * tried first with a guess of its cost; if it did not pay (it lasted fewer
+ * than PAID passes), comparing is not tried again for a number of tracking
+ * passes that doubles each time; one that paid until the writes changed
+ * leaves it free to be tried again.
  */
 #include <limits.h>
 #include <string.h>
@@ -30,6 +38,7 @@
 #define GUESS_COMPARE 16	/* until measured: a compared page costs a written one / this */
 #define CALIBRATE_PAGES 64
 #define VOTES 3
+#define PAID 16			/* passes a compare lasted: it paid */
 #define PATIENCE_FIRST 8
 #define PATIENCE_MAX 1024
 
@@ -88,18 +97,31 @@ void adapt_set_fault_us(double us)
 }
 
 /*
- * A new measurement into a smoothed one. A busy machine stretches some
- * passes many times over (preempted, a fault's worth of waiting): one
- * counts for at most twice the estimate, so that it takes several such in a
- * row to move it far.
+ * A new measurement into a smoothed one. A busy machine only ever adds to
+ * a cost (a pass preempted, a first touch of pages that later passes find
+ * mapped): a lower one is believed at once, a higher one slowly, and for at
+ * most twice the estimate, so that it takes several such in a row to move
+ * it far.
  */
 static double smooth(double old, double now)
 {
-	if (!old)
+	if (!old || now <= old)
 		return now;
 	if (now > 2 * old)
 		now = 2 * old;
 	return old + SMOOTH * (now - old);
+}
+
+/* A pass's count of changed pages into the recent ones; changed is their mean. */
+static void note_changed(struct adapt *a, uint64_t n)
+{
+	unsigned size = sizeof(a->recent) / sizeof(a->recent[0]);
+	double sum = 0;
+
+	a->recent[a->nrecent++ % size] = n;
+	for (unsigned i = 0; i < size && i < a->nrecent; i++)
+		sum += (double)a->recent[i];
+	a->changed = sum / (a->nrecent < size ? a->nrecent : size);
 }
 
 static double cost_tracking(const struct adapt *a)
@@ -107,11 +129,10 @@ static double cost_tracking(const struct adapt *a)
 	return a->changed * (a->track_us + fault_us);
 }
 
+/* Stores are left out: both ways store the same pages, and a WRITE's store is in track_us. */
 static double cost_comparing(const struct adapt *a)
 {
-	double per_page = a->compare_us ? a->compare_us : a->track_us / GUESS_COMPARE;
-
-	return a->cached * per_page;
+	return a->cached * (a->compare_us ? a->compare_us : a->track_us / GUESS_COMPARE);
 }
 
 /* Another vote for the other way if it looks cheaper by half; switched after VOTES in a row. */
@@ -125,10 +146,15 @@ static void vote(struct adapt *a, bool other_cheaper)
 	a->settling = true;
 	if (a->now == COHERENCE_TRACK) {
 		a->now = COHERENCE_COMPARE;
+		a->compared = 0;
 		return;
 	}
 	a->now = COHERENCE_TRACK;
-	/* Back to tracking: comparing waits, the longer the more often it did not pay. */
+	if (a->compared >= PAID) {	/* it paid, until the writes changed: try again at will */
+		a->patience = a->wait = 0;
+		return;
+	}
+	/* It did not pay: comparing waits, the longer the more often so. */
 	a->patience = !a->patience ? PATIENCE_FIRST
 		    : a->patience < PATIENCE_MAX ? 2 * a->patience : PATIENCE_MAX;
 	a->wait = a->patience;
@@ -147,16 +173,9 @@ enum coherence adapt_choice(const struct adapt *a, enum coherence_mode mode)
 	return a->now;
 }
 
-void adapt_tracked(struct adapt *a, uint64_t written, double us, uint64_t cached)
+/* A tracking pass, or idle tick, measured: vote, unless comparing is out of the question for now. */
+static void tracking_vote(struct adapt *a)
 {
-	a->changed = (double)written;
-	a->cached = (double)cached;
-	if (a->settling) {
-		a->settling = false;	/* it wrote back what the compares left dirty: not a measure */
-		return;
-	}
-	if (written)
-		a->track_us = smooth(a->track_us, us / (double)written);
 	if (a->wait) {
 		a->wait--;
 		return;
@@ -166,16 +185,38 @@ void adapt_tracked(struct adapt *a, uint64_t written, double us, uint64_t cached
 	vote(a, 2 * cost_comparing(a) < cost_tracking(a));
 }
 
-void adapt_compared(struct adapt *a, uint64_t changed, double us, uint64_t compared)
+void adapt_idle(struct adapt *a)
 {
-	a->changed = (double)changed;
+	if (a->now != COHERENCE_TRACK)
+		return;		/* compared buffers stay dirty: their ticks are passes */
+	note_changed(a, 0);
+	tracking_vote(a);
+}
+
+void adapt_tracked(struct adapt *a, uint64_t written, double us, uint64_t cached)
+{
+	note_changed(a, written);
+	a->cached = (double)cached;
+	if (a->settling) {
+		a->settling = false;	/* it wrote back what the compares left dirty: not a measure */
+		return;
+	}
+	if (written)
+		a->track_us = smooth(a->track_us, us / (double)written);
+	tracking_vote(a);
+}
+
+void adapt_compared(struct adapt *a, uint64_t changed, double read_us, uint64_t compared)
+{
+	a->compared++;
+	note_changed(a, changed);
 	a->cached = (double)compared;
 	if (a->settling) {
 		a->settling = false;	/* the helper's first look maps and allocates: not a measure */
 		return;
 	}
 	if (compared)
-		a->compare_us = smooth(a->compare_us, us / (double)compared);
+		a->compare_us = smooth(a->compare_us, read_us / (double)compared);
 	if (!a->track_us)
 		return;		/* tracking never measured: nothing to weigh against */
 	vote(a, 2 * cost_tracking(a) < cost_comparing(a));

@@ -632,7 +632,6 @@ static uint64_t cached_pages(struct daemon *d, struct buffer *b)
 static int compare(struct daemon *d, struct buffer *b)
 {
 	struct compare_result r;
-	double t0 = now_us();
 	int err;
 
 	err = self_open(d, b) ? compare_pass(d, b, &r) : -EBADF;
@@ -652,7 +651,7 @@ static int compare(struct daemon *d, struct buffer *b)
 		uint64_t cached = cached_pages(d, b);
 
 		lock_take(&b->lock);
-		adapt_compared(&b->adapt, r.changed, now_us() - t0, cached);
+		adapt_compared(&b->adapt, r.changed, r.read_us, cached);
 		lock_drop(&b->lock);
 	}
 	return err;

@@ -19,6 +19,7 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 
 #include "daemon.h"
 
@@ -63,12 +64,20 @@ static int64_t store_found(struct daemon *d, struct buffer *b, struct compare_ar
 	return stored;
 }
 
+static double now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
 int compare_pass(struct daemon *d, struct buffer *b, struct compare_result *ret)
 {
 	uint64_t size, pages, pg = 0;
 	int state, err = 0;
 
-	*ret = (struct compare_result){ 0, 0 };
+	*ret = (struct compare_result){ 0, 0, 0 };
 	lock_take(&b->lock);
 	size = b->size;
 	state = b->fd;		/* open while our own descriptor is: through the pass */
@@ -78,7 +87,10 @@ int compare_pass(struct daemon *d, struct buffer *b, struct compare_result *ret)
 	pages = (size + d->page_size - 1) / d->page_size;
 	while (pg < pages && !err) {
 		struct compare_area *a;
+		double t0 = now_us();
 		int64_t n = helper_compare(d, b->ino, pg, pages, size, state, &a);
+
+		ret->read_us += now_us() - t0;
 
 		if (n < 0) {
 			err = (int)n;

@@ -95,11 +95,14 @@ enum coherence_mode { MODE_ADAPTIVE, MODE_TRACK, MODE_COMPARE };
 struct adapt {
 	enum coherence now;
 	double track_us;		/* per page written back, smoothed; 0 until measured */
-	double compare_us;		/* per page compared, smoothed; 0 until measured */
-	double changed;			/* pages changed at the last pass */
+	double compare_us;		/* per page compared (read), smoothed; 0 until measured */
+	uint64_t recent[4];		/* pages changed at the last passes (and idle ticks) */
+	unsigned nrecent;
+	double changed;			/* their mean */
 	double cached;			/* pages the page cache holds: what a compare reads */
 	unsigned votes;			/* passes in a row the other way looked cheaper by half */
 	unsigned wait, patience;	/* tracking passes before comparing may be tried again */
+	unsigned compared;		/* passes since it last began comparing */
 	unsigned switches;		/* so far */
 	bool settling;			/* switched: the next pass is not measured */
 };
@@ -107,8 +110,10 @@ struct adapt {
 enum coherence adapt_choice(const struct adapt *a, enum coherence_mode mode);
 /* A pass tracked: written pages came back in us microseconds; the page cache holds cached. */
 void adapt_tracked(struct adapt *a, uint64_t written, double us, uint64_t cached);
-/* A pass compared: compared pages in us microseconds, changed of them. */
-void adapt_compared(struct adapt *a, uint64_t changed, double us, uint64_t compared);
+/* A pass compared: compared pages read and compared in read_us microseconds, changed of them. */
+void adapt_compared(struct adapt *a, uint64_t changed, double read_us, uint64_t compared);
+/* An --interval tick found nothing to write back: a pass that would have changed nothing. */
+void adapt_idle(struct adapt *a);
 /* Comparing cannot work for it (the helper cannot read it): it tracks from now on. */
 void adapt_cannot_compare(struct adapt *a);
 /* Measure what a writer's fault costs, once, at start; adapt_set_fault_us() sets it (tests). */
@@ -324,6 +329,7 @@ bool peek_trusted(void);
 /* compare.c: a pass that compares (see there); 0 or -errno, and what it did in *ret. */
 struct compare_result {
 	uint64_t compared, changed;	/* pages */
+	double read_us;			/* the helper's reads and compares, µs */
 };
 int compare_pass(struct daemon *d, struct buffer *b, struct compare_result *ret);
 

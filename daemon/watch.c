@@ -50,6 +50,8 @@ static void tick(struct daemon *d)
 			polled = b->consumers[j]->ph != NULL;
 		if (polled && pass_needed(b))
 			collect_pass(d, b);
+		else if (polled)
+			adapt_idle(&b->adapt);
 		lock_drop(&b->lock);
 	}
 	lock_drop(&d->lock);

@@ -12,7 +12,7 @@
 
 #include "daemon.h"
 
-#define PASSES 120
+#define PASSES 160
 #define CACHED 1280			/* pages: a 1280x1024 screen of 32 bits */
 
 /* What is written between passes: the pass number decides. */
@@ -24,7 +24,9 @@ static uint64_t written_at(unsigned pass)
 		return 300;		/* a window moving: the same 300 pages rewritten */
 	if (pass < 90)
 		return 0;		/* idle */
-	return 1280;			/* the whole screen */
+	if (pass < 120)
+		return 1280;		/* the whole screen */
+	return pass % 3 ? 0 : 1280;	/* the whole screen, at every third tick */
 }
 
 /* The cost a pass would measure, with noise of up to ±noise (a fraction), from a seeded generator. */
@@ -47,7 +49,7 @@ static void run(double noise, unsigned seed, enum coherence *out)
 		if (out[i] == COHERENCE_TRACK)
 			adapt_tracked(&a, w, measured(25.0 * (double)w + 40, noise, &seed), CACHED);
 		else
-			adapt_compared(&a, w, measured(0.8 * CACHED + 40, noise, &seed), CACHED);
+			adapt_compared(&a, w, measured(0.5 * CACHED + 40, noise, &seed), CACHED);
 	}
 }
 
@@ -61,6 +63,26 @@ Test(adapt, the_choice_follows_the_workload)
 	cr_assert_eq(c[69], COHERENCE_COMPARE, "300 pages rewritten a pass: comparing is");
 	cr_assert_eq(c[89], COHERENCE_TRACK, "idle: back to tracking, which costs nothing then");
 	cr_assert_eq(c[119], COHERENCE_COMPARE, "the whole screen: comparing again");
+	cr_assert_eq(c[159], COHERENCE_COMPARE, "the whole screen at every third pass: still comparing");
+}
+
+Test(adapt, a_compare_that_paid_for_a_while_may_be_tried_again_at_once)
+{
+	struct adapt a;
+
+	adapt_set_fault_us(14);
+	memset(&a, 0, sizeof(a));
+	for (unsigned i = 0; i < 40; i++) {	/* a window moving: compared, for long */
+		if (adapt_choice(&a, MODE_ADAPTIVE) == COHERENCE_TRACK)
+			adapt_tracked(&a, 300, 300 * 25.0, CACHED);
+		else
+			adapt_compared(&a, 300, 0.5 * CACHED, CACHED);
+	}
+	cr_assert_eq(adapt_choice(&a, MODE_ADAPTIVE), COHERENCE_COMPARE);
+	for (unsigned i = 0; i < 10 && adapt_choice(&a, MODE_ADAPTIVE) == COHERENCE_COMPARE; i++)
+		adapt_compared(&a, 0, 0.5 * CACHED, CACHED);	/* idle */
+	cr_assert_eq(adapt_choice(&a, MODE_ADAPTIVE), COHERENCE_TRACK, "idle: tracked");
+	cr_assert_eq(a.wait, 0, "and free to compare again as soon as it pays");
 }
 
 Test(adapt, noise_does_not_change_the_choices)
