@@ -83,6 +83,9 @@
 #if !IS_ENABLED(CONFIG_MMU_NOTIFIER)
 #error "cohmem_pfn needs a kernel built with CONFIG_MMU_NOTIFIER (KVM selects it)"
 #endif
+#if IS_ENABLED(CONFIG_HIGHPTE)
+#error "cohmem_pfn reads page tables through the kernel's direct map: no CONFIG_HIGHPTE (32-bit)"
+#endif
 
 #if LINUX_VERSION_CODE < KERNEL_VERSION(6, 3, 0)
 static inline void vm_flags_set(struct vm_area_struct *vma, unsigned long flags)
@@ -226,24 +229,74 @@ struct unmap_walk {
 };
 
 /*
- * With the PTE lock held (apply_to_existing_page_range): make the PTE
+ * With the PTE lock held (walk_ptes): make the PTE
  * read-only, then read its dirty bit. A write after the first step faults
  * (x86 sets the dirty bit only through a walk that checks the write bit
  * again), into pfn_mkwrite while the VMA can still be found; no TLB flush is
  * needed, the zap that follows flushes. The PTE stays dirty, so a clean that
  * walks it concurrently reports it as well: nothing waits for anything.
  */
-static int unmap_pte(pte_t *pte, unsigned long addr, void *data)
+static void unmap_pte(pte_t *pte, unsigned long addr, struct unmap_walk *w)
 {
-	struct unmap_walk *w = data;
 	pgoff_t pgoff = w->vma->vm_pgoff + ((addr - w->vma->vm_start) >> PAGE_SHIFT);
 
 	if (!pte_present(ptep_get(pte)))
-		return 0;
+		return;
 	ptep_set_wrprotect(w->vma->vm_mm, addr, pte);
 	if (pte_dirty(ptep_get(pte)) && pgoff < w->buf->npages)
 		set_bit(pgoff, w->buf->pending);
-	return 0;
+}
+
+/* The page table (PMD entry) that maps addr in mm, or NULL where there is none. */
+static pmd_t *find_pmd(struct mm_struct *mm, unsigned long addr)
+{
+	pgd_t *pgd = pgd_offset(mm, addr);
+	p4d_t *p4d;
+	pud_t *pud;
+	pmd_t *pmd;
+
+	if (pgd_none(*pgd) || pgd_bad(*pgd))
+		return NULL;
+	p4d = p4d_offset(pgd, addr);
+	if (p4d_none(*p4d) || p4d_bad(*p4d))
+		return NULL;
+	pud = pud_offset(p4d, addr);
+	if (pud_none(*pud) || pud_bad(*pud))
+		return NULL;
+	pmd = pmd_offset(pud, addr);
+	/* A huge entry is bad here too: buffers are mapped by PTEs only. */
+	if (pmd_none(*pmd) || pmd_bad(*pmd))
+		return NULL;
+	return pmd;
+}
+
+/*
+ * unmap_pte() on every PTE of [addr, end) that exists, under its page-table
+ * lock, allocating nothing: what apply_to_existing_page_range() did, which
+ * Linux 7.x no longer exports to modules. Page tables are looked up without
+ * the RCU dance of pte_offset_map_lock() (not exported either): the callers
+ * keep them from being freed (munmap and mremap hold mmap_lock; at exit, no
+ * one else uses the mm), and a 64-bit kernel has no highmem page tables.
+ */
+static void walk_ptes(struct unmap_walk *w, unsigned long addr, unsigned long end)
+{
+	struct mm_struct *mm = w->vma->vm_mm;
+
+	while (addr < end) {
+		unsigned long next = pmd_addr_end(addr, end);
+		pmd_t *pmd = find_pmd(mm, addr);
+
+		if (pmd) {
+			spinlock_t *ptl = pte_lockptr(mm, pmd);
+			pte_t *pte = pte_offset_kernel(pmd, addr);
+
+			spin_lock(ptl);
+			for (; addr < next; addr += PAGE_SIZE, pte++)
+				unmap_pte(pte, addr, w);
+			spin_unlock(ptl);
+		}
+		addr = next;
+	}
 }
 
 /*
@@ -259,7 +312,7 @@ static void unmap_harvest(struct pfn_vma *rec, unsigned long start, unsigned lon
 	unsigned long lo = max(start, vma->vm_start), hi = min(end, vma->vm_end);
 
 	if (lo < hi)
-		apply_to_existing_page_range(vma->vm_mm, lo, hi - lo, unmap_pte, &w);
+		walk_ptes(&w, lo, hi);
 }
 
 /* munmap() and mremap() notify MMU_NOTIFY_UNMAP before they zap or move PTEs. */

@@ -28,9 +28,11 @@ archive_mirror=${archive_mirror:-http://deb.debian.org/debian}
 # name SUITE, every one of SUITE, SUITE-updates and SUITE-security they name, with their mirrors
 # (bookworm's kernel is bookworm-security's when there is one: the private directory must pick
 # the package the machine would); otherwise (bookworm-backports, bullseye) SUITE alone from the
-# machine's mirror. Only Debian's own entries count (signed by its keyring or unsigned, on a
-# .../debian or .../debian-security path): a third-party repository of the same suite name is
-# not the archive.
+# machine's mirror, and with a backports suite of a release the machine does not name
+# (trixie-backports), that release too: what the backports depend on (the compiler of the
+# kernel's headers) is there. Only Debian's own entries count (signed by its keyring or
+# unsigned, on a .../debian or .../debian-security path): a third-party repository of the same
+# suite name is not the archive.
 _archive_sources() {
 	# Either file may be missing: that is no error (not even under a caller's pipefail).
 	{ cat /etc/apt/sources.list.d/debian.sources /etc/apt/sources.list 2>/dev/null || :; } |
@@ -38,6 +40,8 @@ _archive_sources() {
 		function keep(uri, s, signed) {
 			if (uri !~ /\/debian(-security)?\/?$/ || (signed != "" && signed !~ /debian-archive-keyring/))
 				return
+			if (s == base)
+				havebase = 1
 			if (s != suite && s != suite "-updates" && s != suite "-security")
 				return
 			line = "deb [signed-by=" key "] " uri " " s " main"
@@ -52,7 +56,7 @@ _archive_sources() {
 			}
 			deb = 0; enabled = 1; uris = suites = signed = ""
 		}
-		BEGIN { enabled = 1 }
+		BEGIN { enabled = 1; base = suite ~ /-backports$/ ? substr(suite, 1, length(suite) - 10) : "" }
 		/^[ \t]*#/ { next }
 		/^[ \t]*$/ { flush(); next }
 		tolower($1) == "types:" { for (i = 2; i <= NF; i++) if ($i == "deb") deb = 1; next }
@@ -73,21 +77,30 @@ _archive_sources() {
 		}
 		END {
 			flush()
-			if (!n)
+			if (!n) {
 				print "deb [signed-by=" key "] " mirror " " suite " main"
+				if (base != "" && !havebase)
+					print "deb [signed-by=" key "] " mirror " " base " main"
+			}
 		}'
 }
 
 # _archive_apt SUITE COMMAND ARGS...: apt-get or apt-cache on SUITE's private directory.
 # apt's own locks would make a second caller fail at once rather than wait: the suite's flock
 # (_archive_locked) serialises the callers instead. No sandbox user: _apt cannot enter a cache
-# under root's home.
+# under root's home. A backports suite is the default release: its packages win over those of
+# the release beside it (which apt would otherwise prefer).
 _archive_apt() {
 	apt_dir=$archive_cache/apt/$1
+	case $1 in
+	*-backports) apt_release=$1 ;;
+	*) apt_release= ;;
+	esac
 	shift
 	"$@" -o Dir::Etc::SourceList="$apt_dir/sources.list" -o Dir::Etc::SourceParts=/dev/null \
 		-o Dir::State::Lists="$apt_dir/lists" -o Dir::Cache="$apt_dir/cache" \
-		-o Dir::State::status=/dev/null -o Debug::NoLocking=1 -o APT::Sandbox::User=root
+		-o Dir::State::status=/dev/null -o Debug::NoLocking=1 -o APT::Sandbox::User=root \
+		${apt_release:+-o APT::Default-Release="$apt_release"}
 }
 
 # _archive_locked SUITE FUNCTION ARGS...: FUNCTION ARGS in a subshell that holds SUITE's lock.
@@ -173,10 +186,14 @@ _archive_depends() {
 _archive_get() {
 	get_suite=$1 get_dir=$2
 	shift 2
-	for get_pkg in "$@"; do
-		_archive_apt "$get_suite" apt-cache show "$get_pkg" >/dev/null 2>&1 ||
-			_archive_why 2 "$get_suite's lists have no $get_pkg" || return
-	done
+	# One apt-cache for them all (each reads the lists: a second here), one per package to say which
+	# is missing.
+	if ! _archive_apt "$get_suite" apt-cache show "$@" >/dev/null 2>&1; then
+		for get_pkg in "$@"; do
+			_archive_apt "$get_suite" apt-cache show "$get_pkg" >/dev/null 2>&1 ||
+				_archive_why 2 "$get_suite's lists have no $get_pkg" || return
+		done
+	fi
 	(cd "$get_dir" && _archive_apt "$get_suite" apt-get download -qq "$@") >"$get_dir/download.log" 2>&1 ||
 		_archive_why 1 "the download failed ($(_archive_first_error "$get_dir/download.log"))"
 }
@@ -217,7 +234,9 @@ _archive_deb_locked() {
 }
 
 # archive_headers SUITE: the extracted headers directory of the suite's default amd64 kernel,
-# downloaded the first time.
+# downloaded the first time: `make -C DIR M=...` builds a module against it. When its compiler
+# (.kernelvariables: $(CROSS_COMPILE)gcc-14 for trixie-backports' kernels) is not on this
+# machine, that compiler comes with it, from the suite's lists (_archive_toolchain).
 archive_headers() {
 	_archive_locked "$1" _archive_headers_locked "$1"
 }
@@ -240,21 +259,95 @@ _archive_headers_locked() {
 		for deb in "$archive_part"/*.deb; do
 			dpkg-deb -x "$deb" "$archive_part/root" || _archive_why 2 "cannot extract $deb" || return
 		done
-		# Its Makefile includes the common part by absolute path: the final one. The tree is
-		# complete (marked ready) before it takes its name.
-		sed -i "s|include /usr/src/|include $root/usr/src/|" "$archive_part/root/usr/src/$flavour/Makefile" &&
+		_archive_toolchain "$1" "$archive_part/root" "$root" "$flavour" || return
+		# Its Makefile names the common part (and, since 7.x, itself as KBUILD_OUTPUT) by absolute
+		# path: the final one. The tree is complete (marked ready) before it takes its name.
+		sed -i "s|^include /usr/src/|include $root/usr/src/|; s|^KBUILD_OUTPUT=/usr/src/|KBUILD_OUTPUT=$root/usr/src/|" \
+			"$archive_part/root/usr/src/$flavour/Makefile" &&
 			touch "$archive_part/root/usr/src/$flavour/.cohmem-ready" &&
 			rm -rf "$root" && mv "$archive_part/root" "$root" || _archive_why 2 "cannot set up $root" || return
 	fi
 	echo "$hdr"
 }
 
+# _archive_toolchain SUITE TREE ROOT FLAVOUR: when the compiler that FLAVOUR's headers (extracted
+# in TREE, which becomes ROOT) name is not on this machine, the suite's: that compiler, its
+# binutils and the C library they and the headers' kbuild programs were built for (trixie's gcc-14
+# and glibc 2.41 do not run on bookworm's 2.36), downloaded into TREE. Every program there runs
+# through that library's own dynamic loader (a wrapper script in its place, the program beside it
+# as NAME.elf), and the headers name the compiler by absolute path (CROSS_COMPILE). Lists usable,
+# lock held.
+_archive_toolchain() {
+	vars=$2/usr/src/$4/.kernelvariables
+	cross=$(sed -n 's/^override CROSS_COMPILE = \([a-z0-9_-]*-\)$/\1/p' "$vars" 2>/dev/null) || true
+	cc=$(sed -n 's/^CC = .*(CROSS_COMPILE)\(gcc-[0-9]*\)$/\1/p' "$vars" 2>/dev/null) || true
+	# Headers that name no compiler of that form build with the machine's (bookworm's own: gcc-12).
+	[ -n "$cross" ] && [ -n "$cc" ] || return 0
+	command -v "$cross$cc" >/dev/null && return 0
+	_archive_depends "$1" "$4" "^$cc" || return
+	tc_cc=$archive_dep
+	_archive_depends "$1" "$4" '^linux-kbuild-' || return
+	# The libraries the kbuild programs link (libelf for objtool), and everything they all need.
+	tc_libs=$(_archive_apt "$1" apt-cache depends "$archive_dep" 2>/dev/null |
+		awk '$1 == "Depends:" && $2 ~ /^lib/ { print $2 }') || true
+	# shellcheck disable=SC2086 # package names: one word each
+	tc_pkgs=$(_archive_apt "$1" apt-get -s -qq install --no-install-recommends "$tc_cc" $tc_libs 2>&1 |
+		awk '$1 == "Inst" { print $2 }') || true
+	[ -n "$tc_pkgs" ] || _archive_why 2 "$1's lists cannot install $tc_cc" || return
+	mkdir -p "$2/.debs" || _archive_why 2 "cannot write $2" || return
+	# shellcheck disable=SC2086
+	_archive_get "$1" "$2/.debs" $tc_pkgs || return
+	for deb in "$2"/.debs/*.deb; do
+		dpkg-deb -x "$deb" "$2" || _archive_why 2 "cannot extract $deb" || return
+	done
+	# What a module's build never runs (LTO, sanitizer runtimes, documents): 100 MB of the 280.
+	rm -rf "$2/.debs" "$2/usr/share/doc" "$2/usr/share/man" "$2/usr/share/info" "$2/usr/share/locale" \
+		"$2"/usr/bin/*-lto-dump-* "$2"/usr/libexec/gcc/*/*/lto1 "$2"/usr/lib/x86_64-linux-gnu/lib*san.so* \
+		"$2"/usr/lib/gcc/*/*/lib*san*
+	ld=$(ls "$2"/usr/lib64/ld-linux-x86-64.so.2) || _archive_why 2 "$1's libc6 has no ld-linux-x86-64.so.2" ||
+		return
+	ld=$3${ld#"$2"}
+	libs=$3/usr/lib/x86_64-linux-gnu
+	# The programs: executable ELF files that are no shared libraries (libc.so.6 is executable).
+	find "$2" -type f -perm -u+x ! -name '*.so' ! -name '*.so.*' | while read -r prog; do
+		[ "$(head -c 4 "$prog" | tr -d '\177')" = ELF ] || continue
+		# shellcheck disable=SC2016 # $0 and $@: the wrapper's
+		mv "$prog" "$prog.elf" &&
+			printf '#!/bin/sh\nexec %s --library-path %s --argv0 "$0" %s "$@"\n' \
+				"'$ld'" "'$libs'" "'$3${prog#"$2"}.elf'" >"$prog" &&
+			chmod 755 "$prog" || exit 1
+	done || _archive_why 2 "cannot wrap the programs of $2" || return
+	# gcc looks for as and ld beside cc1 before $PATH (bookworm's binutils 2.40): the suite's.
+	for gcc_dir in "$2"/usr/libexec/gcc/*/*/; do
+		for tool in as ld; do
+			ln -sf "../../../../bin/$cross$tool" "$gcc_dir$tool" || _archive_why 2 "cannot write $gcc_dir" || return
+		done
+	done
+	"$2${ld#"$3"}" --library-path "$2${libs#"$3"}" "$2/usr/bin/$cross$cc.elf" --version >/dev/null 2>&1 ||
+		_archive_why 2 "$1's $cc does not run here through its own C library" || return
+	sed -i "s|^override CROSS_COMPILE = .*|override CROSS_COMPILE = $3/usr/bin/$cross|" "$vars" ||
+		_archive_why 2 "cannot write $vars"
+}
+
 # archive_kernel SUITE: the suite's default amd64 kernel as PATH.vmlinuz, with its fuse module
-# beside it as PATH.fuse.ko where FUSE is a module (6.1; 6.12 builds it in), downloaded and
+# beside it as PATH.fuse.ko where FUSE is a module (6.1; 6.12 and later build it in), and its
+# configuration as PATH.config (kernels cached before it was kept have none), downloaded and
 # extracted the first time.
 archive_kernel() {
 	_archive_locked "$1" _archive_kernel_locked "$1"
 }
+
+# _archive_kernel_extract DIR DEB: what archive_kernel keeps of DEB (the kernel, its
+# configuration, modules.builtin, fuse.ko: whichever it holds), extracted into DIR. Not the
+# 100 MB of other modules: named from the listing.
+_archive_kernel_extract() {
+	members=$(dpkg-deb -c "$2" | awk '{ print $6 }' | grep -E \
+		'^\./(boot/(vmlinuz|config)-.*|(usr/)?lib/modules/[^/]+/(vmlinuz|config|modules\.builtin|kernel/fs/fuse/fuse\.ko(\.xz)?))$') ||
+		return 0
+	# shellcheck disable=SC2086 # $members: paths without blanks, one word each
+	dpkg-deb --fsys-tarfile "$2" | tar -x -C "$1" $members || _archive_why 2 "cannot extract $members from $2"
+}
+
 _archive_kernel_locked() {
 	archive_what="$1's linux-image-amd64"
 	_archive_fresh "$1" || return
@@ -266,21 +359,46 @@ _archive_kernel_locked() {
 		_archive_part "$archive_cache/kernels" "$pkg" || return
 		_archive_get "$1" "$archive_part" "$pkg" || return
 		deb=$(ls "$archive_part/$pkg"_*.deb) || _archive_why 2 "apt-get download gave no $pkg" || return
-		# The kernel and fuse.ko alone, not the 400 MB of modules: named from the listing.
-		members=$(dpkg-deb -c "$deb" | awk '{ print $6 }' |
-			grep -E '^\./(boot/vmlinuz-|lib/modules/[^/]+/kernel/fs/fuse/fuse\.ko(\.xz)?$)') || true
-		# shellcheck disable=SC2086 # $members: paths without blanks, one word each
-		dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$archive_part" $members ||
-			_archive_why 2 "cannot extract $members from $deb" || return
-		vmlinuz=$(ls "$archive_part"/boot/vmlinuz-*) || _archive_why 2 "$deb has no /boot/vmlinuz" || return
-		ko=$(ls "$archive_part"/lib/modules/*/kernel/fs/fuse/fuse.ko* 2>/dev/null) || true
+		mkdir "$archive_part/x" && _archive_kernel_extract "$archive_part/x" "$deb" || return
+		# Since 7.x the image is split: linux-image-VERSION only depends on linux-binary-VERSION (the
+		# kernel), linux-base-VERSION (its configuration, modules.builtin) and
+		# linux-modules-VERSION (every module), fetched only when FUSE is one of them.
+		if ! ls "$archive_part"/x/boot/vmlinuz-* "$archive_part"/x/usr/lib/modules/*/vmlinuz >/dev/null 2>&1; then
+			_archive_depends "$1" "$pkg" '^linux-binary-' || return
+			split=$archive_dep
+			_archive_depends "$1" "$pkg" '^linux-base-' || return
+			split="$split $archive_dep"
+			# shellcheck disable=SC2086 # package names
+			_archive_get "$1" "$archive_part" $split || return
+			for deb in "$archive_part"/linux-binary-*.deb "$archive_part"/linux-base-*.deb; do
+				_archive_kernel_extract "$archive_part/x" "$deb" || return
+			done
+			if ! grep -qx 'kernel/fs/fuse/fuse\.ko' "$archive_part"/x/usr/lib/modules/*/modules.builtin 2>/dev/null; then
+				_archive_depends "$1" "$pkg" '^linux-modules-' || return
+				_archive_get "$1" "$archive_part" "$archive_dep" || return
+				_archive_kernel_extract "$archive_part/x" "$archive_part/$archive_dep"_*.deb || return
+			fi
+		fi
+		# shellcheck disable=SC2012 # package file names: no blanks or newlines
+		vmlinuz=$(ls "$archive_part"/x/boot/vmlinuz-* "$archive_part"/x/usr/lib/modules/*/vmlinuz 2>/dev/null |
+			head -n 1) || true
+		[ -n "$vmlinuz" ] || _archive_why 2 "$pkg has no kernel (/boot/vmlinuz, /usr/lib/modules/*/vmlinuz)" || return
+		# shellcheck disable=SC2012
+		config=$(ls "$archive_part"/x/boot/config-* "$archive_part"/x/usr/lib/modules/*/config 2>/dev/null |
+			head -n 1) || true
+		# shellcheck disable=SC2012
+		ko=$(ls "$archive_part"/x/usr/lib/modules/*/kernel/fs/fuse/fuse.ko* \
+			"$archive_part"/x/lib/modules/*/kernel/fs/fuse/fuse.ko* 2>/dev/null | head -n 1) || true
 		case $ko in
 		*.xz) xz -dc "$ko" >"$archive_part/fuse.ko" ;;
 		?*) mv "$ko" "$archive_part/fuse.ko" ;;
-		esac || _archive_why 2 "cannot extract fuse.ko from $deb" || return
+		esac || _archive_why 2 "cannot extract fuse.ko from $pkg" || return
 		# The kernel last: it marks the entry complete.
 		if [ -n "$ko" ]; then
 			mv "$archive_part/fuse.ko" "$out.fuse.ko" || _archive_why 2 "cannot write $out.fuse.ko" || return
+		fi
+		if [ -n "$config" ]; then
+			mv "$config" "$out.config" || _archive_why 2 "cannot write $out.config" || return
 		fi
 		mv "$vmlinuz" "$out.vmlinuz" || _archive_why 2 "cannot write $out.vmlinuz" || return
 	fi

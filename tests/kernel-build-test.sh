@@ -1,9 +1,11 @@
 #!/bin/sh
 # cohmem_pfn builds without a warning at W=1 (as errors) against Debian's
-# kernels: bookworm's 6.1 and bookworm-backports' 6.12 (where vm_flags is
-# read-only, since 6.3), and bullseye's 5.10, older than the 5.15 LTS the
-# module promises and the oldest kernel the archive has (its compiler,
-# gcc-10, is not in bookworm: it is built with bookworm's gcc, and says so).
+# kernels: bookworm's 6.1, bookworm-backports' 6.12 (where vm_flags is
+# read-only, since 6.3), trixie-backports' newest (7.3 as of December 2026,
+# with trixie's gcc-14, which debian-archive.sh puts beside its headers), and
+# bullseye's 5.10, older than the 5.15 LTS the module promises and the oldest
+# kernel the archive has (its compiler, gcc-10, is not in bookworm: it is
+# built with bookworm's gcc, and says so).
 # Headers come from the archive the machine already
 # uses, through a private apt directory (tests/debian-archive.sh: no change to
 # the system's apt sources, locked against the other tests that use it), and
@@ -19,7 +21,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 built=0
-for suite in bookworm bookworm-backports bullseye; do
+for suite in bookworm bookworm-backports trixie-backports bullseye; do
 	# debian-archive.sh says what it could not get: 1 is the archive out of reach with nothing
 	# cached (that suite is left out), anything else a failure.
 	if hdr=$(archive_headers "$suite"); then

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Run the library's test suite inside Debian 12's Linux 6.1 under QEMU (TCG),
-# or with SUITE bookworm-backports inside its Linux 6.12.
+# or with SUITE bookworm-backports inside its Linux 6.12, or with SUITE
+# trixie-backports inside Debian's newest backports kernel (7.3 as of
+# December 2026; the row follows linux-image-amd64 there).
 #
 #   tests/qemu/kernel-matrix.sh BUILD_DIR [SUITE]
 #
@@ -10,8 +12,17 @@
 # default ~/.cache/cohmem): for bookworm, the machine's own bookworm suites
 # (-updates, -security), so that it boots the 6.1 kernel the machine would
 # install, without touching the system's apt lists or needing root.
-# Linux 6.12 has UFFD_FEATURE_WP_ASYNC and PAGEMAP_SCAN: there every backend
-# must run, uffd-async and pfn side by side.
+# Linux 6.12 and later have UFFD_FEATURE_WP_ASYNC and PAGEMAP_SCAN: there every
+# backend must run, uffd-async and pfn side by side.
+# trixie-backports' headers need trixie's gcc-14, binutils and glibc (its
+# kbuild programs and gcc do not run on bookworm's glibc): debian-archive.sh
+# puts them beside the headers, from trixie's lists, run through trixie's own
+# dynamic loader (cache: ~215 MB for that row, of which 175 MB the headers and
+# compiler, 15 MB the kernel, 21 MB the lists). Its kernel has
+# CONFIG_FUSE_IO_URING: there cohmemd's suite runs a second time
+# (cohmemd-uring) with /sys/module/fuse/parameters/enable_uring set to 1 and
+# COHMEMD_TEST_TRANSPORT=uring, and the verdicts say which kernel and which
+# transport each cohmemd run had.
 #
 # It builds a busybox initramfs with the test programs and the libraries they
 # need, boots it, runs every (program, backend) pair CMake registered
@@ -98,6 +109,14 @@ else
 	list=$work/list
 fi
 
+# A kernel built with FUSE over io_uring: cohmemd's suite a second time, on that transport.
+if grep -qx 'CONFIG_FUSE_IO_URING=y' "${vmlinuz%.vmlinuz}.config" 2>/dev/null &&
+	grep -q '^test-daemon cohmemd ' "$list"; then
+	cp "$list" "$work/list-uring"
+	echo "test-daemon cohmemd-uring COHMEM_TEST_DAEMON=1 COHMEMD_TEST_TRANSPORT=uring" >>"$work/list-uring"
+	list=$work/list-uring
+fi
+
 if [ -n "${COHMEM_MATRIX_ONLY:-}" ]; then
 	grep -E -- "$COHMEM_MATRIX_ONLY" "$list" >"$work/only" || true
 	list=$work/only
@@ -160,14 +179,30 @@ echo "MATRIX-KERNEL $(cat /proc/sys/kernel/osrelease)"
 echo "MATRIX-PROBE-BEGIN"
 /tools/cohmemctl probe
 echo "MATRIX-PROBE-END"
-# "program label [VAR=value...]": without assignments, the label is the backend to test
+# "program label [VAR=value...]": without assignments, the label is the backend to test.
+# A label ending in -uring runs with FUSE over io_uring switched on, and off again after it.
+uring=/sys/module/fuse/parameters/enable_uring
 while read -r prog label vars; do
+	case $label in
+	*-uring)
+		if [ ! -e $uring ]; then
+			echo "MATRIX-RESULT $prog $label 77"
+			echo "no $uring: this kernel has no FUSE over io_uring"
+			continue
+		fi
+		echo 1 >$uring
+		;;
+	esac
+	case $prog in
+	test-daemon*) echo "MATRIX-TRANSPORT $prog $label enable_uring=$(cat $uring 2>/dev/null || echo absent) $vars" ;;
+	esac
 	if [ -n "$vars" ]; then
 		env $vars /tests/$prog >/tmp/out 2>&1
 	else
 		COHMEM_TEST_BACKEND=$label /tests/$prog >/tmp/out 2>&1
 	fi
 	rc=$?
+	case $label in *-uring) echo 0 >$uring ;; esac
 	echo "MATRIX-RESULT $prog $label $rc"
 	grep -h "Synthesis" /tmp/out
 	if [ $rc != 0 ]; then
@@ -238,9 +273,15 @@ while read -r _ prog backend rc; do
 	*:77) verdict="FAIL: skipped, but $backend must run on $guest_kernel" ;;
 	*) verdict="FAIL (exit $rc)" ;;
 	esac
-	printf '  %-22s %-11s %s\n' "$prog" "$backend" "$verdict"
+	printf '  %-22s %-14s %s\n' "$prog" "$backend" "$verdict"
 	case $verdict in FAIL*) status=1 ;; esac
 done < <(grep '^MATRIX-RESULT ' "$work/console")
+
+# Which transport each of cohmemd's runs had.
+while read -r _ prog label enable vars; do
+	transport=$(echo "$vars" | grep -o 'COHMEMD_TEST_TRANSPORT=[^ ]*' | cut -d= -f2) || true
+	echo "kernel-matrix: $guest_kernel: $prog $label: transport ${transport:-"the daemon's default"}, $enable"
+done < <(grep '^MATRIX-TRANSPORT ' "$work/console")
 
 if [ "$status" != 0 ]; then
 	echo "kernel-matrix: failures; guest output around them:"
