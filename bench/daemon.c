@@ -59,6 +59,7 @@
 #include "cohmem-buffer.h"
 #include "daemon-bench.h"
 #include "target.h"
+#include "proc-cpu.h"
 
 #define SIZE (1UL << 30)
 #define DAEMON_CYCLES 5
@@ -349,38 +350,10 @@ static void mount_stop(struct mount *m)
 		fprintf(stderr, "cohmem-bench: could not remove %s\n", m->dir);
 }
 
-/* Run time of pid's threads, in ms: the larger of their schedstat (live threads, ns) and its ticks. */
+/* Run time of pid's threads, in ms (proc-cpu.h). */
 static double process_cpu_ms(pid_t pid)
 {
-	char path[80];
-	unsigned long long ut, st;
-	double live = 0, all = 0;
-	DIR *d;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
-	d = opendir(path);
-	for (struct dirent *e; d && (e = readdir(d));) {
-		unsigned long long ns;
-
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/task/%.16s/schedstat", (int)pid, e->d_name);
-		f = fopen(path, "r");
-		if (f && fscanf(f, "%llu", &ns) == 1)
-			live += (double)ns / 1e6;
-		if (f)
-			fclose(f);
-	}
-	if (d)
-		closedir(d);
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	f = fopen(path, "r");
-	if (f && fscanf(f, "%*d %*s %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) == 2)
-		all = (double)(ut + st) * 1e3 / (double)sysconf(_SC_CLK_TCK);
-	if (f)
-		fclose(f);
-	return live > all ? live : all;
+	return proc_cpu_seconds(pid) * 1e3;
 }
 
 /* cohmemd's CPU time and its children's (the helper process), ms. */

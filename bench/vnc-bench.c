@@ -37,6 +37,7 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include "proc-cpu.h"
 
 #define MAX_PIDS 16
 #define MAX_PROBES 200
@@ -165,38 +166,10 @@ static void workload_close(struct workload *w)
 	XCloseDisplay(w->dpy);
 }
 
-/* Run time of a process's live threads (ns resolution) or, if larger, of all it ran (ticks). */
+/* Run time of a process (proc-cpu.h), s. */
 static double cpu_seconds(pid_t pid)
 {
-	char path[64];
-	double live = 0, all = 0;
-	unsigned long long ut, st;
-	DIR *d;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
-	d = opendir(path);
-	for (struct dirent *e; d && (e = readdir(d));) {
-		unsigned long long ns;
-
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/task/%.16s/schedstat", (int)pid, e->d_name);
-		f = fopen(path, "r");
-		if (f && fscanf(f, "%llu", &ns) == 1)
-			live += (double)ns / 1e9;
-		if (f)
-			fclose(f);
-	}
-	if (d)
-		closedir(d);
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	f = fopen(path, "r");
-	if (f && fscanf(f, "%*d %*s %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) == 2)
-		all = (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-	if (f)
-		fclose(f);
-	return live > all ? live : all;
+	return proc_cpu_seconds(pid);
 }
 
 static double cpu_of(const pid_t *pids, unsigned n)

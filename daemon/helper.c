@@ -72,6 +72,30 @@ void helper_use_channel(unsigned channel)
 	my_channel = (int)channel;
 }
 
+/* Control room for one descriptor in a message. */
+union fd_control {
+	char buf[CMSG_SPACE(sizeof(int))];
+	struct cmsghdr align;
+};
+
+/* Have msg carry fd (SCM_RIGHTS) in u, or no descriptor if fd < 0. */
+static void put_fd(struct msghdr *msg, union fd_control *u, int fd)
+{
+	struct cmsghdr *c;
+
+	msg->msg_control = NULL;
+	msg->msg_controllen = 0;
+	if (fd < 0)
+		return;
+	msg->msg_control = u->buf;
+	msg->msg_controllen = sizeof(u->buf);
+	c = CMSG_FIRSTHDR(msg);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+}
+
 /* A descriptor that came with msg, if one did; any others are closed. */
 static int received_fd(struct msghdr *msg)
 {
@@ -443,24 +467,11 @@ static int64_t serve_one(const struct helper_req *r)
 /* The answer, and with an OPEN that worked a duplicate of the descriptor, for peek.c. */
 static ssize_t answer(int channel, int64_t ret, int fd)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
+	union fd_control u;
 	struct iovec iov = { &ret, sizeof(ret) };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
 
-	if (fd >= 0) {
-		struct cmsghdr *c;
-
-		msg.msg_control = u.buf;
-		msg.msg_controllen = sizeof(u.buf);
-		c = CMSG_FIRSTHDR(&msg);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	}
+	put_fd(&msg, &u, fd);
 	return sendmsg(channel, &msg, MSG_NOSIGNAL);
 }
 
@@ -472,10 +483,7 @@ struct channel {
 static void *serve(void *arg)
 {
 	struct channel ch = *(struct channel *)arg;
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
+	union fd_control u;
 	struct helper_req r;
 
 	free(arg);
@@ -624,10 +632,7 @@ int helper_start(struct daemon *d, unsigned nchannels)
 static int64_t helper_call_fd(struct daemon *d, struct helper_req *r, int send_fd, int *fd)
 {
 	struct helper *h = d->helper;
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
+	union fd_control u;
 	int64_t ret;
 	struct iovec iov = { &ret, sizeof(ret) };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
@@ -640,19 +645,7 @@ static int64_t helper_call_fd(struct daemon *d, struct helper_req *r, int send_f
 	if (!h || my_channel < 0 || (unsigned)my_channel >= h->nchannels)
 		return -ENOTCONN;
 	iov = (struct iovec){ r, sizeof(*r) };
-	msg.msg_controllen = 0;
-	msg.msg_control = NULL;
-	if (send_fd >= 0) {
-		struct cmsghdr *c;
-
-		msg.msg_control = u.buf;
-		msg.msg_controllen = sizeof(u.buf);
-		c = CMSG_FIRSTHDR(&msg);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &send_fd, sizeof(int));
-	}
+	put_fd(&msg, &u, send_fd);
 	do
 		n = sendmsg(h->fds[my_channel], &msg, MSG_NOSIGNAL);
 	while (n < 0 && errno == EINTR);
