@@ -541,6 +541,40 @@ void collect_retrieved(struct daemon *d, fuse_ino_t ino, off_t off, uintptr_t co
 	free(data);
 }
 
+struct stale_runs {
+	struct daemon *d;
+	struct buffer *b;
+};
+
+static int drop_run(void *arg, uint64_t first, uint64_t n)
+{
+	struct stale_runs *s = arg;
+	size_t ps = s->d->page_size;
+
+	helper_drop(s->d, s->b->ino, first * ps, n * ps);	/* what it cannot drop, it cannot */
+	return 0;
+}
+
+/*
+ * Pages of write(2)s the state file did not take (store.c's note_stale()):
+ * have the helper drop them from the page cache, so that reads see what is
+ * stored. With no lock held: the pages are taken first, and one noted again
+ * meanwhile waits for the next pass.
+ */
+static void drop_stale(struct daemon *d, struct buffer *b)
+{
+	struct pageset stale = PAGESET_INIT;
+	struct stale_runs s = { d, b };
+
+	lock_take(&b->lock);
+	stale = b->stale;
+	b->stale = (struct pageset)PAGESET_INIT;
+	lock_drop(&b->lock);
+	if (stale.count && self_open(d, b))
+		pageset_for_each_run(&stale, drop_run, &s);
+	pageset_clear(&stale);
+}
+
 static int durable_sync(struct buffer *b)
 {
 	int err = 0;
@@ -740,6 +774,7 @@ static void run_pass(struct daemon *d, struct buffer *b)
 	if (wb) {
 		err = learn(d, b);
 		retry_unstored(d, b);
+		drop_stale(d, b);
 		if (!err && d->durable)
 			err = durable_sync(b);
 	}

@@ -158,6 +158,7 @@ struct buffer {
 	bool comparing;			/* a compare pass runs (compare.c) */
 	bool meanwhile_lost;		/* meanwhile could not take a WRITE's pages */
 	struct pageset meanwhile;	/* while comparing: pages WRITEs stored */
+	struct pageset stale;		/* pages of write(2)s not stored: to drop from the page cache */
 	struct adapt adapt;		/* how its passes learn what changed (adapt.c) */
 	bool self_open;			/* the helper holds the daemon's own descriptor of it */
 	int peek_fd;			/* while self_open: a duplicate of it, for peek() only, or -1 */
@@ -397,6 +398,8 @@ static inline char *compare_data(struct compare_area *a, uint64_t i, size_t page
 int64_t helper_compare(struct daemon *d, fuse_ino_t ino, uint64_t first, uint64_t end, uint64_t size, int state,
 		       struct compare_area **area);
 int helper_close(struct daemon *d, fuse_ino_t ino);
+/* Drop bytes [off, off + len) of buffer ino from the page cache (POSIX_FADV_DONTNEED). */
+int helper_drop(struct daemon *d, fuse_ino_t ino, uint64_t off, uint64_t len);
 int helper_syncfs(struct daemon *d);
 pid_t helper_tgid(struct daemon *d, pid_t tid);
 int helper_maps(struct daemon *d, pid_t pid, fuse_ino_t ino, uint64_t addr, uint64_t len,

@@ -42,13 +42,15 @@
 #include "daemon.h"
 #include "vma.h"
 
-enum helper_op { HELPER_OPEN, HELPER_SYNC, HELPER_CLOSE, HELPER_SYNCFS, HELPER_TGID, HELPER_MAPS, HELPER_COMPARE };
+enum helper_op {
+	HELPER_OPEN, HELPER_SYNC, HELPER_CLOSE, HELPER_SYNCFS, HELPER_TGID, HELPER_MAPS, HELPER_COMPARE, HELPER_DROP,
+};
 
 struct helper_req {
 	uint32_t op;
 	int32_t pid;			/* TGID: a thread; MAPS: a thread group */
 	uint64_t ino, dev;		/* OPEN, SYNC, CLOSE, MAPS */
-	uint64_t addr, len, offset;	/* MAPS; COMPARE: pages [addr, len) of a buffer of offset bytes */
+	uint64_t addr, len, offset;	/* MAPS; COMPARE: pages [addr, len) of a buffer of offset bytes; DROP */
 	char path[PATH_MAX];		/* OPEN: the buffer's private name on the mount; SYNCFS: the mount */
 };
 
@@ -460,6 +462,14 @@ static int64_t serve_one(const struct helper_req *r)
 		return do_maps(r);
 	case HELPER_COMPARE:
 		return -EINVAL;	/* needs the state file: see serve() */
+	case HELPER_DROP:
+		/* Clean pages no one maps go: what reads them next asks the daemon. */
+		fd = own_dup(r->ino);
+		if (fd < 0)
+			return fd;
+		ret = -posix_fadvise(fd, (off_t)r->offset, (off_t)r->len, POSIX_FADV_DONTNEED);
+		close(fd);
+		return ret;
 	}
 	return -EINVAL;
 }
@@ -702,6 +712,13 @@ int64_t helper_compare(struct daemon *d, fuse_ino_t ino, uint64_t first, uint64_
 int helper_sync(struct daemon *d, fuse_ino_t ino)
 {
 	struct helper_req r = { .op = HELPER_SYNC, .ino = ino };
+
+	return (int)helper_call(d, &r);
+}
+
+int helper_drop(struct daemon *d, fuse_ino_t ino, uint64_t off, uint64_t len)
+{
+	struct helper_req r = { .op = HELPER_DROP, .ino = ino, .offset = off, .len = len };
 
 	return (int)helper_call(d, &r);
 }

@@ -174,6 +174,7 @@ static void buffer_free(struct daemon *d, struct buffer *b)
 		close(b->fd);
 	pageset_clear(&b->unstored);
 	pageset_clear(&b->meanwhile);
+	pageset_clear(&b->stale);
 	held_clear(d, b);
 	pthread_cond_destroy(&b->retrieved);
 	lock_destroy(&b->lock);
@@ -476,6 +477,21 @@ static void stored_over_unstored(struct daemon *d, struct buffer *b, const char 
  * a count: its WRITE fails whole, and its pages are remembered and stored
  * by a later pass (collect.c).
  */
+/*
+ * The page cache may keep the bytes of a write(2) the state file did not
+ * take: Linux 7.x marks a page up to date before it sends the WRITE and
+ * leaves it so when the answer is short or an error (6.x dropped it). The
+ * next pass has the helper drop those pages from the page cache
+ * (collect.c), so that reads come to us again; a page someone maps stays
+ * until the kernel lets it go. Caller holds b->lock.
+ */
+static void note_stale(struct buffer *b, uint64_t from, uint64_t to, uint64_t ps)
+{
+	lock_assert_held(&b->lock);
+	if (to > from && pageset_add(&b->stale, from / ps, (to - 1) / ps - from / ps + 1))
+		logmsg("%s: cannot note pages to drop from the page cache", b->name);
+}
+
 /* The state file holds these bytes already (a read error says no). */
 static bool same_as_stored(const struct buffer *b, const char *data, size_t len, uint64_t off)
 {
@@ -518,6 +534,8 @@ ssize_t store_write(struct daemon *d, struct buffer *b, const char *data, size_t
 		return err;
 	done = pwrite(b->fd, data, len, (off_t)off);
 	err = done < 0 ? -errno : -ENOSPC;	/* a short write: the file system is full */
+	if (from == STORE_WRITE && (done < 0 || (size_t)done < len))
+		note_stale(b, done > 0 ? off + (uint64_t)done : off, off + len, ps);
 	if (done <= 0 || ((from == STORE_WRITEBACK || from == STORE_COMPARED) && (size_t)done != len)) {
 		int wb_err = b->writeback_error;
 
