@@ -4,9 +4,10 @@
  * file system could not take them, held by the daemon until it can.
  *
  * The page cache alone kept them before, and it lets go: a failed write(2)
- * to the same page makes the kernel drop the page's contents, and a clean
- * page (writeback answered, if with an error) may be evicted; either way the
- * mapping's write was gone. Held pages are what reads of them return, what
+ * to the same page makes Linux 6.x drop the page's contents (7.x keeps the
+ * write(2)'s bytes instead, which the next pass drops: store.c's
+ * note_stale()), and a clean page (writeback answered, if with an error)
+ * may be evicted; either way the mapping's write was gone. Held pages are what reads of them return, what
  * a later write(2) of part of them is merged into, and what the next pass
  * stores. Their memory is charged to the buffer's owner (--user-pending);
  * past it, a page is not held, and the page cache is all there is
