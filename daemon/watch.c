@@ -37,6 +37,16 @@ static bool pass_needed(const struct buffer *b)
 	return b->peek_fd < 0 || b->unstored.count || b->held.n || peek_idle(b->peek_fd) != 1;
 }
 
+/* A tick found b clean: a pass that changed nothing, for adapt.c. Caller holds b->lock. */
+static void idle_tick(struct daemon *d, struct buffer *b)
+{
+	enum coherence before = adapt_choice(&b->adapt, d->mode);
+
+	adapt_idle(&b->adapt);
+	if (adapt_choice(&b->adapt, d->mode) != before && d->mode == MODE_ADAPTIVE)
+		logmsg("%s: %s from its next pass", b->name, before == COHERENCE_TRACK ? "compared" : "tracked");
+}
+
 /* --interval: a pass for each buffer whose consumers poll, if it has something to write back. */
 static void tick(struct daemon *d)
 {
@@ -51,7 +61,7 @@ static void tick(struct daemon *d)
 		if (polled && pass_needed(b))
 			collect_pass(d, b);
 		else if (polled)
-			adapt_idle(&b->adapt);
+			idle_tick(d, b);
 		lock_drop(&b->lock);
 	}
 	lock_drop(&d->lock);
