@@ -167,9 +167,11 @@ xvfb_start "800x600x$depth" xvfb2
 # gvnccapture asks for one update; libvncserver answers a request made across a resize
 # with the new size alone (no pixels), and gvnccapture then waits forever: connect it
 # only once the server has resized (libvncclient's and noVNC's clients ask again).
+# cohmem-vnc looks for a replaced file every 500 ms: it may catch the restart's file once, or
+# twice (seen once in a sanitized build under load: 2 replaced, 2 resizes); each is one resize.
 resized() {
 	server_counts
-	grep -q " 1 resizes" <<<"$counts"
+	grep -qE " [1-9][0-9]* resizes" <<<"$counts"
 }
 patiently resized || fail "cohmem-vnc did not follow the X server's restart in $patience s"
 xsetroot -solid '#ff00ff'
@@ -190,7 +192,8 @@ exec {FOLLOW[1]}>&-
 kill -TERM "$server"
 wait "$server" || fail "cohmem-vnc did not exit 0"
 cat "$tmp/cohmem-vnc.log"
-# One resize (the restart); the header rewritten (installing colour maps) changed nothing else.
-tail -n 1 "$tmp/cohmem-vnc.log" | grep -q " 1 resizes, 0 whole-frame refreshes" ||
-	fail "cohmem-vnc did not resize once, or served a whole frame again with nothing resized"
+# A resize for each file replaced (the restart); the header rewritten (installing colour maps)
+# changed nothing else.
+tail -n 1 "$tmp/cohmem-vnc.log" | grep -qE " ([1-9][0-9]*) resizes, 0 whole-frame refreshes, \1 files replaced" ||
+	fail "cohmem-vnc did not resize once a file replaced, or served a whole frame again with nothing resized"
 echo "xvfb-vnc-test ($mode, depth $depth): passed"
