@@ -44,7 +44,7 @@
 
 static double fault_us = 1;	/* a writer's fault: adapt_calibrate() */
 
-static double now_us(void)
+double now_us(void)
 {
 	struct timespec ts;
 

@@ -635,14 +635,6 @@ static int writeback_stored(struct daemon *d, struct buffer *b)
 	return err;
 }
 
-static double now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
-}
-
 /* Pages of b the page cache holds, as far as peek() can tell (else all of them). */
 static uint64_t cached_pages(struct daemon *d, struct buffer *b)
 {

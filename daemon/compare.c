@@ -19,7 +19,6 @@
  */
 #include <errno.h>
 #include <string.h>
-#include <time.h>
 
 #include "daemon.h"
 
@@ -64,20 +63,12 @@ static int64_t store_found(struct daemon *d, struct buffer *b, struct compare_ar
 	return stored;
 }
 
-static double now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
-}
-
 int compare_pass(struct daemon *d, struct buffer *b, struct compare_result *ret)
 {
 	uint64_t size, pages, pg = 0;
 	int state, err = 0;
 
-	*ret = (struct compare_result){ 0, 0, 0 };
+	*ret = (struct compare_result){ 0, 0 };
 	lock_take(&b->lock);
 	size = b->size;
 	state = b->fd;		/* open while our own descriptor is: through the pass */
@@ -110,6 +101,5 @@ int compare_pass(struct daemon *d, struct buffer *b, struct compare_result *ret)
 		err = -ENOMEM;	/* a WRITE's pages could not be noted: the caller writes back */
 	pages_notify(b);
 	lock_drop(&b->lock);
-	ret->compared = pages;
 	return err;
 }

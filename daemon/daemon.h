@@ -118,6 +118,8 @@ void adapt_idle(struct adapt *a);
 void adapt_cannot_compare(struct adapt *a);
 /* Measure what a writer's fault costs, once, at start; adapt_set_fault_us() sets it (tests). */
 double adapt_calibrate(size_t page_size);	/* µs a fault */
+/* The monotonic clock in µs: what passes are timed with, for adapt.c. */
+double now_us(void);
 void adapt_set_fault_us(double us);
 
 struct buffer {
@@ -329,7 +331,7 @@ bool peek_trusted(void);
 
 /* compare.c: a pass that compares (see there); 0 or -errno, and what it did in *ret. */
 struct compare_result {
-	uint64_t compared, changed;	/* pages */
+	uint64_t changed;		/* pages */
 	double read_us;			/* the helper's reads and compares, µs */
 };
 int compare_pass(struct daemon *d, struct buffer *b, struct compare_result *ret);
