@@ -177,22 +177,35 @@ static int own_add(uint64_t ino, int fd)
 	return err;
 }
 
+/* A view to unmap: with own_lock dropped, for unmapping the buffer's writes it back (FUSE). */
+struct old_view {
+	void *map;
+	size_t len;
+};
+
+static void old_view_unmap(struct old_view v)
+{
+	if (v.map)
+		munmap(v.map, v.len);
+}
+
 static int own_take(uint64_t ino)
 {
+	struct old_view view = { NULL, 0 }, state = { NULL, 0 };
 	int fd = -1;
 
 	pthread_mutex_lock(&own_lock);
 	for (size_t i = 0; i < nown && fd < 0; i++) {
 		if (own[i].ino == ino) {
 			fd = own[i].fd;
-			if (own[i].map)
-				munmap(own[i].map, own[i].map_len);	/* writes the buffer back (FUSE) */
-			if (own[i].state_map)
-				munmap(own[i].state_map, own[i].state_len);
+			view = (struct old_view){ own[i].map, own[i].map_len };
+			state = (struct old_view){ own[i].state_map, own[i].state_len };
 			own[i] = own[--nown];
 		}
 	}
 	pthread_mutex_unlock(&own_lock);
+	old_view_unmap(view);	/* writes the buffer back (FUSE): not under own_lock */
+	old_view_unmap(state);
 	return fd;
 }
 
@@ -278,7 +291,11 @@ static int64_t do_maps(const struct helper_req *r)
 }
 
 /* A view of len bytes of fd at *map (of *map_len bytes, or none), grown by doubling; 0 or -errno. */
-static int view_grow(int fd, void **map, size_t *map_len, size_t len)
+/*
+ * A view of len bytes of fd at *map (of *map_len bytes, or none), grown by
+ * doubling; the one it replaces into *old. 0 or -errno.
+ */
+static int view_grow(int fd, void **map, size_t *map_len, size_t len, struct old_view *old)
 {
 	size_t want = *map_len ? *map_len : 1 << 20;
 	void *m;
@@ -292,8 +309,7 @@ static int view_grow(int fd, void **map, size_t *map_len, size_t len)
 		return -errno;
 	/* Only pages the page cache holds are read: no read-ahead of the others (READs to the daemon). */
 	madvise(m, want, MADV_RANDOM);
-	if (*map)
-		munmap(*map, *map_len);
+	*old = (struct old_view){ *map, *map_len };
 	*map = m;
 	*map_len = want;
 	return 0;
@@ -312,14 +328,15 @@ static int views(uint64_t ino, int state, uint64_t first, uint64_t end, unsigned
 		 const char **stored)
 {
 	size_t ps = helper_page_size, need = end * ps;
+	struct old_view old = { NULL, 0 }, old_state = { NULL, 0 };
 	struct own_fd *h;
 	int err;
 
 	pthread_mutex_lock(&own_lock);
 	h = own_of(ino);
-	err = !h ? -EBADF : view_grow(h->fd, &h->map, &h->map_len, need);
+	err = !h ? -EBADF : view_grow(h->fd, &h->map, &h->map_len, need, &old);
 	if (!err)
-		err = view_grow(state, &h->state_map, &h->state_len, need);
+		err = view_grow(state, &h->state_map, &h->state_len, need, &old_state);
 	if (!err && mincore((char *)h->map + first * ps, (end - first) * ps, vec))
 		err = -errno;
 	if (!err) {
@@ -327,6 +344,8 @@ static int views(uint64_t ino, int state, uint64_t first, uint64_t end, unsigned
 		*stored = h->state_map;
 	}
 	pthread_mutex_unlock(&own_lock);
+	old_view_unmap(old);	/* a writeback of the buffer: other buffers' SYNCs need own_lock meanwhile */
+	old_view_unmap(old_state);
 	return err;
 }
 
