@@ -180,6 +180,7 @@ struct usage {
 struct user {
 	uid_t uid;
 	struct usage held;
+	double refused_logged_us;	/* when a refusal of its was last logged (at most one per 10 s) */
 };
 
 struct limits {

@@ -8,6 +8,7 @@
  * start): the defaults keep that to a stated share.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 
 #include "daemon.h"
@@ -33,16 +34,46 @@ static bool over(uint64_t have, uint64_t add, uint64_t limit)
 	return add && (have + add < have || have + add > limit);
 }
 
-static bool over_any(const struct usage *have, const struct usage *add, const struct usage *limit)
+/* The first limit of limit that have + add would pass, or NULL; its values in *held, *asked, *most. */
+static const char *over_which(const struct usage *have, const struct usage *add, const struct usage *limit,
+			      uint64_t *held, uint64_t *asked, uint64_t *most)
 {
-	return over(have->buffers, add->buffers, limit->buffers) || over(have->bytes, add->bytes, limit->bytes) ||
-	       over(have->opens, add->opens, limit->opens) ||
-	       over(have->attached, add->attached, limit->attached) ||
-	       over(have->pending, add->pending, limit->pending);
+	static const struct {
+		const char *name;
+		size_t at;
+	} kinds[] = {
+		{ "--user-buffers", offsetof(struct usage, buffers) },
+		{ "--user-bytes", offsetof(struct usage, bytes) },
+		{ "--user-opens", offsetof(struct usage, opens) },
+		{ "--user-attached", offsetof(struct usage, attached) },
+		{ "--user-pending", offsetof(struct usage, pending) },
+	};
+
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		const uint64_t *h = (const void *)((const char *)have + kinds[i].at);
+		const uint64_t *a = (const void *)((const char *)add + kinds[i].at);
+		const uint64_t *l = (const void *)((const char *)limit + kinds[i].at);
+
+		if (over(*h, *a, *l)) {
+			*held = *h;
+			*asked = *a;
+			*most = *l;
+			return kinds[i].name;
+		}
+	}
+	return NULL;
 }
 
+/*
+ * A refusal is logged (after users_lock is dropped: the log may be a pipe),
+ * at most once in 10 s for each user, so that an operator learns which limit
+ * a user meets and a client that keeps asking cannot fill the log.
+ */
 int user_charge(struct daemon *d, uid_t uid, struct usage add, bool force)
 {
+	uint64_t held = 0, asked = 0, most = 0;
+	const char *limit = NULL;
+	bool log = false;
 	struct user *u;
 	int err = 0;
 
@@ -50,8 +81,15 @@ int user_charge(struct daemon *d, uid_t uid, struct usage add, bool force)
 	u = user_get(d, uid);
 	if (!u)
 		err = -ENOMEM;
-	else if (!force && uid != 0 && over_any(&u->held, &add, &d->limits.user))
+	else if (!force && uid != 0 &&
+		 (limit = over_which(&u->held, &add, &d->limits.user, &held, &asked, &most)) != NULL) {
 		err = -EDQUOT;
+		double now = now_us();
+
+		log = !u->refused_logged_us || now - u->refused_logged_us >= 10e6;
+		if (log)
+			u->refused_logged_us = now;
+	}
 	if (!err) {
 		u->held.buffers += add.buffers;
 		u->held.bytes += add.bytes;
@@ -60,6 +98,9 @@ int user_charge(struct daemon *d, uid_t uid, struct usage add, bool force)
 		u->held.pending += add.pending;
 	}
 	lock_drop(&d->users_lock);
+	if (log)
+		logmsg("uid %d refused by %s: holds %llu, asked %llu more, limit %llu", (int)uid, limit,
+		       (unsigned long long)held, (unsigned long long)asked, (unsigned long long)most);
 	return err;
 }
 

@@ -42,6 +42,28 @@ int cohmemd_log_lines(const char *needle)
 	return n;
 }
 
+bool cohmemd_log_last(const char *needle, char *out, size_t size)
+{
+	char path[PATH_MAX], line[1024];
+	bool found = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/log", cohmemd_dir);
+	f = fopen(path, "r");
+	while (f && fgets(line, sizeof(line), f)) {
+		if (strstr(line, needle)) {
+			line[strcspn(line, "\n")] = '\0';
+			snprintf(out, size, "%s", line);
+			found = true;
+		}
+	}
+	if (f)
+		fclose(f);
+	if (!found && size)
+		out[0] = '\0';
+	return found;
+}
+
 void build_path(char *out, size_t size, const char *rel)
 {
 	ssize_t n = readlink("/proc/self/exe", out, size - 64);

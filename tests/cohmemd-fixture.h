@@ -55,6 +55,8 @@ size_t cohmemd_rss(void);
 /* A buffer of `pages` pages, created (O_RDWR, mode 0644) and sized; its descriptor. */
 int buffer_create(const char *name, size_t pages);
 /* open(2) of a buffer on the mount: the descriptor or -1. */
+/* The daemon's last log line holding needle, into out; false (out empty) if none. */
+bool cohmemd_log_last(const char *needle, char *out, size_t size);
 int buffer_open(const char *name, int flags);
 /* Bytes of a buffer's state file. */
 void state_read(const char *name, void *buf, size_t len, off_t off);
