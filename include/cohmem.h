@@ -73,6 +73,8 @@ typedef struct cohmem_region cohmem_region;
  * | UFFD_SYNC  | >= 5.7 anon, >= 5.19 shmem   | anonymous and shmem/memfd    |
  * | SOFT_DIRTY | CONFIG_MEM_SOFT_DIRTY        | any writable mapping; exact only while writers are quiescent |
  * | MPROTECT   | any                          | any writable, non-executable mapping; kernel writes fail with EFAULT |
+ * | PFN        | the cohmem_pfn module        | its buffers and the PCI BARs given to it, in every process |
+ * | PFN_SCAN   | 6.12 with cohmem's PAGEMAP_SCAN patch (PM_SCAN_PFNMAP) | any driver's shared VM_PFNMAP mapping: DRM buffers in VRAM, PCI BARs (sysfs, vfio), ivshmem |
  */
 enum cohmem_backend {
 	COHMEM_BACKEND_AUTO = 0,     /* best available for each region's memory type */
@@ -81,6 +83,7 @@ enum cohmem_backend {
 	COHMEM_BACKEND_SOFT_DIRTY,   /* clear_refs + pagemap bit 55 */
 	COHMEM_BACKEND_MPROTECT,     /* mprotect + SIGSEGV */
 	COHMEM_BACKEND_PFN,          /* kernel module for VM_IO pfnmap buffers */
+	COHMEM_BACKEND_PFN_SCAN,     /* PAGEMAP_SCAN of any shared VM_PFNMAP mapping (patched kernel) */
 };
 
 /**

@@ -207,30 +207,14 @@ static void fit_vector(cohmem_region *r, size_t runs)
 	ar->vec_len = want;
 }
 
-struct record {
-	cohmem_region *r;
-	struct dirty_sink *sink;
-	size_t runs;
-};
-
-static int record_run(void *arg, uintptr_t start, uintptr_t end)
-{
-	struct record *rec = arg;
-	size_t shift = (size_t)__builtin_ctzl(page_size());
-
-	dirty_sink_record(rec->sink, (start - rec->r->start) >> shift, (end - start) >> shift);
-	rec->runs++;
-	return 0;
-}
-
 static int async_clean(cohmem_region *r, size_t first, size_t nr, struct dirty_sink *sink)
 {
 	struct async_region *ar = r->priv;
-	struct record rec = { r, sink, 0 };
+	struct sink_runs runs = { r->start, sink, 0 };
 	int err = pagemap_scan_written(r->ctx->pagemap, region_addr(r, first), region_addr(r, first + nr),
-				       ar->vec, ar->vec_len, record_run, &rec);
+				       ar->vec, ar->vec_len, dirty_sink_record_run, &runs);
 
-	fit_vector(r, rec.runs);
+	fit_vector(r, runs.runs);
 	ar->stormed = false;	/* counting starts again from this clean */
 	return err;
 }

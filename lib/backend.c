@@ -13,6 +13,7 @@ static const char *const backend_names[COHMEM_BACKEND_COUNT] = {
 	[COHMEM_BACKEND_SOFT_DIRTY] = "soft-dirty",
 	[COHMEM_BACKEND_MPROTECT] = "mprotect",
 	[COHMEM_BACKEND_PFN] = "pfn",
+	[COHMEM_BACKEND_PFN_SCAN] = "pfn-scan",
 };
 
 /* Backends that are not here yet stay NULL: they report -EOPNOTSUPP. */
@@ -22,11 +23,18 @@ static const struct backend_ops *const backends[COHMEM_BACKEND_COUNT] = {
 	[COHMEM_BACKEND_SOFT_DIRTY] = &soft_dirty_ops,
 	[COHMEM_BACKEND_MPROTECT] = &mprotect_ops,
 	[COHMEM_BACKEND_PFN] = &pfn_ops,
+	[COHMEM_BACKEND_PFN_SCAN] = &pfn_scan_ops,
 };
 
 /* What AUTO tries, best first (see auto_may_use()). */
 const enum cohmem_backend auto_order[AUTO_ORDER_LEN] = {
 	COHMEM_BACKEND_PFN,	/* takes only mappings of cohmem_pfn buffers, which the others refuse */
+	/*
+	 * Any other shared pfnmap. After PFN: the module's clean walks every
+	 * process's mapping of a buffer, and two ways of cleaning the same PTEs
+	 * would take each other's dirty bits.
+	 */
+	COHMEM_BACKEND_PFN_SCAN,
 	COHMEM_BACKEND_UFFD_ASYNC,
 	COHMEM_BACKEND_UFFD_SYNC,
 	COHMEM_BACKEND_SOFT_DIRTY,

@@ -16,7 +16,7 @@
 /* Marks a definition as part of the ABI (the build hides everything else). */
 #define _public_ __attribute__((visibility("default")))
 
-#define COHMEM_BACKEND_COUNT (COHMEM_BACKEND_PFN + 1)
+#define COHMEM_BACKEND_COUNT (COHMEM_BACKEND_PFN_SCAN + 1)
 
 struct dirty_sink;	/* where a clean puts what it found (sink.h) */
 struct backend_ctx;	/* a backend's per-tracker state (a userfaultfd, a thread) */
@@ -82,6 +82,7 @@ extern const struct backend_ops uffd_sync_ops;
 extern const struct backend_ops soft_dirty_ops;
 extern const struct backend_ops mprotect_ops;
 extern const struct backend_ops pfn_ops;
+extern const struct backend_ops pfn_scan_ops;
 
 /* For supported(): format the reason into why (if not NULL) and return -EOPNOTSUPP. */
 int backend_unsupported(char *why, size_t len, const char *fmt, ...)
@@ -90,7 +91,7 @@ int backend_unsupported(char *why, size_t len, const char *fmt, ...)
 /* NULL for AUTO, for values outside the enum and for backends not built yet. */
 const struct backend_ops *backend_ops_get(enum cohmem_backend b);
 
-#define AUTO_ORDER_LEN 5
+#define AUTO_ORDER_LEN 6
 extern const enum cohmem_backend auto_order[AUTO_ORDER_LEN];
 /*
  * Whether AUTO may give a region with these cohmem_region_add() flags to ops:

@@ -116,7 +116,7 @@ int region_new(cohmem_tracker *t, void *addr, size_t len, const struct backend_o
 	 * Not for pfnmap memory, which has no THP: the advice would split its
 	 * mapping, and the pfn backend takes one mapping per region.
 	 */
-	if (!(flags & COHMEM_REGION_ALLOW_HUGEPAGES) && r->ops->id != COHMEM_BACKEND_PFN)
+	if (!(flags & COHMEM_REGION_ALLOW_HUGEPAGES) && !(r->ops->capabilities() & COHMEM_CAP_PFNMAP))
 		(void)madvise(addr, len, MADV_NOHUGEPAGE);
 unlock:
 	pthread_rwlock_unlock(&t->lock);

@@ -4,6 +4,7 @@
 #include <stdint.h>
 
 #include "bitmap.h"
+#include "page.h"
 #include "sink.h"
 
 void dirty_sink_init(struct dirty_sink *s, unsigned long *bitmap, size_t bitmap_pgoff)
@@ -91,4 +92,14 @@ long dirty_sink_finish(const struct dirty_sink *s, int err, size_t *start, size_
 	if (s->hi > s->lo)
 		widen_span(start, end, s->lo, s->hi);
 	return s->count > 0 || err >= 0 ? s->count : err;
+}
+
+int dirty_sink_record_run(void *arg, uintptr_t start, uintptr_t end)
+{
+	struct sink_runs *runs = arg;
+	size_t shift = (size_t)__builtin_ctzl(page_size());
+
+	dirty_sink_record(runs->sink, (start - runs->base) >> shift, (end - start) >> shift);
+	runs->runs++;
+	return 0;
 }

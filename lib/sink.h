@@ -12,6 +12,7 @@
 
 #include <linux/types.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct dirty_sink {
 	unsigned long *bitmap;	/* NULL: count only */
@@ -40,5 +41,18 @@ void dirty_sink_record_words(struct dirty_sink *s, const __u64 *words, size_t fi
  * lose their writes: the error waits for the next call.
  */
 long dirty_sink_finish(const struct dirty_sink *s, int err, size_t *start, size_t *end);
+
+/*
+ * Runs of addresses, as a PAGEMAP_SCAN walk reports them
+ * (pagemap_scan_written()'s fn, with a struct sink_runs as its arg): the
+ * pages of [start, end) from base, the region's first byte, recorded into
+ * sink, and the runs counted.
+ */
+struct sink_runs {
+	uintptr_t base;
+	struct dirty_sink *sink;
+	size_t runs;
+};
+int dirty_sink_record_run(void *arg, uintptr_t start, uintptr_t end);
 
 #endif /* COHMEM_SINK_H */

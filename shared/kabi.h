@@ -68,6 +68,19 @@ struct pm_scan_arg {
 #define PAGEMAP_SCAN _IOWR('f', 16, struct pm_scan_arg)
 #endif /* PAGEMAP_SCAN */
 
+/*
+ * PAGEMAP_SCAN of shared VM_PFNMAP mappings: the kernel patch series in
+ * kernel/patches/pagemap-scan-pfnmap/ (against Linux 6.12; not upstream).
+ * Kernels without it refuse the flag with EINVAL. PAGE_IS_PFNMAP skips bit 8,
+ * which is PAGE_IS_GUARD from Linux 6.14.
+ */
+#ifndef PM_SCAN_PFNMAP
+#define PM_SCAN_PFNMAP		(1 << 2)
+#endif
+#ifndef PAGE_IS_PFNMAP
+#define PAGE_IS_PFNMAP		(1 << 9)
+#endif
+
 /* madvise (include/uapi/asm-generic/mman-common.h) */
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23				/* 5.14 */

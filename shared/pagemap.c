@@ -42,7 +42,14 @@ static struct pm_scan_arg written_scan(uintptr_t start, uintptr_t end, struct pa
 int pagemap_scan_written(int pagemap, uintptr_t start, uintptr_t end, struct page_region *vec,
 			 size_t vec_len, int (*fn)(void *arg, uintptr_t start, uintptr_t end), void *arg)
 {
-	struct pm_scan_arg scan = written_scan(start, end, vec, vec_len, PM_SCAN_WP_MATCHING);
+	return pagemap_scan_written_flags(pagemap, 0, start, end, vec, vec_len, fn, arg);
+}
+
+int pagemap_scan_written_flags(int pagemap, uint64_t flags, uintptr_t start, uintptr_t end,
+			       struct page_region *vec, size_t vec_len,
+			       int (*fn)(void *arg, uintptr_t start, uintptr_t end), void *arg)
+{
+	struct pm_scan_arg scan = written_scan(start, end, vec, vec_len, flags | PM_SCAN_WP_MATCHING);
 
 	/* A full vec ends a scan early, without an error: go on from walk_end. */
 	while (scan.start < scan.end) {

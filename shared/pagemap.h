@@ -21,6 +21,14 @@ int pagemap_scan_written(int pagemap, uintptr_t start, uintptr_t end, struct pag
 			 size_t vec_len, int (*fn)(void *arg, uintptr_t start, uintptr_t end), void *arg);
 
 /*
+ * The same with more PM_SCAN_* flags: PM_SCAN_PFNMAP walks shared VM_PFNMAP
+ * mappings (a patched kernel; EINVAL elsewhere) instead of refusing them.
+ */
+int pagemap_scan_written_flags(int pagemap, uint64_t flags, uintptr_t start, uintptr_t end,
+			       struct page_region *vec, size_t vec_len,
+			       int (*fn)(void *arg, uintptr_t start, uintptr_t end), void *arg);
+
+/*
  * Count the written pages of [start, end), up to limit, without protecting
  * any (a look, not a clean). vec as above. Returns the count (at most limit)
  * or -errno.

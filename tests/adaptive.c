@@ -427,7 +427,7 @@ Test(adaptive, a_fault_storm_is_broken_while_it_happens)
 	long before, faults;
 
 	if (cohmem_region_backend(r) == COHMEM_BACKEND_SOFT_DIRTY ||
-	    cohmem_region_backend(r) == COHMEM_BACKEND_PFN)
+	    cohmem_region_backend(r) == COHMEM_BACKEND_PFN || cohmem_region_backend(r) == COHMEM_BACKEND_PFN_SCAN)
 		cr_skip_test("soft-dirty has no faults to count; pfn memory is not adaptive");
 	write_pages(mem, 0, 8, 1, 1);	/* a few writes: no storm */
 	cr_assert_eq(sync_all(r, mem, NULL, BIG), 8);

@@ -15,7 +15,8 @@ Test(api, backend_names)
 	cr_assert_str_eq(cohmem_backend_name(COHMEM_BACKEND_SOFT_DIRTY), "soft-dirty");
 	cr_assert_str_eq(cohmem_backend_name(COHMEM_BACKEND_MPROTECT), "mprotect");
 	cr_assert_str_eq(cohmem_backend_name(COHMEM_BACKEND_PFN), "pfn");
-	cr_assert_null(cohmem_backend_name(COHMEM_BACKEND_PFN + 1));
+	cr_assert_str_eq(cohmem_backend_name(COHMEM_BACKEND_PFN_SCAN), "pfn-scan");
+	cr_assert_null(cohmem_backend_name(COHMEM_BACKEND_PFN_SCAN + 1));
 	cr_assert_null(cohmem_backend_name((enum cohmem_backend)-1));
 }
 
@@ -58,7 +59,7 @@ Test(api, backends_explain_themselves)
 	cohmem_backend_explain(COHMEM_BACKEND_MPROTECT, small, 3);
 	cr_assert_str_eq(small, "wo", "truncated, terminated");
 	strcpy(why, "untouched");
-	cr_assert_eq(cohmem_backend_explain(COHMEM_BACKEND_PFN + 1, why, sizeof(why)), -EINVAL);
+	cr_assert_eq(cohmem_backend_explain(COHMEM_BACKEND_PFN_SCAN + 1, why, sizeof(why)), -EINVAL);
 	cr_assert_eq(cohmem_backend_explain(COHMEM_BACKEND_MPROTECT, why, 0), -EINVAL);
 	cr_assert_eq(cohmem_backend_explain(COHMEM_BACKEND_MPROTECT, NULL, 8), -EINVAL);
 	cr_assert_str_eq(why, "untouched");
@@ -77,8 +78,8 @@ Test(api, probing_rejects_values_outside_the_enum)
 {
 	unsigned caps = 1;
 
-	cr_assert_eq(cohmem_backend_supported(COHMEM_BACKEND_PFN + 1), -EINVAL);
-	cr_assert_eq(cohmem_backend_capabilities(COHMEM_BACKEND_PFN + 1, &caps), -EINVAL);
+	cr_assert_eq(cohmem_backend_supported(COHMEM_BACKEND_PFN_SCAN + 1), -EINVAL);
+	cr_assert_eq(cohmem_backend_capabilities(COHMEM_BACKEND_PFN_SCAN + 1, &caps), -EINVAL);
 	cr_assert_eq(cohmem_backend_capabilities(COHMEM_BACKEND_AUTO, &caps), -EINVAL);
 	cr_assert_eq(cohmem_backend_capabilities(COHMEM_BACKEND_UFFD_ASYNC, NULL), -EINVAL);
 }
@@ -122,7 +123,7 @@ Test(api, tracker_new_bad_arguments)
 
 	cr_assert_eq(cohmem_tracker_new(COHMEM_BACKEND_AUTO, 0, NULL), -EINVAL);
 	cr_assert_eq(cohmem_tracker_new(COHMEM_BACKEND_AUTO, 1, &t), -EINVAL);
-	cr_assert_eq(cohmem_tracker_new(COHMEM_BACKEND_PFN + 1, 0, &t), -EINVAL);
+	cr_assert_eq(cohmem_tracker_new(COHMEM_BACKEND_PFN_SCAN + 1, 0, &t), -EINVAL);
 	cr_assert_null(t);
 }
 

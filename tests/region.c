@@ -274,7 +274,7 @@ Test(region, tracker_free_releases_every_region)
 
 Test(region, huge_pages_are_advised_off_unless_allowed)
 {
-	if (test_backend() == COHMEM_BACKEND_PFN)
+	if (test_backend_pfnmap())
 		cr_skip_test("pfnmap memory has no transparent huge pages to advise off");
 	cohmem_tracker *t = test_tracker();
 	char *a = map_anon(PAGES), *b = map_anon(PAGES);

@@ -9,6 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <criterion/hooks.h>
+
 #include "test.h"
 
 
@@ -28,6 +30,11 @@ enum cohmem_backend test_backend(void)
 			return b;
 	fprintf(stderr, "COHMEM_TEST_BACKEND=%s names no backend\n", name);
 	exit(2);
+}
+
+bool test_backend_pfnmap(void)
+{
+	return test_backend() == COHMEM_BACKEND_PFN || test_backend() == COHMEM_BACKEND_PFN_SCAN;
 }
 
 bool test_backend_has(unsigned cap)
@@ -106,7 +113,7 @@ char *map_anon(size_t pages)
 {
 	char *p;
 
-	if (test_backend() == COHMEM_BACKEND_PFN)
+	if (test_backend_pfnmap())
 		return map_pfn(pages);
 	p = mmap(NULL, pages * PS, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 
@@ -197,21 +204,35 @@ size_t rss_bytes(void)
 	return rss * PS;
 }
 
+static bool every_test_skipped;
+
+/* In the runner, after every test: whether all of them skipped (for test_runs_where_unsupported()). */
+ReportHook(POST_ALL)(struct criterion_global_stats *stats)
+{
+	every_test_skipped = stats->nb_tests && stats->tests_skipped == stats->nb_tests;
+}
+
 int main(int argc, char *argv[])
 {
 	enum cohmem_backend b = test_backend();
 	struct criterion_test_set *tests;
-	int err = cohmem_backend_supported(b), result = 0;
+	bool run_anyway = test_runs_where_unsupported && test_runs_where_unsupported();
+	char why[256];
+	int err = cohmem_backend_explain(b, why, sizeof(why)), result = 0;
 
 	if (err) {
-		printf("SKIP: backend %s cannot work here: %s\n",
-		       cohmem_backend_name(b), strerror(-err));
-		return 77;
+		printf("SKIP: backend %s cannot work here: %s\n", cohmem_backend_name(b), why);
+		if (!run_anyway)
+			return 77;
 	}
 	tests = criterion_initialize();
 	if (criterion_handle_args(argc, argv, true))
 		result = !criterion_run_all_tests(tests);
 	criterion_finalize(tests);
+	if (run_anyway && !result && every_test_skipped) {
+		printf("SKIP: every test of this program skipped\n");
+		return 77;
+	}
 	return result;
 }
 

@@ -22,6 +22,15 @@
 
 size_t test_page_size(void);
 enum cohmem_backend test_backend(void);
+/* The backend tracks pfnmap memory only (pfn, pfn-scan): map_anon() gives a cohmem_pfn buffer. */
+bool test_backend_pfnmap(void);
+/*
+ * A program that defines this to return true runs its tests even where its
+ * backend cannot work: each test then skips saying why (tests/pfn-scan.c),
+ * and the program exits 77 (skipped) when every test skipped. Other programs
+ * exit 77 at once, with the backend's reason.
+ */
+bool test_runs_where_unsupported(void) __attribute__((weak));
 /* Whether a tracker of the backend under test has cap (cohmem_tracker_capabilities()). */
 bool test_backend_has(unsigned cap);
 /* Skip a test that races writers against cleans on backends not exact under concurrency. */

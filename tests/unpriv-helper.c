@@ -62,8 +62,8 @@ int main(void)
 	int tested = 0;
 
 	for (int b = COHMEM_BACKEND_AUTO + 1; cohmem_backend_name(b); b++) {
-		if (b == COHMEM_BACKEND_PFN)
-			continue;	/* tracks cohmem_pfn buffers only: tests/pfn.c */
+		if (b == COHMEM_BACKEND_PFN || b == COHMEM_BACKEND_PFN_SCAN)
+			continue;	/* track pfnmap memory only: tests/pfn.c, tests/pfn-scan.c */
 		if (cohmem_backend_supported(b)) {
 			printf("%s: not available to uid %d\n", cohmem_backend_name(b), (int)getuid());
 			continue;

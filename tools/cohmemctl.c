@@ -96,6 +96,16 @@ static const char *open_error(int err)
 	return err ? strerror(-err) : "works";
 }
 
+/* PAGEMAP_SCAN of shared VM_PFNMAP mappings: the kernel patch series in kernel/patches/. */
+static void probe_pfnmap_scan(struct report *rep)
+{
+	char why[256];
+	bool ok = !cohmem_backend_explain(COHMEM_BACKEND_PFN_SCAN, why, sizeof(why));
+
+	add_fact(rep, "pagemap_scan_pfnmap", "  of VM_PFNMAP (PM_SCAN_PFNMAP)", ok, "%s%s",
+		 ok ? "yes: any driver's shared pfnmap mapping can be tracked" : "no: ", ok ? "" : why);
+}
+
 static void probe_userfaultfd(struct report *rep)
 {
 	static const struct {
@@ -139,6 +149,7 @@ static void probe_userfaultfd(struct report *rep)
 		 caps->wp ? "works" : "refused");
 	add_fact(rep, "pagemap_scan", "PAGEMAP_SCAN ioctl", caps->pagemap_scan, "%s (Linux 6.7)",
 		 caps->pagemap_scan ? "yes" : "no");
+	probe_pfnmap_scan(rep);
 }
 
 static void probe_others(struct report *rep)
