@@ -35,6 +35,13 @@
 # must report itself unavailable in every program, and everything else must
 # run, not skip.
 #
+# With SUITE patched, it boots Linux 6.12 built here with cohmem's kernel patches
+# (tests/qemu/patched-kernel.sh: cohmem_pfn built with it, and PAGEMAP_SCAN of shared VM_PFNMAP
+# mappings), with a bochs display beside the ivshmem device: there the pfn-scan backend must
+# run, on a DRM dumb buffer in VRAM, the ivshmem BAR mapped through sysfs and cohmem_pfn
+# buffers, and the host checks what the guest wrote (the ivshmem file, a screendump of the
+# display); on every other kernel pfn-scan must say it is unavailable.
+#
 # COHMEM_MATRIX_ONLY=REGEX keeps only the matching list lines (to chase one failure).
 # COHMEM_MATRIX_MODULE=KO loads that cohmem_pfn.ko instead of building one (DKMS's, in
 # debian-install-test.sh).
@@ -61,7 +68,17 @@ list=$build/tests/backend-tests.txt
 # shellcheck source=tests/debian-archive.sh
 . "$(dirname "$0")/../debian-archive.sh"
 # debian-archive.sh says what it could not get: 1 is the archive out of reach with nothing cached.
-if vmlinuz=$(archive_kernel "$suite"); then
+if [ "$suite" = patched ]; then
+	if patched=$("$(dirname "$0")/patched-kernel.sh"); then
+		vmlinuz=$patched/vmlinuz
+		COHMEM_MATRIX_MODULE=${COHMEM_MATRIX_MODULE:-$patched/cohmem_pfn.ko}
+	else
+		rc=$?
+		[ "$rc" = 77 ] && skip "the patched kernel's source cannot be downloaded and is not cached"
+		echo "kernel-matrix: FAIL: the patched kernel does not build"
+		exit 1
+	fi
+elif vmlinuz=$(archive_kernel "$suite"); then
 	:
 else
 	rc=$?
@@ -73,10 +90,11 @@ fi
 # ---- the cohmem_pfn module, for that kernel ----------------------------------------
 kver=$(basename "$vmlinuz" .vmlinuz)
 kver=${kver#linux-image-}
+[ "$suite" = patched ] && kver=6.12-patched
 # Its headers from the same lists as the kernel, unless a module comes ready-made. Out of the
 # archive's reach and not cached, those installed here (linux-headers-$kver) will do.
 headers=/usr/src/linux-headers-$kver
-if [ -z "${COHMEM_MATRIX_MODULE:-}" ]; then
+if [ -z "${COHMEM_MATRIX_MODULE:-}" ] && [ "$suite" != patched ]; then
 	if archived=$(archive_headers "$suite"); then
 		# linux-image-amd64 and linux-headers-amd64 are built from one version of Debian's linux
 		# source, read from the same lists: other names would boot a kernel the module was not
@@ -140,7 +158,7 @@ copy_with_libs "$busybox" "$root/bin/busybox"
 # glibc dlopen()s libgcc_s for pthread_cancel (libfuse's worker threads): ldd cannot see it.
 libgcc=$(gcc -print-file-name=libgcc_s.so.1)
 install -D -m 755 "$(readlink -f "$libgcc")" "$root/lib/x86_64-linux-gnu/libgcc_s.so.1"
-for applet in sh mount mkdir cat tail grep poweroff setsid env insmod rm ls sleep dmesg; do
+for applet in sh mount mkdir cat tail grep poweroff reboot setsid env insmod rm ls sleep dmesg; do
 	ln -s busybox "$root/bin/$applet"
 done
 for prog in $(awk '{ print $1 }' "$list" | sort -u) unpriv-helper; do
@@ -148,6 +166,11 @@ for prog in $(awk '{ print $1 }' "$list" | sort -u) unpriv-helper; do
 done
 copy_with_libs "$build/tools/cohmemctl" "$root/tools/cohmemctl"
 [ -x "$build/daemon/cohmemd" ] && copy_with_libs "$build/daemon/cohmemd" "$root/daemon/cohmemd"
+# The patched row measures device memory too (bench/pfn-bench.c) and runs the series' selftest.
+if [ "$suite" = patched ]; then
+	[ -x "$build/bench/pfn-bench" ] && copy_with_libs "$build/bench/pfn-bench" "$root/tests/pfn-bench"
+	[ -x "$patched/pagemap_pfnmap" ] && cp "$patched/pagemap_pfnmap" "$root/tests/pagemap_pfnmap"
+fi
 # Debian's 6.1 builds FUSE as a module, 6.12 into the kernel.
 [ -e "${vmlinuz%.vmlinuz}.fuse.ko" ] && cp "${vmlinuz%.vmlinuz}.fuse.ko" "$root/fuse.ko"
 [ -n "$module" ] && cp "$module" "$root/cohmem_pfn.ko"
@@ -165,6 +188,8 @@ mkdir -p /dev/shm && mount -t tmpfs shm /dev/shm
 mount -t ramfs work /work
 [ -e /fuse.ko ] && insmod /fuse.ko
 export LD_LIBRARY_PATH=/lib/cohmem TMPDIR=/work HOME=/work
+# What a test must say while it runs (tests/pfn-scan.c's picture for the screendump).
+export COHMEM_TEST_CONSOLE=/dev/console
 if [ -e /cohmem_pfn.ko ]; then
 	insmod /cohmem_pfn.ko
 	# QEMU's ivshmem-plain (1af4:1110): its BAR 2 is a file of the host. Given to the driver.
@@ -209,6 +234,21 @@ while read -r prog label vars; do
 		tail -n 25 /tmp/out
 	fi
 done </tests/backend-tests.txt
+# The patched kernel's own selftest, on the ivshmem BAR through sysfs; and the clean costs.
+if [ -x /tests/pagemap_pfnmap ]; then
+	for d in /sys/bus/pci/devices/*; do
+		[ "$(cat $d/vendor)" = 0x1af4 ] && [ "$(cat $d/device)" = 0x1110 ] && res=$d/resource2
+	done
+	PAGEMAP_PFNMAP_RESOURCE=$res /tests/pagemap_pfnmap >/tmp/out 2>&1
+	rc=$?
+	cat /tmp/out
+	echo "MATRIX-SELFTEST $rc"
+fi
+if [ -x /tests/pfn-bench ]; then
+	echo "MATRIX-BENCH-BEGIN"
+	/tests/pfn-bench --rounds 9
+	echo "MATRIX-BENCH-END $?"
+fi
 # Every process that mapped a buffer is gone: its notifier is freed after a grace period, which
 # the module's exit waits for.
 if [ -e /cohmem_pfn.ko ]; then
@@ -219,7 +259,9 @@ echo "MATRIX-DMESG-BEGIN"
 dmesg | grep -iE 'cohmem|bug|oops|warn|rip:|call trace' | tail -n 40
 echo "MATRIX-DMESG-END"
 echo "MATRIX-DONE"
-poweroff -f
+# A kernel without ACPI (the patched row's) halts at poweroff; a reboot ends QEMU (-no-reboot).
+[ -d /sys/firmware/acpi ] && poweroff -f
+reboot -f
 EOF
 chmod +x "$root/init"
 (cd "$root" && find . | "$busybox" cpio -o -H newc 2>/dev/null | gzip -1 >"$work/initrd.gz")
@@ -229,30 +271,55 @@ echo "kernel-matrix: booting $(basename "$vmlinuz" .vmlinuz) under QEMU (TCG)"
 # Memory shared with the host, as a PCI BAR: what cohmem_pfn tracks as device memory.
 ivshmem_pages=1024
 truncate -s $((ivshmem_pages * 4))K "$work/ivshmem"
-qemu-system-x86_64 -accel tcg -smp 2 -m 3072 -nographic -no-reboot \
-	-kernel "$vmlinuz" -initrd "$work/initrd.gz" \
-	-object memory-backend-file,id=ivshmem,mem-path="$work/ivshmem",size=$((ivshmem_pages * 4))K,share=on \
-	-device ivshmem-plain,memdev=ivshmem \
-	-append "console=ttyS0 quiet panic=-1" </dev/null >"$work/console.raw" 2>&1 &
-qemu=$!
-# A hang detector that a slow machine does not trip: the guest prints a line for each program
-# it runs (the longest took 2 min here under TCG), so a guest silent for QUIET_S seconds hangs,
-# however long the whole run takes on a loaded machine (CTest's TIMEOUT bounds that).
-quiet_s=${COHMEM_MATRIX_QUIET_S:-900}
-quiet=0 last_size=-1
-while kill -0 "$qemu" 2>/dev/null; do
-	sleep 5
-	size=$(stat -c %s "$work/console.raw")
-	if [ "$size" != "$last_size" ]; then
-		quiet=0 last_size=$size
-	elif [ $((quiet += 5)) -ge "$quiet_s" ]; then
-		echo "kernel-matrix: the guest printed nothing for $quiet_s s: stopped as hung"
-		kill "$qemu"
-		break
-	fi
+# The patched row has a display (bochs-drm binds QEMU's std VGA) and a monitor to take its
+# screendump when the guest's DRM test says its picture is up.
+display=()
+[ "$suite" = patched ] && display=(-vga std -monitor "unix:$work/monitor,server=on,wait=off")
+# One boot: the guest's console in $work/console.
+boot_guest() {
+	rm -f "$work/screen.ppm"
+	qemu-system-x86_64 -accel tcg -smp 2 -m 3072 -nographic -no-reboot "${display[@]}" \
+		-kernel "$vmlinuz" -initrd "$work/initrd.gz" \
+		-object memory-backend-file,id=ivshmem,mem-path="$work/ivshmem",size=$((ivshmem_pages * 4))K,share=on \
+		-device ivshmem-plain,memdev=ivshmem \
+		-append "console=ttyS0 quiet panic=-1" </dev/null >"$work/console.raw" 2>&1 &
+	qemu=$!
+	# A hang detector that a slow machine does not trip: the guest prints a line for each program
+	# it runs (the longest took 2 min here under TCG), so a guest silent for QUIET_S seconds hangs,
+	# however long the whole run takes on a loaded machine (CTest's TIMEOUT bounds that).
+	quiet_s=${COHMEM_MATRIX_QUIET_S:-900}
+	quiet=0 last_size=-1 tick=5
+	[ "$suite" = patched ] && tick=1
+	while kill -0 "$qemu" 2>/dev/null; do
+		sleep $tick
+		if [ "$suite" = patched ] && [ ! -e "$work/screen.ppm" ] && grep -q '^PFN-SCAN-DRM-READY' "$work/console.raw"; then
+			python3 -c 'import socket, sys, time; s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b"screendump " + sys.argv[2].encode() + b"\n"); time.sleep(1)' \
+				"$work/monitor" "$work/screen.ppm" || true
+		fi
+		size=$(stat -c %s "$work/console.raw")
+		if [ "$size" != "$last_size" ]; then
+			quiet=0 last_size=$size
+		elif [ $((quiet += tick)) -ge "$quiet_s" ]; then
+			echo "kernel-matrix: the guest printed nothing for $quiet_s s: stopped as hung"
+			kill "$qemu"
+			break
+		fi
+	done
+	wait "$qemu" || true
+	tr -d '\r' <"$work/console.raw" >"$work/console"
+}
+
+# Under TCG, a kernel sometimes oopses in its first seconds while it patches its own text
+# (int3 in run_timer_softirq, Debian's 6.12, once in a loaded CI run): a guest that never
+# reached /init ran no test, and boots again (twice at most), saying so.
+for attempt in 1 2 3; do
+	boot_guest
+	grep -q '^MATRIX-KERNEL ' "$work/console" && break
+	[ "$attempt" = 3 ] && break
+	echo "kernel-matrix: the guest died before /init ran (attempt $attempt); its console ends:"
+	tail -n 8 "$work/console"
+	echo "kernel-matrix: booting again"
 done
-wait "$qemu" || true
-tr -d '\r' <"$work/console.raw" >"$work/console"
 
 guest_kernel=$(grep -o 'MATRIX-KERNEL .*' "$work/console" | cut -d' ' -f2 || true)
 guest_kernel=${guest_kernel:-"did not boot"}
@@ -264,10 +331,26 @@ grep -q '^MATRIX-DONE' "$work/console" || {
 	exit 1
 }
 
+# signed_pages TEXT FIRST: whether the ivshmem file's pages FIRST..FIRST+2 begin with "TEXT N" (N the
+# page), as the guest's tests sign them; says which do not.
+signed_pages() {
+	local page sig ok=0
+	for page in $2 $(($2 + 1)) $(($2 + 2)); do
+		sig=$(dd if="$work/ivshmem" bs=4096 skip="$page" count=1 2>/dev/null | tr -d '\0' | head -c 64)
+		if [ "$sig" != "$1 $page" ]; then
+			echo "kernel-matrix: FAIL: page $page of the ivshmem file holds '$sig', not '$1 $page'"
+			ok=1
+		fi
+	done
+	return $ok
+}
+
 status=0
 while read -r _ prog backend rc; do
 	case $suite:$backend:$rc in
 	bookworm:uffd-async:77) verdict="unavailable, as expected on 6.1" ;;
+	patched:pfn-scan:77) verdict="FAIL: pfn-scan must run on the patched kernel" ;;
+	*:pfn-scan:77) verdict="unavailable, as expected without the patched kernel" ;;
 	bookworm:uffd-async:*) verdict="FAIL: uffd-async must be unavailable on 6.1 (exit $rc)" ;;
 	*:0) verdict="passed" ;;
 	*:77) verdict="FAIL: skipped, but $backend must run on $guest_kernel" ;;
@@ -296,15 +379,36 @@ if [ -n "$module" ] && grep -q '^test-pfn pfn$' "$list"; then
 		echo "kernel-matrix: FAIL: cohmemctl probe does not list the ivshmem BAR"
 		status=1
 	fi
-	for page in $((ivshmem_pages - 3)) $((ivshmem_pages - 2)) $((ivshmem_pages - 1)); do
-		sig=$(dd if="$work/ivshmem" bs=4096 skip=$page count=1 2>/dev/null | tr -d '\0' | head -c 64)
-		if [ "$sig" != "cohmem ivshmem page $page" ]; then
-			echo "kernel-matrix: FAIL: page $page of the ivshmem file holds '$sig', not the guest's signature"
-			status=1
-		fi
-	done
+	signed_pages "cohmem ivshmem page" $((ivshmem_pages - 3)) || status=1
 	if [ $status = 0 ]; then
 		echo "kernel-matrix: the guest's writes into the ivshmem BAR reached the host's file"
+	fi
+fi
+# The patched row: the series' selftest, the clean costs, and what the guest's pfn-scan tests
+# wrote, seen from the host.
+if [ "$suite" = patched ] && [ -x "$patched/pagemap_pfnmap" ]; then
+	rc=$(grep -o '^MATRIX-SELFTEST [0-9]*' "$work/console" | cut -d' ' -f2 || true)
+	if [ "$rc" = 0 ]; then
+		echo "kernel-matrix: the series' selftest (pagemap_pfnmap) passed"
+	else
+		echo "kernel-matrix: FAIL: the series' selftest (pagemap_pfnmap) exited ${rc:-"never"}:"
+		grep -E '^(ok|not ok|#)' "$work/console" | tail -n 30
+		status=1
+	fi
+fi
+if [ "$suite" = patched ] && grep -q '^MATRIX-BENCH-BEGIN' "$work/console"; then
+	echo "kernel-matrix: clean costs in the guest (bench/pfn-bench.c; TCG: ratios only):"
+	sed -n '/^MATRIX-BENCH-BEGIN/,/^MATRIX-BENCH-END/p' "$work/console" | sed '1d;$d'
+	grep -q '^MATRIX-BENCH-END 0' "$work/console" || {
+		echo "kernel-matrix: FAIL: pfn-bench found a method that missed written pages"
+		status=1
+	}
+fi
+if [ "$suite" = patched ] && grep -q '^test-pfn-scan pfn-scan$' "$list"; then
+	signed_pages "cohmem pfn-scan page" $((ivshmem_pages - 7)) || status=1
+	if ! "$(dirname "$0")/screen-bars.py" "$work/screen.ppm" "$(grep -m 1 -o '^PFN-SCAN-DRM-READY .*' "$work/console" || true)"; then
+		echo "kernel-matrix: FAIL: the display does not show the DRM dumb buffer the guest wrote"
+		status=1
 	fi
 fi
 if [ -n "$module" ]; then
