@@ -168,7 +168,7 @@ struct row {
 
 static int measure(const struct mapping *mp, enum method m, size_t k, struct row *out)
 {
-	struct tracker_state s;
+	struct tracker_state s = { .m = m };
 	double *w = calloc((size_t)rounds, sizeof(double)), *c = calloc((size_t)rounds, sizeof(double));
 	int err = w && c ? state_new(&s, mp, m) : -ENOMEM;
 
@@ -190,8 +190,8 @@ static int measure(const struct mapping *mp, enum method m, size_t k, struct row
 	if (!err) {
 		out->write_us = median(w, rounds);
 		out->clean_us = median(c, rounds);
-		state_free(&s);
 	}
+	state_free(&s);	/* also after a failure: a tracker left behind would keep the memory claimed */
 	free(w);
 	free(c);
 	return err;

@@ -17,9 +17,11 @@
  *
  * Only this process's page tables are walked: pages written through another
  * process's mapping of the same memory are that process's to report (the
- * cohmem_pfn module's own clean walks every mapping of its buffers). A page
- * a driver zaps (TTM evicting a buffer, a device reset) loses its dirty bit
- * with the PTE: one written and zapped between two cleans is not reported.
+ * cohmem_pfn module's own clean walks every mapping of its buffers, and the
+ * two must not clean the same buffer: each clears the dirty bits the other
+ * reads). A page a driver zaps (TTM evicting a buffer, a device reset) loses
+ * its dirty bit with the PTE, and the next fault maps it clean: one written
+ * and zapped between two cleans is not reported.
  * Drivers zap mappings of buffers they move; a buffer pinned for scanout,
  * a BAR and a cohmem_pfn buffer are not moved. A huge (PMD or PUD) entry, as
  * vfio-pci maps BARs, is never cleaned by the scan: once dirty, its pages are

@@ -72,7 +72,7 @@ struct pm_scan_arg {
  * PAGEMAP_SCAN of shared VM_PFNMAP mappings: the kernel patch series in
  * kernel/patches/pagemap-scan-pfnmap/ (against Linux 6.12; not upstream).
  * Kernels without it refuse the flag with EINVAL. PAGE_IS_PFNMAP skips bit 8,
- * which is PAGE_IS_GUARD from Linux 6.14.
+ * which is PAGE_IS_GUARD from Linux 6.16.
  */
 #ifndef PM_SCAN_PFNMAP
 #define PM_SCAN_PFNMAP		(1 << 2)

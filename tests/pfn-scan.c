@@ -64,9 +64,9 @@ struct target {
 typedef struct target (*target_fn)(unsigned slot);
 
 /*
- * Drivers may map a page writable on a read fault (TTM does, 16 pages around
- * each fault): such pages would count as written. Fault every page in before
- * tracking, so that only writes make a PTE writable again.
+ * Every page faulted in before tracking (TTM maps 16 pages around each
+ * fault): the scenarios then measure cleans of present entries, and a page a
+ * test reads is already mapped, so only writes can dirty it.
  */
 static void fault_in(const char *mem, size_t pages)
 {

@@ -71,6 +71,7 @@ list=$build/tests/backend-tests.txt
 if [ "$suite" = patched ]; then
 	if patched=$("$(dirname "$0")/patched-kernel.sh"); then
 		vmlinuz=$patched/vmlinuz
+		kconfig=$patched/config
 		COHMEM_MATRIX_MODULE=${COHMEM_MATRIX_MODULE:-$patched/cohmem_pfn.ko}
 	else
 		rc=$?
@@ -128,7 +129,7 @@ else
 fi
 
 # A kernel built with FUSE over io_uring: cohmemd's suite a second time, on that transport.
-if grep -qx 'CONFIG_FUSE_IO_URING=y' "${vmlinuz%.vmlinuz}.config" 2>/dev/null &&
+if grep -qx 'CONFIG_FUSE_IO_URING=y' "${kconfig:-${vmlinuz%.vmlinuz}.config}" 2>/dev/null &&
 	grep -q '^test-daemon cohmemd ' "$list"; then
 	cp "$list" "$work/list-uring"
 	echo "test-daemon cohmemd-uring COHMEM_TEST_DAEMON=1 COHMEMD_TEST_TRANSPORT=uring" >>"$work/list-uring"
@@ -288,11 +289,14 @@ boot_guest() {
 	# it runs (the longest took 2 min here under TCG), so a guest silent for QUIET_S seconds hangs,
 	# however long the whole run takes on a loaded machine (CTest's TIMEOUT bounds that).
 	quiet_s=${COHMEM_MATRIX_QUIET_S:-900}
-	quiet=0 last_size=-1 tick=5
+	quiet=0 last_size=-1 tick=5 dumps=0
 	[ "$suite" = patched ] && tick=1
 	while kill -0 "$qemu" 2>/dev/null; do
 		sleep $tick
-		if [ "$suite" = patched ] && [ ! -e "$work/screen.ppm" ] && grep -q '^PFN-SCAN-DRM-READY' "$work/console.raw"; then
+		# The picture stays up 5 s: a few tries, never a later (blank) screen.
+		if [ "$suite" = patched ] && [ ! -e "$work/screen.ppm" ] && [ $dumps -lt 3 ] &&
+			grep -q '^PFN-SCAN-DRM-READY' "$work/console.raw"; then
+			dumps=$((dumps + 1))
 			python3 -c 'import socket, sys, time; s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b"screendump " + sys.argv[2].encode() + b"\n"); time.sleep(1)' \
 				"$work/monitor" "$work/screen.ppm" || true
 		fi

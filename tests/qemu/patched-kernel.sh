@@ -23,7 +23,24 @@ config=$here/patched-kernel.config
 module_patch=$top/kernel/patches/0001-misc-add-cohmem_pfn.patch
 cache=${COHMEM_CACHE_DIR:-$HOME/.cache/cohmem}
 
-key=$(cat "$module_patch" "$series"/0[0-9][0-9][1-9]-*.patch "$config" "$0" | sha256sum | cut -c 1-16)
+# shellcheck source=tests/debian-archive.sh
+. "$here/../debian-archive.sh"
+mkdir -p "$cache/src" "$cache/kernels"
+if deb=$(archive_deb bookworm-backports linux-source-6.12 "$cache/src"); then
+	:
+else
+	rc=$?
+	[ "$rc" = 1 ] && { echo "SKIP: linux-source-6.12 cannot be downloaded and is not cached" >&2; exit 77; }
+	echo "patched-kernel: linux-source-6.12 cannot be had" >&2
+	exit 1
+fi
+# The series' patches (the cover letter, 0000, is not one).
+patches=()
+for p in "$series"/0*-*.patch; do
+	case ${p##*/} in 0000-*) ;; *) patches+=("$p") ;; esac
+done
+# The key: the source package's name (its version), the patches, the configuration, this script.
+key=$( (echo "${deb##*/}"; cat "$module_patch" "${patches[@]}" "$config" "$0") | sha256sum | cut -c 1-16)
 out=$cache/kernels/patched-6.12-$key
 if [ -e "$out/vmlinuz" ] && [ -e "$out/cohmem_pfn.ko" ] && [ -e "$out/pagemap_pfnmap" ]; then
 	echo "$out"
@@ -43,18 +60,6 @@ if [ -n "$missing" ]; then
 	exit 1
 fi
 
-# shellcheck source=tests/debian-archive.sh
-. "$here/../debian-archive.sh"
-mkdir -p "$cache/src" "$cache/kernels"
-if deb=$(archive_deb bookworm-backports linux-source-6.12 "$cache/src"); then
-	:
-else
-	rc=$?
-	[ "$rc" = 1 ] && { echo "SKIP: linux-source-6.12 cannot be downloaded and is not cached" >&2; exit 77; }
-	echo "patched-kernel: linux-source-6.12 cannot be had" >&2
-	exit 1
-fi
-
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$work" ./usr/src/linux-source-6.12.tar.xz
@@ -62,7 +67,7 @@ mkdir "$work/src" "$work/build"
 tar -xJf "$work/usr/src/linux-source-6.12.tar.xz" -C "$work/src" --strip-components=1
 rm -rf "$work/usr"
 (cd "$work/src" && patch -p1 --quiet --fuzz=0 <"$module_patch")
-for p in "$series"/0[0-9][0-9][1-9]-*.patch; do
+for p in "${patches[@]}"; do
 	(cd "$work/src" && patch -p1 --quiet --fuzz=0 <"$p") || {
 		echo "patched-kernel: $(basename "$p") does not apply to $(basename "$deb")" >&2
 		exit 1
@@ -84,7 +89,8 @@ done <"$config"
 
 start=$(date +%s)
 jobs=$(($(nproc) + 1))
-if ! make -C "$work/src" O="$work/build" -j"$jobs" bzImage modules >"$work/build.log" 2>&1; then
+# Niced: it runs beside other tests (kernel-patched:build), which must not starve.
+if ! nice -n 19 make -C "$work/src" O="$work/build" -j"$jobs" bzImage modules >"$work/build.log" 2>&1; then
 	tail -n 40 "$work/build.log" >&2
 	exit 1
 fi
