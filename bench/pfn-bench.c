@@ -360,6 +360,14 @@ int main(int argc, char **argv)
 		}
 	}
 	ps = (size_t)sysconf(_SC_PAGESIZE);
+	{
+		struct timespec res;
+
+		/* A guest whose clocksource fell back to jiffies times nothing below its tick. */
+		if (!clock_getres(CLOCK_MONOTONIC, &res) && (res.tv_sec || res.tv_nsec > 1000))
+			printf("pfn-bench: CLOCK_MONOTONIC ticks every %ld µs: times below that are noise\n",
+			       res.tv_sec * 1000000L + res.tv_nsec / 1000);
+	}
 	if (cohmem_backend_supported(COHMEM_BACKEND_PFN_SCAN))
 		printf("pfn-scan: unavailable on this kernel (see cohmemctl probe)\n");
 	failed += bench_module_buffer(4096);
