@@ -25,6 +25,7 @@
 
 #include "adaptive-bench.h"
 #include "cohmem.h"
+#include "stats.h"
 #include "target.h"
 
 enum strategy { EXACT, ADAPTIVE, ADAPTIVE_SHADOW, MEMCMP, COPY, NSTRATEGIES };
@@ -156,19 +157,6 @@ static void side_sync(struct sync_side *x)
 	}
 }
 
-static int by_value(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-static double median(double *v, unsigned n)
-{
-	qsort(v, n, sizeof(*v), by_value);
-	return (v[(n - 1) / 2] + v[n / 2]) / 2;
-}
-
 /*
  * ms[s] for cycles [warm, cycles) of the workload under every strategy s,
  * run side by side: each cycle, every strategy writes its own copy and syncs,
@@ -216,7 +204,7 @@ static void run(size_t pages, workload_fn fn, double param, unsigned warm, unsig
 			cohmem_region_stats(x[s].r, &st[s], sizeof(st[s]));
 		for (unsigned c = warm; c < cycles; c++)
 			sum += t[s][c];
-		ms[s] = total ? sum : median(t[s] + warm, cycles - warm);
+		ms[s] = total ? sum : bench_median(t[s] + warm, cycles - warm);
 		side_close(&x[s]);
 		free(t[s]);
 	}

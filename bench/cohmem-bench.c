@@ -28,6 +28,7 @@
 #include "adaptive-bench.h"
 #include "daemon-bench.h"
 #include "fb.h"
+#include "stats.h"
 #include "target.h"
 #include "kabi.h"
 
@@ -359,19 +360,6 @@ static void run_workload(struct runner *runners, const struct workload *w)
 
 /* ---- report -------------------------------------------------------------- */
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-static double median(double *v, unsigned n)
-{
-	qsort(v, n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 /* Medians of each column over the cycles. */
 static struct times summarize(const struct times *t, unsigned n)
 {
@@ -383,9 +371,9 @@ static struct times summarize(const struct times *t, unsigned n)
 		col[1][c] = t[c].clean;
 		col[2][c] = t[c].copy;
 	}
-	m.writer = median(col[0], n);
-	m.clean = median(col[1], n);
-	m.copy = median(col[2], n);
+	m.writer = bench_median(col[0], n);
+	m.clean = bench_median(col[1], n);
+	m.copy = bench_median(col[2], n);
 	return m;
 }
 
@@ -434,7 +422,7 @@ static double paired_clean_ratio(const struct workload *w)
 	munmap(raw.mem, w->pages * ps);
 	munmap(lib.dev, w->pages * ps);
 	munmap(raw.dev, w->pages * ps);
-	return median(clean[0], cycles) / median(clean[1], cycles);
+	return bench_median(clean[0], cycles) / bench_median(clean[1], cycles);
 }
 
 /* Cheap workloads get more cycles: this machine's noise needs them. */

@@ -42,6 +42,7 @@
 #include "cohmem.h"
 #include "cohmem-pfn.h"
 #include "drm-dumb.h"
+#include "stats.h"
 
 enum method { PFN_SCAN, PAGETABLE, MKWRITE, MEMCMP, NMETHODS };
 
@@ -64,19 +65,6 @@ static double now_us(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
-	return v[n / 2];
 }
 
 /* One byte in each of k pages spread over the mapping, changed (memcmp must see it); another each round. */
@@ -188,8 +176,8 @@ static int measure(const struct mapping *mp, enum method m, size_t k, struct row
 			out->exact = false;
 	}
 	if (!err) {
-		out->write_us = median(w, rounds);
-		out->clean_us = median(c, rounds);
+		out->write_us = bench_median(w, (unsigned)rounds);
+		out->clean_us = bench_median(c, (unsigned)rounds);
 	}
 	state_free(&s);	/* also after a failure: a tracker left behind would keep the memory claimed */
 	free(w);

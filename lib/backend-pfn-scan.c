@@ -146,12 +146,15 @@ static int range_is_shared_pfnmap(int pagemap, uintptr_t start, uintptr_t end)
 	return n ? -EOPNOTSUPP : 0;
 }
 
-static int discard_run(void *arg, uintptr_t start, uintptr_t end)
+static int scan_clean(cohmem_region *r, size_t first, size_t nr, struct dirty_sink *sink)
 {
-	(void)arg;
-	(void)start;
-	(void)end;
-	return 0;
+	struct scan_region *sr = r->priv;
+	struct sink_runs runs = { r->start, sink, 0 };
+
+	/* What is no longer a shared pfnmap (mapped over by something else) fails the scan: -EPERM. */
+	return pagemap_scan_written_flags(r->ctx->pagemap, PM_SCAN_PFNMAP, region_addr(r, first),
+					  region_addr(r, first + nr), sr->vec, sr->vec_len, dirty_sink_record_run,
+					  &runs);
 }
 
 static void scan_region_free(cohmem_region *r)
@@ -167,10 +170,10 @@ static void scan_region_free(cohmem_region *r)
 /* -EOPNOTSUPP unless the whole range is shared pfnmap memory. */
 static int scan_region_add(cohmem_region *r)
 {
-	uintptr_t end = region_addr(r, r->npages);
 	size_t most_runs = r->npages / 2 + 1;
+	struct dirty_sink before;
 	struct scan_region *sr;
-	int err = range_is_shared_pfnmap(r->ctx->pagemap, r->start, end);
+	int err = range_is_shared_pfnmap(r->ctx->pagemap, r->start, region_addr(r, r->npages));
 
 	if (err)
 		return err;
@@ -180,10 +183,9 @@ static int scan_region_add(cohmem_region *r)
 	sr->vec_len = most_runs < SCAN_VEC_MAX ? most_runs : SCAN_VEC_MAX;
 	sr->vec = calloc(sr->vec_len, sizeof(*sr->vec));
 	r->priv = sr;
-	/* A new region starts clean: forget what was written before. */
-	err = sr->vec ? pagemap_scan_written_flags(r->ctx->pagemap, PM_SCAN_PFNMAP, r->start, end, sr->vec,
-						   sr->vec_len, discard_run, NULL)
-		      : -ENOMEM;
+	/* A new region starts clean: forget what was written before (a sink that only counts). */
+	dirty_sink_init(&before, NULL, 0);
+	err = sr->vec ? scan_clean(r, 0, r->npages, &before) : -ENOMEM;
 	if (err)
 		scan_region_free(r);
 	return err;
@@ -193,17 +195,6 @@ static int scan_region_remove(cohmem_region *r)
 {
 	(void)r;
 	return 0;
-}
-
-static int scan_clean(cohmem_region *r, size_t first, size_t nr, struct dirty_sink *sink)
-{
-	struct scan_region *sr = r->priv;
-	struct sink_runs runs = { r->start, sink, 0 };
-
-	/* What is no longer a shared pfnmap (mapped over by something else) fails the scan: -EPERM. */
-	return pagemap_scan_written_flags(r->ctx->pagemap, PM_SCAN_PFNMAP, region_addr(r, first),
-					  region_addr(r, first + nr), sr->vec, sr->vec_len, dirty_sink_record_run,
-					  &runs);
 }
 
 /* Writers take no fault here: there is nothing a release could save. */
