@@ -81,6 +81,9 @@ for fmt in xrgb8888 argb8888 xbgr8888 abgr8888 rgbx8888 bgrx8888 rgb565 bgr565; 
 	wait_for "$tmp/server-$fmt.log" "listening on" $server
 	port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/server-$fmt.log")
 	[ -n "$port" ] || fail "$fmt: no port in server-$fmt.log"
+	# A raw file has no X display: its clients only look, and the server says so.
+	grep -q "view-only: a --raw file has no X display" "$tmp/server-$fmt.log" ||
+		fail "$fmt: the server did not say it is view-only"
 	# The first picture is the file's as it was when the server started: no waiting for it.
 	capture $((SECONDS + patience))
 	if out=$("$build/tests/picture-compare" --bits 5 --pixel 0,0,ff0000 --pixel $((W - 1)),0,00ff00 \

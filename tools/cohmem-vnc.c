@@ -39,6 +39,8 @@
 
 #include "fbcopy.h"
 #include "fbfile.h"
+#include "vnc-x11.h"
+#include "vncauth.h"
 
 #define MAX_PAGE_RECTS 256	/* rectangles of dirty pages, before comparing */
 #define MAX_RECTS 64		/* rectangles of changed pixels sent per pass */
@@ -49,6 +51,8 @@ struct options {
 	size_t stride, offset;
 	int port;
 	bool jpeg;
+	const char *display, *rfbauth, *ssl_cert, *ssl_key;
+	bool view_only, no_clipboard, no_primary;
 };
 
 /* The framebuffer file: mapped read-only, its layout, its dirty pages. */
@@ -91,6 +95,14 @@ static void usage(FILE *f)
 		"  --interval MS       also look every MS milliseconds (default 0: only when\n"
 		"                      cohmemd says it has pages, which its --interval paces)\n"
 		"  --jpeg              let clients that ask for it have lossy Tight (JPEG)\n"
+		"  --display :N        the X server to send clients' keys and pointer to, and to share\n"
+		"                      clipboard and cursor with (default: the X server that maps\n"
+		"                      the --xwd file, found through /proc; none for --raw)\n"
+		"  --view-only         clients only look: no keys, pointer or cut text reach X\n"
+		"  --rfbauth FILE      ask for the password in FILE (vncpasswd FILE, x11vnc -storepasswd)\n"
+		"  --ssl-cert FILE     serve only TLS WebSocket clients (noVNC over wss://), with this\n"
+		"                      PEM certificate; --ssl-key FILE: its key, if not in FILE\n"
+		"  --no-clipboard      share no clipboard; --no-primary: CLIPBOARD only, not PRIMARY\n"
 		"  -h, --help          this text\n"
 		"SIGUSR1 prints what it did so far; SIGINT or SIGTERM stops it.\n",
 		fb_raw_format_names());
@@ -118,6 +130,10 @@ static int parse_options(struct options *o, int argc, char *argv[])
 		{ "port", required_argument, NULL, 'p' },     { "listen", required_argument, NULL, 'l' },
 		{ "interval", required_argument, NULL, 'i' }, { "jpeg", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "display", required_argument, NULL, 'D' },  { "view-only", no_argument, NULL, 'V' },
+		{ "rfbauth", required_argument, NULL, 'A' },  { "ssl-cert", required_argument, NULL, 'C' },
+		{ "ssl-key", required_argument, NULL, 'K' },  { "no-clipboard", no_argument, NULL, 'N' },
+		{ "no-primary", no_argument, NULL, 'P' },
 		{ 0 },
 	};
 	size_t v;
@@ -130,6 +146,13 @@ static int parse_options(struct options *o, int argc, char *argv[])
 		case 'f': o->format = optarg; break;
 		case 'l': o->listen = optarg; break;
 		case 'j': o->jpeg = true; break;
+		case 'D': o->display = optarg; break;
+		case 'V': o->view_only = true; break;
+		case 'A': o->rfbauth = optarg; break;
+		case 'C': o->ssl_cert = optarg; break;
+		case 'K': o->ssl_key = optarg; break;
+		case 'N': o->no_clipboard = true; break;
+		case 'P': o->no_primary = true; break;
 		case 'g':
 			if (sscanf(optarg, "%ux%u", &o->width, &o->height) != 2 || !o->width || !o->height ||
 			    o->width > 65535 || o->height > 65535)
@@ -158,6 +181,14 @@ static int parse_options(struct options *o, int argc, char *argv[])
 	}
 	if (o->raw && (!o->width || !o->format)) {
 		fprintf(stderr, "cohmem-vnc: --raw needs --geometry and --format\n");
+		return 2;
+	}
+	if (o->display && (o->display[0] != ':' || !o->display[1] || o->display[1 + strspn(o->display + 1, "0123456789.")])) {
+		fprintf(stderr, "cohmem-vnc: --display %s: not :N (a local display)\n", o->display);
+		return 2;
+	}
+	if (o->ssl_key && !o->ssl_cert) {
+		fprintf(stderr, "cohmem-vnc: --ssl-key needs --ssl-cert\n");
 		return 2;
 	}
 	if (o->xwd && (o->width || o->format || o->stride || o->offset)) {
@@ -289,6 +320,7 @@ static void set_format(rfbScreenInfoPtr screen, const struct fb_format *f)
 static void client_gone(rfbClientPtr cl)
 {
 	__atomic_add_fetch(&bytes_sent, (unsigned long long)rfbStatGetSentBytes(cl), __ATOMIC_RELAXED);
+	vnc_x11_client_gone(cl);
 }
 
 /*
@@ -296,14 +328,19 @@ static void client_gone(rfbClientPtr cl)
  * always does) gets Tight without JPEG. Its SetEncodings precedes each of
  * its update requests, so the request is where to undo what it asked.
  */
-static void no_jpeg(rfbClientPtr cl, rfbFramebufferUpdateRequestMsg *req)
+static bool allow_jpeg, tls_only, view_only;
+static struct xsession *x11;	/* the X session, if any (xsession.c) */
+
+static void update_request(rfbClientPtr cl, rfbFramebufferUpdateRequestMsg *req)
 {
 	(void)req;
-	cl->tightQualityLevel = -1;
-	cl->turboQualityLevel = -1;
+	if (!allow_jpeg) {
+		cl->tightQualityLevel = -1;
+		cl->turboQualityLevel = -1;
+	}
+	vnc_x11_client_request(cl);	/* whether it draws the cursor (xcursor.c) */
 }
 
-static bool allow_jpeg;
 
 /*
  * A client's translation (the table that turns our pixels into its format)
@@ -332,11 +369,25 @@ static rfbBool set_translate(rfbClientPtr cl)
 	return ok;
 }
 
+/*
+ * A new connection (libvncserver has already seen whether it is a TLS
+ * WebSocket: cl->sslctx). Refused: plain clients when --ssl-cert asks for
+ * TLS, and an address that must wait after wrong passwords (vncauth.c).
+ */
 static enum rfbNewClientAction new_client(rfbClientPtr cl)
 {
+	if (tls_only && !cl->sslctx) {
+		fprintf(stderr, "cohmem-vnc: %s: refused: not TLS (--ssl-cert)\n", cl->host);
+		return RFB_CLIENT_REFUSE;
+	}
+	if (cl->screen->authPasswdData && vnc_auth_waiting(cl->host)) {
+		fprintf(stderr, "cohmem-vnc: %s: refused: too many wrong passwords, not yet\n", cl->host);
+		return RFB_CLIENT_REFUSE;
+	}
 	cl->clientGoneHook = client_gone;
-	if (!allow_jpeg)
-		cl->clientFramebufferUpdateRequestHook = no_jpeg;
+	cl->clientFramebufferUpdateRequestHook = update_request;
+	cl->viewOnly = view_only;
+	vnc_x11_client_new(cl);
 	return RFB_CLIENT_ACCEPT;
 }
 
@@ -354,6 +405,28 @@ static int copy_all(struct server *sv, const struct source *s)
 	}
 	cohmem_fb_copy(fb, sv->copy.base, s->map + fb->offset, &all, 1);
 	return 0;
+}
+
+/*
+ * The X session (xsession.c): with --display, or for an XWD file the X
+ * server that maps it, now or once one does. A raw file has no display
+ * unless given one: its clients only look, and are told so here.
+ */
+static int start_x11(rfbScreenInfoPtr screen, const struct options *o)
+{
+	struct vnc_x11_options x = { .display = o->display, .file = o->xwd ? o->xwd : o->raw,
+				     .view_only = o->view_only, .no_clipboard = o->no_clipboard,
+				     .no_primary = o->no_primary };
+	char found[64];
+
+	view_only = o->view_only;
+	if (!o->display && !o->xwd) {
+		printf("cohmem-vnc: view-only: a --raw file has no X display (give --display :N for input)\n");
+		return 0;
+	}
+	if (!o->display && x_display_of_file(o->xwd, found, sizeof(found)))
+		printf("cohmem-vnc: no X server maps %s (yet): view-only until one does\n", o->xwd);
+	return vnc_x11_start(screen, &x, &x11) ? -1 : 0;
 }
 
 static int serve(struct server *sv, const struct source *s, const struct options *o, char *argv0)
@@ -375,7 +448,8 @@ static int serve(struct server *sv, const struct source *s, const struct options
 	screen->frameBuffer = (char *)sv->copy.base;
 	screen->paddedWidthInBytes = (int)fb->stride;
 	screen->desktopName = "cohmem";
-	screen->cursor = NULL;	/* the X server draws its own: libvncserver's would be painted into updates */
+	/* Never libvncserver's own cursor: it paints it into the copy (xcursor.c says why not). */
+	screen->cursor = NULL;
 	screen->alwaysShared = TRUE;
 	allow_jpeg = o->jpeg;
 	screen->newClientHook = new_client;
@@ -386,6 +460,15 @@ static int serve(struct server *sv, const struct source *s, const struct options
 		fprintf(stderr, "cohmem-vnc: --listen %s: not an IPv4 address\n", o->listen);
 		return -1;
 	}
+	if (o->rfbauth && vnc_auth_setup(screen, o->rfbauth))
+		return -1;
+	if (o->ssl_cert) {
+		screen->sslcertfile = (char *)o->ssl_cert;
+		screen->sslkeyfile = (char *)o->ssl_key;
+		tls_only = true;
+	}
+	if (start_x11(screen, o))
+		return -1;
 	rfbLogEnable(0);
 	rfbInitServer(screen);
 	if (screen->listenSock == RFB_INVALID_SOCKET) {
@@ -547,11 +630,15 @@ static void count_connected(rfbScreenInfoPtr screen)
 
 static void print_stats(const struct server *sv)
 {
+	char x[128] = "no X display";
+
+	if (x11)
+		vnc_x11_describe(x11, x, sizeof(x));
 	printf("cohmem-vnc: %llu damage passes (%llu with pages written), looked at %llu pixels, "
 	       "%llu rectangles (%llu pixels), %llu resizes, %llu whole-frame refreshes, %llu files replaced; "
-	       "sent %llu bytes\n",
+	       "sent %llu bytes; %s\n",
 	       sv->passes, sv->passes_written, sv->looked_at, sv->rects_sent, sv->pixels_sent, sv->resizes,
-	       sv->refreshes, sv->replaced, __atomic_load_n(&bytes_sent, __ATOMIC_RELAXED));
+	       sv->refreshes, sv->replaced, __atomic_load_n(&bytes_sent, __ATOMIC_RELAXED), x);
 	fflush(stdout);
 }
 
