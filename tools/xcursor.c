@@ -168,8 +168,8 @@ static void load_shape(struct xsession *x)
 int xcursor_setup(struct xsession *x)
 {
 	Window root = DefaultRootWindow(x->ev);
-	unsigned char bits[XIMaskLen(XI_LASTEVENT)] = { 0 };
-	XIEventMask mask = { .deviceid = XIAllMasterDevices, .mask_len = sizeof(bits), .mask = bits };
+	unsigned char bits[XIMaskLen(XI_RawMotion)] = { 0 };
+	XIEventMask mask = { .deviceid = XIAllDevices, .mask_len = sizeof(bits), .mask = bits };
 
 	if (x->xfixes_event < 0)
 		return -1;	/* no shapes: X's cursor stays in the pixels */
@@ -225,6 +225,7 @@ bool xcursor_event(struct xsession *x, XEvent *e)
 		load_shape(x);
 		return true;
 	}
+	/* (Xvfb sends none for XTEST's absolute motion, xdotool's: xcursor_tick() looks too.) */
 	if (e->type == GenericEvent && e->xcookie.extension == x->xi_opcode) {
 		XEvent next;
 
@@ -235,6 +236,30 @@ bool xcursor_event(struct xsession *x, XEvent *e)
 		return true;
 	}
 	return false;
+}
+
+/*
+ * How long the X thread may sleep: while clients draw the cursor, it looks
+ * where the pointer is every FOLLOW_MS — X tells of no move but a device's
+ * (XInput 2 raw motion): not XTEST's (xdotool), not a program's warp.
+ * Moves a VNC client makes reach the others at once (rfbDefaultPtrAddEvent).
+ */
+#define FOLLOW_MS 100
+
+int xcursor_poll_ms(struct xsession *x)
+{
+	int clients;
+
+	pthread_mutex_lock(&x->cursor_lock);
+	clients = x->clients;
+	pthread_mutex_unlock(&x->cursor_lock);
+	return clients > 0 && x->sprite_hidden ? FOLLOW_MS : -1;
+}
+
+void xcursor_tick(struct xsession *x)
+{
+	if (x->ev && x->sprite_hidden && xcursor_poll_ms(x) > 0)
+		follow_pointer(x);
 }
 
 /*

@@ -126,7 +126,7 @@ static int connect_display(struct xsession *x, bool loud)
 	}
 	x->win = XCreateWindow(x->ev, DefaultRootWindow(x->ev), -1, -1, 1, 1, 0, 0, InputOnly, CopyFromParent, 0, NULL);
 	XSelectInput(x->ev, x->win, PropertyChangeMask);
-	major = XI_2_Major, minor = 0;
+	major = 2, minor = 2;	/* raw events from every device, grabbed or not */
 	if (!XQueryExtension(x->ev, "XInputExtension", &x->xi_opcode, &ev, &err) ||
 	    XIQueryVersion(x->ev, &major, &minor) != Success)
 		x->xi_opcode = -1;
@@ -212,7 +212,8 @@ static void *x_thread(void *data)
 		}
 		/* Replies read meanwhile (XSync, XQueryPointer) may have queued events: no sleep then. */
 		if (!XEventsQueued(x->ev, QueuedAlready))
-			wait_for_work(x, -1);
+			wait_for_work(x, xcursor_poll_ms(x));
+		xcursor_tick(x);
 	}
 	return NULL;
 }
@@ -283,11 +284,15 @@ void vnc_x11_client_new(rfbClientPtr cl)
 	struct xsession *x = cl->screen->screenData;
 	struct xclient *c = calloc(1, sizeof(*c));
 
-	if (x && x->o.view_only)
-		cl->viewOnly = TRUE;
 	if (c)
 		c->shape = -1;
 	cl->clientData = c;
+	if (x) {
+		pthread_mutex_lock(&x->cursor_lock);
+		x->clients++;
+		pthread_mutex_unlock(&x->cursor_lock);
+		xsession_wake(x);	/* the pointer is followed while a client is there */
+	}
 }
 
 /* Whether the client draws the cursor itself: known from its SetEncodings, before its first update. */
@@ -316,13 +321,14 @@ void vnc_x11_client_gone(rfbClientPtr cl)
 		pthread_mutex_lock(&x->in_lock);
 		xinput_release_client(x, cl);
 		pthread_mutex_unlock(&x->in_lock);
+		pthread_mutex_lock(&x->cursor_lock);
+		x->clients--;
 		if (c && c->shape == 0) {
-			pthread_mutex_lock(&x->cursor_lock);
 			x->clients_without_shape--;
 			x->cursor_mode_dirty = true;
-			pthread_mutex_unlock(&x->cursor_lock);
-			xsession_wake(x);
 		}
+		pthread_mutex_unlock(&x->cursor_lock);
+		xsession_wake(x);
 	}
 	free(c);
 	cl->clientData = NULL;

@@ -92,6 +92,7 @@ struct xsession {
 	rfbCursorPtr shown;		/* what getCursorPtr hands libvncserver, or NULL */
 	rfbCursorPtr shape;		/* the X cursor's shape: the X thread's */
 	unsigned long shape_serial;
+	int clients;			/* connected */
 	int clients_without_shape;	/* connected clients that draw no cursor of their own */
 	bool sprite_hidden;		/* XFixesHideCursor in force: the framebuffer has no cursor */
 	bool cursor_mode_dirty;		/* re-decide who draws the cursor */
@@ -117,6 +118,8 @@ int xcursor_setup(struct xsession *x);
 bool xcursor_event(struct xsession *x, XEvent *e);
 void xcursor_decide(struct xsession *x);
 void xcursor_disconnected(struct xsession *x);
+int xcursor_poll_ms(struct xsession *x);
+void xcursor_tick(struct xsession *x);
 
 /* xsession.c */
 void xsession_wake(struct xsession *x);
