@@ -114,6 +114,7 @@ in_root sh -c 'cc -o /tmp/pc-consumer /tmp/consumer/consumer.c $(pkg-config --cf
 in_root sh -c 'cmake -S /tmp/consumer -B /tmp/cm >/dev/null && cmake --build /tmp/cm >/dev/null && /tmp/cm/consumer'
 in_root cohmemctl probe
 in_root cohmem-vnc --help >/dev/null
+in_root cohmem-desktop --help >/dev/null
 
 # cohmemd as its unit starts it: Environment=, ExecStartPre= and ExecStart= of the installed unit.
 unit=$root/lib/systemd/system/cohmemd.service
