@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The clipboard (xsession.h): X's CLIPBOARD and PRIMARY selections to the
+ * The clipboard (xstate.h): X's CLIPBOARD and PRIMARY selections to the
  * clients, a client's cut text to both. The X thread does all of it; a
  * client's hook only leaves its text for it (pending_text) and wakes it.
  *
@@ -17,7 +17,7 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "xsession.h"
+#include "xstate.h"
 
 /* Latin-1 (each byte a code point) as UTF-8: *out allocated, its length returned. */
 static size_t utf8_from_latin1(const char *in, size_t len, char **out)

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The cursor (xsession.h): one pointer on every client, where X has it.
+ * The cursor (xstate.h): one pointer on every client, where X has it.
  *
  * Xvfb draws its cursor in software, into the screen it keeps in the file:
  * served as it is, the file's pixels carry it, one damage pass late. A
@@ -26,7 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "xsession.h"
+#include "xstate.h"
 
 #define MAX_CURSOR_SIDE 256
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * cohmem-vnc's X session (xsession.h): the X thread, and connecting to the
+ * cohmem-vnc's X session (xstate.h): the X thread, and connecting to the
  * X server — again whenever it went away, as the file's producer may
  * restart at another display.
  */
@@ -17,16 +17,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "xsession.h"
-
-void xsession_wake(struct xsession *x)
-{
-	uint64_t one = 1;
-
-	if (write(x->wake_fd, &one, sizeof(one)) < 0) {
-		/* full (2^64 - 2 wakes pending): the X thread is awake anyway */
-	}
-}
+#include "xstate.h"
 
 /*
  * An X server that goes away must not end cohmem-vnc (Xlib's default ends

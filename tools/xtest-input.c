@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Clients' keys and pointer into the X server through XTEST (xsession.h).
+ * Clients' keys and pointer into the X server through XTEST (xstate.h).
  * Runs in the client's own thread, under in_lock: an event goes out as it
  * arrives. A keysym becomes the key that types it (keymap.c), pressed with
  * the Shift and Level3 (AltGr) state its level needs and that state put
@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "keymap.h"
-#include "xsession.h"
+#include "xstate.h"
 
 /* The keyboard as the X server has it now. */
 struct keyboard {

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * cohmem-vnc's X session: what it does with the X server whose screen it
+ * cohmem-vnc's X session, the state its files share (xsession.c runs it):
+ * what it does with the X server whose screen it
  * serves — clients' keys and pointer into it (XTEST, xtest-input.c), its
  * selections to and from the clients' clipboards (xclipboard.c), its
  * cursor's shape and position (xcursor.c).
@@ -16,14 +17,15 @@
  * their event. Hooks hand the X thread work (a client's cut text, a
  * change of cursor mode) under lock and wake it through wake_fd.
  */
-#ifndef COHMEM_XSESSION_H
-#define COHMEM_XSESSION_H
+#ifndef COHMEM_XSTATE_H
+#define COHMEM_XSTATE_H
 
 #include <X11/Xlib.h>
 #include <pthread.h>
 #include <rfb/rfb.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <unistd.h>
 
 #include "vnc-x11.h"
 
@@ -121,7 +123,14 @@ void xcursor_disconnected(struct xsession *x);
 int xcursor_poll_ms(struct xsession *x);
 void xcursor_tick(struct xsession *x);
 
-/* xsession.c */
-void xsession_wake(struct xsession *x);
+/* Wakes the X thread: a hook left it work. */
+static inline void xsession_wake(struct xsession *x)
+{
+	uint64_t one = 1;
+
+	if (write(x->wake_fd, &one, sizeof(one)) < 0) {
+		/* full (2^64 - 2 wakes pending): the X thread is awake anyway */
+	}
+}
 
 #endif
