@@ -10,6 +10,10 @@
 # server and of what it makes work ("helpers": cohmemd, its helper and Xvfb;
 # Xvfb), everything counted ("total"); bytes the client received; the time
 # from a change on the screen to the client's picture showing it.
+# Then keystroke to screen: on the cohmem Xvfb, an xterm, and x11vnc beside
+# cohmem-vnc on that same display; a viewer (tests/vnc-remote) types keys
+# into the xterm through each server in turn and times each, from the key
+# event sent to the update that shows it.
 #
 #   bench/vnc-compare.sh BUILD_DIR [--quick] [--seconds S] [--mode M] [--transport T]
 #
@@ -18,8 +22,10 @@
 # for the run, and back off after it).
 # Targets, per workload: the whole cohmem pipeline's CPU <= 1.0x x11vnc's
 # (and, idle, >= 3x less); a median latency <= x11vnc's; never more bytes;
-# idle and typing, cohmem-vnc alone >= 10x less CPU than x11vnc alone.
-# --quick: 2 s and 3 probes a workload (a smoke run for CTest).
+# idle and typing, cohmem-vnc alone >= 10x less CPU than x11vnc alone;
+# keystroke to screen, a median <= x11vnc's.
+# --quick: 2 s and 3 probes a workload, 5 keystrokes (a smoke run for CTest).
+# Without xterm, xdotool or vnc-remote, no keystroke latency (said).
 # Exit 0 whether or not targets hold (a benchmark measures); 77 if a
 # program is missing; 2 for options this cohmemd does not have; 1 if a run failed.
 set -euo pipefail
@@ -32,10 +38,10 @@ usage() {
 build=$(cd "$1" && pwd)
 shift
 here=$(cd "$(dirname "$0")" && pwd)
-seconds=10 probes=20 daemon_args=() transport=
+seconds=10 probes=20 keys=20 daemon_args=() transport=
 while [ $# -gt 0 ]; do
 	case $1 in
-	--quick) seconds=2 probes=3 ;;
+	--quick) seconds=2 probes=3 keys=5 ;;
 	--seconds) [ $# -ge 2 ] || usage; seconds=$2; shift ;;
 	--mode | --transport)
 		[ $# -ge 2 ] || usage
@@ -101,6 +107,40 @@ measure() {	# side workload
 		fail "vnc-bench against $1, $2: $(cat "$tmp/$1-$2.log" "$tmp/$1-$2.out")"
 }
 
+# Keystroke to screen, on the cohmem display (after the workloads: its x11vnc and xterm would
+# count in their CPU): an xterm with the focus, the pointer away from it, and x11vnc beside
+# cohmem-vnc. vnc-remote types $keys keys through each and prints each one's time to the screen.
+# A server that never shows a key (no input) is waited for $patience s, then said so.
+keystroke() {	# side port: sets keys_ms[side], or keys_said[side]
+	local out=$tmp/$1-keys.out st=0
+	timeout "$patience" "$build/tests/vnc-remote" 127.0.0.1 "$2" latency "$keys" "${keys_rect[@]}" \
+		>"$out" 2>"$tmp/$1-keys.log" || st=$?
+	[ $st != 124 ] || { keys_said[$1]="no key shown in $patience s"; return; }
+	[ $st = 0 ] || fail "vnc-remote against $1: $(cat "$tmp/$1-keys.log")"
+	keys_ms[$1]=$(sed -n 's/^latency median \([0-9.]*\) ms.*/\1/p' "$out")
+}
+declare -A keys_ms keys_said
+keystrokes() {
+	local missing win
+	for missing in xterm xdotool xwininfo "$build/tests/vnc-remote"; do
+		command -v "$missing" >/dev/null || { keys_said[all]="no $missing"; return; }
+	done
+	DISPLAY=$cohmem_display xterm -T vnc-compare-keys -geometry 80x24+0+0 -e sh >"$tmp/xterm.log" 2>&1 &
+	pids+=($!)
+	win=$(DISPLAY=$cohmem_display timeout "$patience" xdotool search --sync --onlyvisible --name '^vnc-compare-keys$' |
+		head -n 1) || fail "the xterm did not show in $patience s"
+	DISPLAY=$cohmem_display timeout "$patience" xdotool windowfocus --sync "$win" mousemove 1279 719 ||
+		fail "could not focus the xterm in $patience s"
+	read -r -a keys_rect < <(DISPLAY=$cohmem_display xwininfo -id "$win" | awk '/Absolute upper-left X/ { x = $NF }
+		/Absolute upper-left Y/ { y = $NF } /Width:/ { w = $2 } /Height:/ { h = $2 } END { print x, y, w, h }')
+	x11vnc -display "$cohmem_display" -localhost -shared -forever -nopw -noncache -nocursor \
+		>"$tmp/x11vnc-keys.log" 2>&1 &	# no -rfbport: the first free port from 5900, said
+	pids+=($!)
+	wait_for "$tmp/x11vnc-keys.log" "^PORT=" $!
+	keystroke cohmem "$port"
+	keystroke x11vnc "$(sed -n 's/^PORT=\([0-9]*\).*/\1/p' "$tmp/x11vnc-keys.log" | head -n 1)"
+}
+
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 for i in "${!workloads[@]}"; do
 	w=${workloads[i]}
@@ -112,6 +152,7 @@ for i in "${!workloads[@]}"; do
 		measure cohmem "$w"
 	fi
 done
+keystrokes
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 
 field() {	# file key [index]: the value after key
@@ -135,6 +176,14 @@ for w in "${workloads[@]}"; do
 			"$(field "$f" bytes)" "$(field "$f" updates)" "$(field "$f" latency_ms)" "$(field "$f" latency_ms 2)" \
 			"$(field "$f" probes)"
 	done
+done
+echo "keystroke to screen: $keys keys typed into an xterm on the cohmem display through each server" \
+	"(vnc-remote), median ms${keys_said[all]:+: ${keys_said[all]}}"
+keys_of() {	# side: its median, or what happened instead
+	if [ -n "${keys_ms[$1]:-}" ]; then echo "${keys_ms[$1]} ms"; else echo "${keys_said[$1]:--}"; fi
+}
+for s in cohmem x11vnc; do
+	printf '%-8s %-8s %12s\n' keystroke "$s" "$(keys_of "$s")"
 done
 held=0 missed=0
 target() {	# description holds(0/1) detail
@@ -170,4 +219,12 @@ for w in "${workloads[@]}"; do
 	*) echo "               $w: server CPU, x11vnc / cohmem-vnc = ${ratio}x (no target: much changes)" ;;
 	esac
 done
+if [ -n "${keys_ms[cohmem]:-}" ] && [ -n "${keys_ms[x11vnc]:-}" ]; then
+	read -r ratio holds < <(awk -v c="${keys_ms[cohmem]}" -v x="${keys_ms[x11vnc]}" 'BEGIN {
+		printf "%.2f %d\n", (x > 0) ? c / x : 0, (c <= x) }')
+	target "keystroke: median latency, cohmem-vnc / x11vnc <= 1" "$holds" \
+		"${ratio}x: ${keys_ms[cohmem]} / ${keys_ms[x11vnc]} ms"
+elif [ -z "${keys_said[all]:-}" ]; then
+	target "keystroke: median latency, cohmem-vnc / x11vnc <= 1" 0 "cohmem-vnc: $(keys_of cohmem), x11vnc: $(keys_of x11vnc)"
+fi
 echo "vnc-compare: $held targets held, $missed missed"
