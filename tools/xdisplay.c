@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +23,7 @@
 /* Whether process pid maps the file (dev, ino). */
 static bool maps_file(const char *pid, dev_t dev, ino_t ino)
 {
-	char path[64], line[512];
+	char path[sizeof("/proc//cmdline") + NAME_MAX], line[512];
 	bool found = false;
 	FILE *f;
 
@@ -69,7 +70,7 @@ static int display_of_socket(unsigned long long inode)
 /* The display an X server listens as, from its sockets (Xvfb -displayfd names none on its command line). */
 static int display_of_sockets(const char *pid, char *display, size_t len)
 {
-	char path[64], link[64];
+	char path[sizeof("/proc//cmdline") + NAME_MAX], link[64];
 	struct dirent *d;
 	int n = -1;
 	DIR *fds;
@@ -80,7 +81,7 @@ static int display_of_sockets(const char *pid, char *display, size_t len)
 		return -ENOENT;
 	while (n < 0 && (d = readdir(fds))) {
 		unsigned long long inode;
-		char fd[64 + 256];
+		char fd[sizeof(path) + 1 + NAME_MAX];
 		ssize_t k;
 
 		snprintf(fd, sizeof(fd), "%s/%s", path, d->d_name);
@@ -100,7 +101,7 @@ static int display_of_sockets(const char *pid, char *display, size_t len)
 /* An X server's display: the first argument ":N" on its command line, else its listening socket's. */
 static int display_of(const char *pid, char *display, size_t len)
 {
-	char path[64], comm[64] = "", args[4096];
+	char path[sizeof("/proc//cmdline") + NAME_MAX], comm[64] = "", args[4096];
 	ssize_t n;
 	int fd;
 
