@@ -165,7 +165,7 @@ for t in A:0 B:240; do
 	name=${t%:*}
 	mkdir "$tmp/$name"
 	# shellcheck disable=SC2016 # $1: the shell in the xterm expands it
-	unpiped xterm -T "vnc-input-$name" -geometry "80x10+0+${t#*:}" -e sh -c 'cd "$1" && exec sh' sh "$tmp/$name" \
+	unpiped env LC_ALL=C.UTF-8 xterm -u8 -T "vnc-input-$name" -geometry "80x10+0+${t#*:}" -e sh -c 'cd "$1" && exec sh' sh "$tmp/$name" \
 		>"$tmp/xterm-$name.log" 2>&1 &
 	pids+=($!)
 	win[$name]=$(timeout "$patience" xdotool search --sync --onlyvisible --name "^vnc-input-$name\$" | head -n 1) ||
@@ -200,6 +200,22 @@ printf '%s\n' "$expected" >"$tmp/expected"
 cmp -s "$tmp/expected" "$tmp/A/typed" ||
 	fail "xterm A wrote '$(cat "$tmp/A/typed")', not '$expected'"
 echo "typed into xterm A: $(cat "$tmp/A/typed")"
+
+# Another keyboard map (German: @ | \ { } [ ] ~ € are AltGr's, z and y change places, " is
+# Shift+2), and keysyms no key has (Cyrillic; the Unicode keysym of €): typed as what they are.
+if [ "$kind" = cohmem-vnc ] && command -v setxkbmap >/dev/null; then
+	setxkbmap de || fail "setxkbmap de"
+	expected='AltGr: @|\{}[]~€ "zy" Жё'
+	remote type "printf '%s\n' '$expected' > altgr"
+	remote key Return
+	remote type "touch altgr-done"
+	remote key Return
+	patiently test -e "$tmp/A/altgr-done" || fail "the commands typed on a German map did not run"
+	printf '%s\n' "$expected" >"$tmp/expected"
+	cmp -s "$tmp/expected" "$tmp/A/altgr" || fail "on a German map xterm A wrote '$(cat "$tmp/A/altgr")', not '$expected'"
+	echo "typed on a German map, AltGr and keysyms no key has: $(cat "$tmp/A/altgr")"
+	setxkbmap us || fail "setxkbmap us"
+fi
 
 # The viewer sees what it types: a second one (its commands on its command line, so its picture
 # is the one from before the keys) types into A, and A's picture must change.
@@ -236,6 +252,29 @@ for sel in clipboard primary; do
 		fail "$sel as UTF8_STRING: '$(timeout "$patience" xclip -o -selection $sel -t UTF8_STRING 2>&1)', not '$text'"
 	echo "the viewer to $sel: $text"
 done
+
+# A view-only server on the same screen: its viewer's pointer and keys reach nothing. The viewer
+# waits for the picture to change (xsetroot) after them: the server answered its update request
+# sent after them, so it had read them.
+if [ "$kind" = cohmem-vnc ]; then
+	unpiped "$build/tools/cohmem-vnc" --xwd "$tmp/mnt/Xvfb_screen0" --port 0 --view-only \
+		>"$tmp/view-only.log" 2>&1 &
+	view_only=$!
+	pids+=($view_only)
+	wait_for "$tmp/view-only.log" "listening on" $view_only
+	vport=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/view-only.log")
+	xdotool mousemove 5 5
+	before=$(xdotool getmouselocation)
+	unpiped sh -c "sleep 1; xsetroot -solid '#123456'" &
+	timeout "$patience" "$build/tests/vnc-remote" 127.0.0.1 "$vport" move 300 100 click 300 100 \
+		type 'touch view-only' key Return wait-change 0 0 "$width" "$height" >"$tmp/view-only-viewer.log" 2>&1 ||
+		fail "the view-only viewer: $(cat "$tmp/view-only-viewer.log")"
+	[ "$(xdotool getmouselocation)" = "$before" ] || fail "a view-only viewer moved the pointer: $(xdotool getmouselocation)"
+	kill -USR1 $view_only
+	wait_for "$tmp/view-only.log" "0 key and pointer events" $view_only
+	[ ! -e "$tmp/A/view-only" ] && [ ! -e "$tmp/B/view-only" ] || fail "a view-only viewer typed"
+	echo "a view-only server: its viewer's pointer and keys reached nothing"
+fi
 
 # The viewer leaves at the end of its commands.
 exec {remote_in}>&-
