@@ -133,8 +133,19 @@ websockify=$!
 pids+=("$websockify")
 wait_for "$tmp/websockify.log" "Listen on" $websockify
 
+# noVNC over TLS, straight to cohmem-vnc (--ssl-cert): a certificate of the test's own, which
+# Chromium is told to trust by its key's hash (and no other).
+trust=()
+if [ "$server_kind" = cohmem-vnc ] && command -v openssl >/dev/null; then
+	openssl req -x509 -newkey rsa:2048 -nodes -keyout "$tmp/key.pem" -out "$tmp/cert.pem" -days 1 \
+		-subj /CN=127.0.0.1 >"$tmp/openssl.log" 2>&1 || fail "openssl req"
+	spki=$(openssl x509 -in "$tmp/cert.pem" -pubkey -noout | openssl pkey -pubin -outform der |
+		openssl dgst -sha256 -binary | base64)
+	trust=(--ignore-certificate-errors-spki-list="$spki")
+fi
+
 # Chromium as root needs --no-sandbox; its DevTools port is its to pick.
-chromium --headless=new --no-sandbox --disable-gpu --no-first-run --user-data-dir="$tmp/chrome" \
+chromium --headless=new --no-sandbox --disable-gpu --no-first-run --user-data-dir="$tmp/chrome" "${trust[@]}" \
 	--remote-debugging-address=127.0.0.1 --remote-debugging-port=0 about:blank >"$tmp/chromium.log" 2>&1 &
 chromium=$!
 pids+=("$chromium")
@@ -284,6 +295,24 @@ else
 	echo "the page's paste in X's CLIPBOARD: $from_page"
 fi
 t_clipboard=$(now)
+
+# TLS: a second cohmem-vnc on the same screen, --ssl-cert and the password: noVNC connects
+# with wss:// and gets in with the password; plain ws:// to it is refused.
+if [ ${#trust[@]} -gt 0 ]; then
+	"$build/tools/cohmem-vnc" --xwd "$tmp/mnt/Xvfb_screen0" --port 0 --rfbauth "$tmp/passwd" \
+		--ssl-cert "$tmp/cert.pem" --ssl-key "$tmp/key.pem" >"$tmp/tls.log" 2>&1 &
+	pids+=($!)
+	wait_for "$tmp/tls.log" "listening on" $!
+	tport=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/tls.log")
+	drive eval "connect('$password', 'options', 'wss://127.0.0.1:$tport/')"
+	[ "$reply" = '"connect"' ] || fail "noVNC over wss:// to --ssl-cert: $reply, not a connection"
+	patiently js_true "canvasSize() === '640x480'" || fail "over wss://: the canvas is not 640x480"
+	echo "noVNC over wss:// to cohmem-vnc --ssl-cert: connected with the password"
+	drive eval "connect('$password', 'options', 'ws://127.0.0.1:$tport/')"
+	[ "$reply" != '"connect"' ] || fail "plain ws:// to --ssl-cert connected"
+	grep -q "refused: not TLS" "$tmp/tls.log" || fail "plain ws:// to --ssl-cert: not refused as not TLS"
+	echo "plain ws:// to it: refused ($reply)"
+fi
 
 echo "seconds: desktop $(span "$t_start" "$t_desktop"), browser $(span "$t_desktop" "$t_browser")," \
 	"passwords $(span "$t_browser" "$t_connected"), mouse $(span "$t_connected" "$t_mouse")," \
