@@ -223,6 +223,13 @@ timeout "$patience" "$build/tests/vnc-remote" --password-file "$tmp/password" 12
 	type ': seen' wait-change "$ax" "$ay" "$aw" "$ah" >"$tmp/seen.log" 2>&1 ||
 	fail "a viewer typed into xterm A and did not see A change: $(cat "$tmp/seen.log")"
 echo "a viewer typed into xterm A and saw it change"
+# cohmem-vnc looks at the screen file right after a key or a click, not only when cohmemd
+# writes back: its counts say it did.
+if [ "$kind" = cohmem-vnc ]; then
+	server_counts
+	grep -q " [1-9][0-9]* after input" <<<"$counts" || fail "no look after input: $counts"
+	echo "looks after input: $(grep -o "[0-9]* after input" <<<"$counts")"
+fi
 
 # The clipboard, from X to the viewer: an owner of the selection (xclip, until another takes it).
 own() {	# SELECTION TARGET ENCODING TEXT: xclip owns SELECTION, serving TEXT as TARGET

@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
@@ -73,6 +74,7 @@ struct server {
 	struct fb_copy copy;	/* what the clients are sent from: it never moves (fbcopy.h) */
 	struct cohmem_rect page_rects[MAX_PAGE_RECTS], rects[MAX_RECTS];
 	unsigned long long passes, passes_written, looked_at, rects_sent, pixels_sent, resizes, refreshes, replaced;
+	unsigned long long input_passes;	/* looks made because a client typed or clicked */
 };
 
 static unsigned long long bytes_sent;	/* of clients that left: libvncserver's count */
@@ -331,6 +333,48 @@ static void client_gone(rfbClientPtr cl)
 static bool allow_jpeg, tls_only, view_only;
 static struct xsession *x11;	/* the X session, if any (xsession.c) */
 
+/*
+ * A key or a click is followed by a change on the screen, mostly within a
+ * few milliseconds (the X server hands the event to a program, which
+ * draws): the main thread looks at INPUT_LOOK_MS after it, and again 2, 4
+ * and 8 times that later, rather than waiting for cohmemd's next writeback
+ * (up to its --interval). A look has the kernel write the file's dirty
+ * pages back first (cohmem_buffer_clean()), so it finds what was drawn by
+ * then. The input hooks run in the clients' threads: they tell the main
+ * thread through input_fd (an eventfd).
+ */
+#define INPUT_LOOK_MS 5
+#define INPUT_LOOKS 4
+static int input_fd = -1;
+static rfbKbdAddEventProcPtr x11_key;
+static rfbPtrAddEventProcPtr x11_pointer;
+static int last_buttons;	/* the last pointer event's (any client's) */
+
+static void input_seen(void)
+{
+	uint64_t one = 1;
+
+	if (write(input_fd, &one, sizeof(one)) < 0) {
+		/* full: the main thread has plenty to read */
+	}
+}
+
+static void key_then_look(rfbBool down, rfbKeySym keysym, rfbClientPtr cl)
+{
+	x11_key(down, keysym, cl);
+	input_seen();
+}
+
+/* Clicks, drags and wheel turns: pointer motion alone changes little on the screen. */
+static void pointer_then_look(int mask, int x, int y, rfbClientPtr cl)
+{
+	int before = __atomic_exchange_n(&last_buttons, mask, __ATOMIC_RELAXED);
+
+	x11_pointer(mask, x, y, cl);
+	if (mask || before)
+		input_seen();
+}
+
 static void update_request(rfbClientPtr cl, rfbFramebufferUpdateRequestMsg *req)
 {
 	(void)req;
@@ -426,7 +470,18 @@ static int start_x11(rfbScreenInfoPtr screen, const struct options *o)
 	}
 	if (!o->display && x_display_of_file(o->xwd, found, sizeof(found)))
 		printf("cohmem-vnc: no X server maps %s (yet): view-only until one does\n", o->xwd);
-	return vnc_x11_start(screen, &x, &x11) ? -1 : 0;
+	if (vnc_x11_start(screen, &x, &x11))
+		return -1;
+	if (!o->view_only) {	/* the looks after input (input_seen()) */
+		input_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (input_fd < 0)
+			return perror("cohmem-vnc: eventfd"), -1;
+		x11_key = screen->kbdAddEvent;
+		x11_pointer = screen->ptrAddEvent;
+		screen->kbdAddEvent = key_then_look;
+		screen->ptrAddEvent = pointer_then_look;
+	}
+	return 0;
 }
 
 static int serve(struct server *sv, const struct source *s, const struct options *o, char *argv0)
@@ -634,10 +689,10 @@ static void print_stats(const struct server *sv)
 
 	if (x11)
 		vnc_x11_describe(x11, x, sizeof(x));
-	printf("cohmem-vnc: %llu damage passes (%llu with pages written), looked at %llu pixels, "
+	printf("cohmem-vnc: %llu damage passes (%llu with pages written), %llu after input, looked at %llu pixels, "
 	       "%llu rectangles (%llu pixels), %llu resizes, %llu whole-frame refreshes, %llu files replaced; "
 	       "sent %llu bytes; %s\n",
-	       sv->passes, sv->passes_written, sv->looked_at, sv->rects_sent, sv->pixels_sent, sv->resizes,
+	       sv->passes, sv->passes_written, sv->input_passes, sv->looked_at, sv->rects_sent, sv->pixels_sent, sv->resizes,
 	       sv->refreshes, sv->replaced, __atomic_load_n(&bytes_sent, __ATOMIC_RELAXED), x);
 	fflush(stdout);
 }
@@ -721,17 +776,28 @@ static int timer_fd(unsigned ms)
 	return fd;
 }
 
+/* Arms a one-shot timer. */
+static void look_after(int fd, unsigned ms)
+{
+	struct itimerspec its = { .it_value = { ms / 1000, (long)(ms % 1000) * 1000000 } };
+
+	timerfd_settime(fd, 0, &its, NULL);
+}
+
 static int run(struct server *sv, struct source *s, const struct options *o)
 {
-	struct pollfd p[3] = {
+	struct pollfd p[5] = {
 		{ .fd = s->fd, .events = POLLIN },
 		{ .fd = signal_fd(), .events = POLLIN },
 		{ .fd = o->interval ? timer_fd(o->interval) : -1, .events = POLLIN },
+		{ .fd = input_fd, .events = POLLIN },
+		{ .fd = input_fd >= 0 ? timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC) : -1, .events = POLLIN },
 	};
 	struct timespec checked = { 0 };
+	unsigned looks_left = 0;	/* after the last input */
 	int status = 0;
 
-	if (p[1].fd < 0 || (o->interval && p[2].fd < 0))
+	if (p[1].fd < 0 || (o->interval && p[2].fd < 0) || (input_fd >= 0 && p[4].fd < 0))
 		return perror("cohmem-vnc"), 1;
 	sigaction(SIGBUS, &(struct sigaction){ .sa_handler = on_sigbus }, NULL);
 	rfbRunEventLoop(sv->screen, -1, TRUE);	/* its own threads: a listener and one per client */
@@ -742,7 +808,7 @@ static int run(struct server *sv, struct source *s, const struct options *o)
 		int ready;
 
 		p[0].fd = s->fd;	/* replaced when the file was (below) */
-		ready = poll(p, 3, REPLACED_CHECK_MS);
+		ready = poll(p, 5, REPLACED_CHECK_MS);
 		if (ready == 0 || (ready > 0 && (p[0].revents & (POLLERR | POLLHUP))) || check_due(&checked)) {
 			int r = replaced(sv, s);
 
@@ -775,6 +841,26 @@ static int run(struct server *sv, struct source *s, const struct options *o)
 			if (read(p[2].fd, &ticks, sizeof(ticks)) < 0)
 				continue;
 		}
+		if (p[3].revents) {	/* a client typed or clicked: the first look soon */
+			uint64_t n;
+
+			if (read(p[3].fd, &n, sizeof(n)) == sizeof(n)) {
+				looks_left = INPUT_LOOKS;
+				look_after(p[4].fd, INPUT_LOOK_MS);
+			}
+			if (!p[0].revents && !p[2].revents && !p[4].revents)
+				continue;
+		}
+		if (p[4].revents) {
+			uint64_t ticks;
+
+			if (read(p[4].fd, &ticks, sizeof(ticks)) == sizeof(ticks) && looks_left) {
+				looks_left--;
+				if (looks_left)	/* 5, 10, 20, 40 ms apart */
+					look_after(p[4].fd, INPUT_LOOK_MS << (INPUT_LOOKS - looks_left));
+				sv->input_passes++;
+			}
+		}
 		if (p[0].revents & (POLLERR | POLLHUP | POLLNVAL)) {
 			fprintf(stderr, "cohmem-vnc: the buffer's daemon went away\n");
 			status = 1;
@@ -788,6 +874,8 @@ static int run(struct server *sv, struct source *s, const struct options *o)
 	close(p[1].fd);
 	if (p[2].fd >= 0)
 		close(p[2].fd);
+	if (p[4].fd >= 0)
+		close(p[4].fd);
 	return status;
 }
 
