@@ -24,7 +24,7 @@
 # (and, idle, >= 3x less); a median latency <= x11vnc's; never more bytes;
 # idle and typing, cohmem-vnc alone >= 10x less CPU than x11vnc alone;
 # keystroke to screen, a median <= x11vnc's.
-# --quick: 2 s and 3 probes a workload, 5 keystrokes (a smoke run for CTest).
+# --quick: 2 s and 3 probes a workload, 6 keystrokes (a smoke run for CTest).
 # Without xterm, xdotool or vnc-remote, no keystroke latency (said).
 # Exit 0 whether or not targets hold (a benchmark measures); 77 if a
 # program is missing; 2 for options this cohmemd does not have; 1 if a run failed.
@@ -38,10 +38,10 @@ usage() {
 build=$(cd "$1" && pwd)
 shift
 here=$(cd "$(dirname "$0")" && pwd)
-seconds=10 probes=20 keys=20 daemon_args=() transport=
+seconds=10 probes=20 keys=40 daemon_args=() transport=
 while [ $# -gt 0 ]; do
 	case $1 in
-	--quick) seconds=2 probes=3 keys=5 ;;
+	--quick) seconds=2 probes=3 keys=6 ;;
 	--seconds) [ $# -ge 2 ] || usage; seconds=$2; shift ;;
 	--mode | --transport)
 		[ $# -ge 2 ] || usage
@@ -111,15 +111,24 @@ measure() {	# side workload
 # count in their CPU): an xterm with the focus, the pointer away from it, and x11vnc beside
 # cohmem-vnc. vnc-remote types $keys keys through each and prints each one's time to the screen.
 # A server that never shows a key (no input) is waited for $patience s, then said so.
-keystroke() {	# side port: sets keys_ms[side], or keys_said[side]
+# keystroke SIDE PORT: half of the side's keys; their times are added to $tmp/SIDE-keys.ms.
+keystroke() {
 	local out=$tmp/$1-keys.out st=0
-	timeout "$patience" "$build/tests/vnc-remote" 127.0.0.1 "$2" latency "$keys" "${keys_rect[@]}" \
+	timeout "$patience" "$build/tests/vnc-remote" 127.0.0.1 "$2" latency $((keys / 2)) "${keys_rect[@]}" \
 		>"$out" 2>"$tmp/$1-keys.log" || st=$?
 	[ $st != 124 ] || { keys_said[$1]="no key shown in $patience s"; return; }
 	[ $st = 0 ] || fail "vnc-remote against $1: $(cat "$tmp/$1-keys.log")"
-	keys_ms[$1]=$(sed -n 's/^latency median \([0-9.]*\) ms.*/\1/p' "$out")
+	sed -n 's/^latency [0-9]*: \([0-9.]*\) ms.*/\1/p' "$out" >>"$tmp/$1-keys.ms"
 }
-declare -A keys_ms keys_said
+# keys_summary SIDE: sets keys_ms[SIDE] (the median) and keys_p90[SIDE] of both halves.
+keys_summary() {
+	local f=$tmp/$1-keys.ms
+	[ -s "$f" ] && [ -z "${keys_said[$1]:-}" ] || return 0
+	read -r "keys_ms[$1]" "keys_p90[$1]" < <(sort -g "$f" | awk '{ v[NR] = $1 } END {
+		m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+		p = v[int(NR * 0.9 + 0.999)]; printf "%.3f %.3f\n", m, p }')
+}
+declare -A keys_ms keys_p90 keys_said
 keystrokes() {
 	local missing win
 	for missing in xterm xdotool xwininfo "$build/tests/vnc-remote"; do
@@ -137,8 +146,14 @@ keystrokes() {
 		>"$tmp/x11vnc-keys.log" 2>&1 &	# no -rfbport: the first free port from 5900, said
 	pids+=($!)
 	wait_for "$tmp/x11vnc-keys.log" "^PORT=" $!
+	x11vnc_port=$(sed -n 's/^PORT=\([0-9]*\).*/\1/p' "$tmp/x11vnc-keys.log" | head -n 1)
+	# In halves, ABBA: a machine that grows busier or quieter meanwhile weighs on both alike.
 	keystroke cohmem "$port"
-	keystroke x11vnc "$(sed -n 's/^PORT=\([0-9]*\).*/\1/p' "$tmp/x11vnc-keys.log" | head -n 1)"
+	keystroke x11vnc "$x11vnc_port"
+	keystroke x11vnc "$x11vnc_port"
+	keystroke cohmem "$port"
+	keys_summary cohmem
+	keys_summary x11vnc
 }
 
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -178,12 +193,12 @@ for w in "${workloads[@]}"; do
 	done
 done
 echo "keystroke to screen: $keys keys typed into an xterm on the cohmem display through each server" \
-	"(vnc-remote), median ms${keys_said[all]:+: ${keys_said[all]}}"
-keys_of() {	# side: its median, or what happened instead
-	if [ -n "${keys_ms[$1]:-}" ]; then echo "${keys_ms[$1]} ms"; else echo "${keys_said[$1]:--}"; fi
+	"(vnc-remote; in halves, cohmem x11vnc x11vnc cohmem), median and p90 ms${keys_said[all]:+: ${keys_said[all]}}"
+keys_of() {	# side: its median and p90, or what happened instead
+	if [ -n "${keys_ms[$1]:-}" ]; then echo "${keys_ms[$1]} ms (p90 ${keys_p90[$1]})"; else echo "${keys_said[$1]:--}"; fi
 }
 for s in cohmem x11vnc; do
-	printf '%-8s %-8s %12s\n' keystroke "$s" "$(keys_of "$s")"
+	printf '%-8s %-8s %s\n' keystroke "$s" "$(keys_of "$s")"
 done
 held=0 missed=0
 target() {	# description holds(0/1) detail
