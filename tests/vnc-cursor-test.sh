@@ -74,6 +74,23 @@ patiently said_after shaped "$n" "cursor [1-9][0-9]*x[1-9]" || fail "the plain c
 patiently file_is_root || fail "the plain client left: the cursor stayed in the pixels"
 echo "it left: the shape again, and no cursor in the pixels"
 
+# A shape larger than libvncserver can send in one piece (128x128, 64 KiB at 32 bits a pixel:
+# rfbSendCursorShape() builds it in its 32 KiB update buffer) stays in the pixels: sent, it
+# went out as an update's header and nothing more, the client's stream out of step for good.
+n=$(lines shaped)
+/usr/bin/python3 "$here/vnc/hold-cursor.py" 128 >"$tmp/big.log" 2>&1 &
+big=$!
+pids+=($big)
+wait_for "$tmp/big.log" "defined" $big
+patiently said_after shaped "$n" "cursor 0x0" || fail "a 128x128 cursor: the shaped client was not told to draw none"
+file_differs() { ! file_is_root; }
+patiently file_differs || fail "a 128x128 cursor: not in the pixels"
+n=$(lines shaped)
+xdotool mousemove 230 170
+patiently said_after shaped "$n" "frame" || fail "a 128x128 cursor: the shaped client's stream stopped"
+kill "$big"
+echo "a cursor too large to send as a shape: in the pixels, and the client's stream intact"
+
 kill -TERM "$server"
 wait "$server" || fail "cohmem-vnc did not exit 0"
 echo "vnc-cursor-test: passed"
