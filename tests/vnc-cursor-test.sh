@@ -24,8 +24,12 @@ session_name="vnc-cursor-test"
 session_start "$build" push 24
 wait_for "$tmp/cohmem-vnc.log" "X display :[0-9]*: keyboard and pointer" $server
 # A fresh Xvfb draws no cursor until one is set (the first window entered, or this): set, it
-# draws it into the screen file.
-xsetroot -cursor_name left_ptr
+# draws it into the screen file. Set by a client that stays (a program's window's cursor):
+# X may refuse the image of one whose client left (xsetroot's: xcursor.c's load_shape()).
+/usr/bin/python3 "$here/vnc/hold-cursor.py" 24 >"$tmp/held.log" 2>&1 &
+held=$!
+pids+=($held)
+wait_for "$tmp/held.log" "defined" $held
 
 # Whether the screen file (what cohmem-vnc serves) holds the cursor: it differs from
 # xwd -root (which X answers without its software cursor) only around the pointer.
@@ -51,7 +55,7 @@ said_after() {
 
 xdotool mousemove 200 150
 client shaped shape
-patiently said_after shaped 0 "cursor [1-9][0-9]*x[1-9]" || fail "the shape-drawing client got no cursor shape"
+patiently said_after shaped 0 "cursor 24x24" || fail "the shape-drawing client got no cursor shape"
 patiently file_is_root || fail "the cursor is still in the pixels with only a shape-drawing client: $(cat "$tmp/compare.out")"
 echo "a client that draws the cursor: it got X's shape; the pixels have no cursor"
 

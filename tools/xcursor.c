@@ -155,17 +155,27 @@ static void show(struct xsession *x, rfbCursorPtr c)
 static void load_shape(struct xsession *x)
 {
 	XFixesCursorImage *img = XFixesGetCursorImage(x->ev);
-	rfbCursorPtr c, old = x->shape;
+	rfbCursorPtr c = NULL, old = x->shape;
 
-	if (!img)
-		return;
-	if (img->cursor_serial == x->shape_serial && x->shape) {
+	/*
+	 * X may refuse the image (Xvfb's SECURITY extension answers BadAccess
+	 * for a cursor whose client is gone: xsetroot -cursor_name's, once it
+	 * exited): then not the old shape, which is not X's cursor any more —
+	 * none, and X's cursor in the pixels, until the next one.
+	 */
+	if (img && img->cursor_serial == x->shape_serial && x->shape) {
 		XFree(img);
 		return;
 	}
-	c = cursor_from_image(x->screen, img);
-	x->shape_serial = img->cursor_serial;
-	XFree(img);
+	if (!img && !x->shape)
+		return;
+	if (img) {
+		c = cursor_from_image(x->screen, img);
+		x->shape_serial = img->cursor_serial;
+		XFree(img);
+	} else {
+		x->shape_serial = 0;
+	}
 	x->shape = c;
 	pthread_mutex_lock(&x->cursor_lock);
 	x->cursor_mode_dirty = true;
