@@ -24,8 +24,12 @@ session_name="vnc-cursor-test"
 session_start "$build" push 24
 wait_for "$tmp/cohmem-vnc.log" "X display :[0-9]*: keyboard and pointer" $server
 # A fresh Xvfb draws no cursor until one is set (the first window entered, or this): set, it
-# draws it into the screen file.
-xsetroot -cursor_name left_ptr
+# draws it into the screen file. Set by a client that stays (a program's window's cursor):
+# X may refuse the image of one whose client left (xsetroot's: xcursor.c's load_shape()).
+/usr/bin/python3 "$here/vnc/hold-cursor.py" 24 >"$tmp/held.log" 2>&1 &
+held=$!
+pids+=($held)
+wait_for "$tmp/held.log" "defined" $held
 
 # Whether the screen file (what cohmem-vnc serves) holds the cursor: it differs from
 # xwd -root (which X answers without its software cursor) only around the pointer.
@@ -51,7 +55,7 @@ said_after() {
 
 xdotool mousemove 200 150
 client shaped shape
-patiently said_after shaped 0 "cursor [1-9][0-9]*x[1-9]" || fail "the shape-drawing client got no cursor shape"
+patiently said_after shaped 0 "cursor 24x24" || fail "the shape-drawing client got no cursor shape"
 patiently file_is_root || fail "the cursor is still in the pixels with only a shape-drawing client: $(cat "$tmp/compare.out")"
 echo "a client that draws the cursor: it got X's shape; the pixels have no cursor"
 
@@ -73,6 +77,23 @@ kill "$plain"
 patiently said_after shaped "$n" "cursor [1-9][0-9]*x[1-9]" || fail "the plain client left: no shape again"
 patiently file_is_root || fail "the plain client left: the cursor stayed in the pixels"
 echo "it left: the shape again, and no cursor in the pixels"
+
+# A shape larger than libvncserver can send in one piece (128x128, 64 KiB at 32 bits a pixel:
+# rfbSendCursorShape() builds it in its 32 KiB update buffer) stays in the pixels: sent, it
+# went out as an update's header and nothing more, the client's stream out of step for good.
+n=$(lines shaped)
+/usr/bin/python3 "$here/vnc/hold-cursor.py" 128 >"$tmp/big.log" 2>&1 &
+big=$!
+pids+=($big)
+wait_for "$tmp/big.log" "defined" $big
+patiently said_after shaped "$n" "cursor 0x0" || fail "a 128x128 cursor: the shaped client was not told to draw none"
+file_differs() { ! file_is_root; }
+patiently file_differs || fail "a 128x128 cursor: not in the pixels"
+n=$(lines shaped)
+xdotool mousemove 230 170
+patiently said_after shaped "$n" "frame" || fail "a 128x128 cursor: the shaped client's stream stopped"
+kill "$big"
+echo "a cursor too large to send as a shape: in the pixels, and the client's stream intact"
 
 kill -TERM "$server"
 wait "$server" || fail "cohmem-vnc did not exit 0"

@@ -224,13 +224,12 @@ static void read_property(struct xsession *x, Atom property, Atom selection)
 		x->incr = (struct incr_read){ .selection = selection, .active = true };
 	} else if (x->incr.active && property == x->incr.selection) {
 		size_t total = x->incr.len + n;
-		char *buf = total <= XSESSION_MAX_CLIP && format == 8 ? realloc(x->incr.buf, total + 1) : NULL;
+		char *buf = n && total <= XSESSION_MAX_CLIP && format == 8 ? realloc(x->incr.buf, total + 1) : NULL;
 
-		if (n == 0 || !buf) {	/* the end (or too much: dropped) */
+		if (!buf) {	/* the end (or too much: dropped) */
 			if (n == 0 && x->incr.buf)
 				arrived(x, x->incr.buf, x->incr.len, x->a_utf8);
-			if (!buf)
-				free(x->incr.buf);
+			free(x->incr.buf);
 			x->incr = (struct incr_read){ 0 };
 		} else {
 			memcpy(buf + x->incr.len, data, n);

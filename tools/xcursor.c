@@ -30,6 +30,20 @@
 
 #define MAX_CURSOR_SIDE 256
 
+/*
+ * Whether libvncserver 0.9.14 can send a w x h shape: rfbSendCursorShape()
+ * builds it whole in the client's update buffer (UPDATE_BUF_SIZE), at up to
+ * 4 bytes a pixel in the client's format plus the mask; one larger is not
+ * sent at all, after the update's header already went out with it counted
+ * (the client's stream out of step for good). Larger shapes stay in the
+ * pixels (cursor_from_image() refuses them).
+ */
+static bool cursor_fits(int w, int h)
+{
+	return (size_t)sz_rfbFramebufferUpdateRectHeader + sz_rfbXCursorColors + (size_t)(w + 7) / 8 * (size_t)h +
+		       (size_t)w * (size_t)h * 4 <= UPDATE_BUF_SIZE;
+}
+
 /* One pixel of X's cursor (ARGB, alpha premultiplied) in the server's format. */
 static uint32_t server_pixel(const rfbPixelFormat *f, unsigned long argb)
 {
@@ -50,7 +64,7 @@ static rfbCursorPtr cursor_from_image(const rfbScreenInfoPtr screen, const XFixe
 	int w = img->width, h = img->height, row = (w + 7) / 8, bpp = screen->serverFormat.bitsPerPixel / 8;
 	rfbCursorPtr c = calloc(1, sizeof(*c));
 
-	if (!c || w <= 0 || h <= 0 || w > MAX_CURSOR_SIDE || h > MAX_CURSOR_SIDE || (bpp != 2 && bpp != 4)) {
+	if (!c || w <= 0 || h <= 0 || w > MAX_CURSOR_SIDE || h > MAX_CURSOR_SIDE || !cursor_fits(w, h) || (bpp != 2 && bpp != 4)) {
 		free(c);
 		return NULL;
 	}
@@ -141,17 +155,27 @@ static void show(struct xsession *x, rfbCursorPtr c)
 static void load_shape(struct xsession *x)
 {
 	XFixesCursorImage *img = XFixesGetCursorImage(x->ev);
-	rfbCursorPtr c, old = x->shape;
+	rfbCursorPtr c = NULL, old = x->shape;
 
-	if (!img)
-		return;
-	if (img->cursor_serial == x->shape_serial && x->shape) {
+	/*
+	 * X may refuse the image (Xvfb's SECURITY extension answers BadAccess
+	 * for a cursor whose client is gone: xsetroot -cursor_name's, once it
+	 * exited): then not the old shape, which is not X's cursor any more —
+	 * none, and X's cursor in the pixels, until the next one.
+	 */
+	if (img && img->cursor_serial == x->shape_serial && x->shape) {
 		XFree(img);
 		return;
 	}
-	c = cursor_from_image(x->screen, img);
-	x->shape_serial = img->cursor_serial;
-	XFree(img);
+	if (!img && !x->shape)
+		return;
+	if (img) {
+		c = cursor_from_image(x->screen, img);
+		x->shape_serial = img->cursor_serial;
+		XFree(img);
+	} else {
+		x->shape_serial = 0;
+	}
 	x->shape = c;
 	pthread_mutex_lock(&x->cursor_lock);
 	x->cursor_mode_dirty = true;
