@@ -246,6 +246,17 @@ to_viewer clipboard STRING ISO-8859-1 'Grüße, café! ½ «x» ÿ'
 to_viewer primary STRING ISO-8859-1 'primary: naïve ¿Qué?'
 [ "$kind" = x11vnc ] || to_viewer clipboard UTF8_STRING UTF-8 'déjà vu: UTF8_STRING'
 
+# An owner that hands its text over only in pieces (INCR, 500 bytes each): the viewer gets it whole.
+if [ "$kind" = cohmem-vnc ] && [ -x "$build/tests/x-incr-owner" ]; then
+	incr_text=$(for i in $(seq 1 300); do printf 'incr-%04d ' "$i"; done)
+	printf '%s' "$incr_text" >"$tmp/incr.txt"
+	unpiped "$build/tests/x-incr-owner" CLIPBOARD 500 "$tmp/incr.txt" >"$tmp/incr-owner.log" 2>&1 &
+	pids+=($!)
+	wait_for "$tmp/incr-owner.log" "^owned" $!
+	remote wait-cut-text "$incr_text"
+	echo "clipboard in pieces (INCR, ${#incr_text} bytes in 500-byte pieces) to the viewer: whole"
+fi
+
 # From the viewer to X: CLIPBOARD and PRIMARY both hold it.
 text='Ça coûte 5 £, ½ prix; "quoted"'
 remote cut-text "$text"
@@ -287,4 +298,9 @@ fi
 exec {remote_in}>&-
 wait "$remote" || fail "vnc-remote exited $?"
 kill -0 "$server" 2>/dev/null || fail "$kind died"
+if [ "$kind" = cohmem-vnc ]; then	# stopped, so that a sanitizer's report (leaks at exit) is in its log, shown
+	kill -TERM "$server"
+	wait "$server" || fail "cohmem-vnc did not exit 0"
+	cat "$tmp/cohmem-vnc.log"
+fi
 echo "vnc-input-test ($kind): passed"
