@@ -255,6 +255,14 @@ if [ "$kind" = cohmem-vnc ] && [ -x "$build/tests/x-incr-owner" ]; then
 	wait_for "$tmp/incr-owner.log" "^owned" $!
 	remote wait-cut-text "$incr_text"
 	echo "clipboard in pieces (INCR, ${#incr_text} bytes in 500-byte pieces) to the viewer: whole"
+	# In pieces of Latin-1 (STRING): read as Latin-1, not as UTF-8.
+	incr_text="$incr_text déjà, ÿ"
+	printf '%s' "$incr_text" | iconv -f UTF-8 -t ISO-8859-1 >"$tmp/incr.txt"
+	unpiped "$build/tests/x-incr-owner" CLIPBOARD 500 "$tmp/incr.txt" STRING >"$tmp/incr-owner.log" 2>&1 &
+	pids+=($!)
+	wait_for "$tmp/incr-owner.log" "^owned" $!
+	remote wait-cut-text "$incr_text"
+	echo "clipboard in Latin-1 pieces (INCR, STRING) to the viewer: whole, é and ÿ included"
 fi
 
 # From the viewer to X: CLIPBOARD and PRIMARY both hold it.

@@ -6,11 +6,12 @@
  * xclip does only above the server's maximum request (16 MiB here). For
  * tests of selection readers (cohmem-vnc's clipboard).
  *
- *   x-incr-owner SELECTION CHUNK FILE
+ *   x-incr-owner SELECTION CHUNK FILE [TARGET]
  *
  * Prints "owned" once it owns SELECTION (PRIMARY, CLIPBOARD, ...), then
- * serves FILE's bytes as UTF8_STRING (and TARGETS) until another program
- * takes the selection (exit 0). Exit 1 with the reason.
+ * serves FILE's bytes as TARGET (UTF8_STRING, or STRING: Latin-1), and
+ * TARGETS, until another program takes the selection (exit 0). Exit 1 with
+ * the reason.
  */
 #include <X11/Xatom.h>
 #include <X11/Xlib.h>
@@ -67,18 +68,18 @@ static void next_piece(Display *d, size_t chunk, Atom utf8)
 int main(int argc, char *argv[])
 {
 	Display *d = XOpenDisplay(NULL);
-	size_t chunk = argc == 4 ? strtoul(argv[2], NULL, 10) : 0;
-	FILE *f = argc == 4 ? fopen(argv[3], "rb") : NULL;
+	size_t chunk = argc == 4 || argc == 5 ? strtoul(argv[2], NULL, 10) : 0;
+	FILE *f = chunk ? fopen(argv[3], "rb") : NULL;
 	Atom selection, targets, utf8, incr;
 	Window w;
 
 	if (!d || !chunk || !f)
-		return fprintf(stderr, "usage: x-incr-owner SELECTION CHUNK FILE (and a DISPLAY)\n"), 1;
+		return fprintf(stderr, "usage: x-incr-owner SELECTION CHUNK FILE [TARGET] (and a DISPLAY)\n"), 1;
 	text_len = fread(text, 1, sizeof(text), f);
 	fclose(f);
 	selection = XInternAtom(d, argv[1], False);
 	targets = XInternAtom(d, "TARGETS", False);
-	utf8 = XInternAtom(d, "UTF8_STRING", False);
+	utf8 = XInternAtom(d, argc == 5 ? argv[4] : "UTF8_STRING", False);	/* the one target served */
 	incr = XInternAtom(d, "INCR", False);
 	w = XCreateSimpleWindow(d, DefaultRootWindow(d), 0, 0, 1, 1, 0, 0, 0);
 	XSetSelectionOwner(d, selection, w, CurrentTime);

@@ -228,10 +228,12 @@ static void read_property(struct xsession *x, Atom property, Atom selection)
 
 		if (!buf) {	/* the end (or too much: dropped) */
 			if (n == 0 && x->incr.buf)
-				arrived(x, x->incr.buf, x->incr.len, x->a_utf8);
+				arrived(x, x->incr.buf, x->incr.len, x->incr.type);
 			free(x->incr.buf);
 			x->incr = (struct incr_read){ 0 };
 		} else {
+			if (!x->incr.buf)	/* the first piece says what they all are */
+				x->incr.type = type == XA_STRING ? XA_STRING : x->a_utf8;
 			memcpy(buf + x->incr.len, data, n);
 			x->incr.buf = buf;
 			x->incr.len = total;

@@ -83,7 +83,7 @@ struct xsession {
 	Atom a_clipboard, a_targets, a_utf8, a_text, a_incr, a_property, a_timestamp;
 	Time owned_since;
 	struct incr_read {		/* a selection arriving in INCR chunks */
-		Atom selection;
+		Atom selection, type;	/* type: its pieces' (STRING or UTF8_STRING) */
 		char *buf;
 		size_t len;
 		bool active;
