@@ -14,6 +14,7 @@
 #include <X11/Xlib.h>
 #include <X11/extensions/Xfixes.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <string.h>
 #include <zlib.h>
 
@@ -184,8 +185,14 @@ static void send_to_clients(struct xsession *x, char *utf8, size_t len)
 		pthread_mutex_lock(&cl->sendMutex);
 		if (cl->state == RFB_NORMAL)	/* not before its ServerInit */
 			err = cl->enableExtendedClipboard ? send_extended(cl, utf8, len) : send_latin1(cl, latin1, n);
+		/*
+		 * Half sent: the client's stream is out of step. Its connection is
+		 * shut, not closed here: its own threads see that and close it
+		 * (rfbCloseClient() from this thread would free a TLS client's
+		 * context under its input thread).
+		 */
 		if (err)
-			rfbCloseClient(cl);
+			shutdown(cl->sock, SHUT_RDWR);
 		pthread_mutex_unlock(&cl->sendMutex);
 	}
 	rfbReleaseClientIterator(it);
