@@ -37,63 +37,42 @@ static const struct keymap *map(void)
 	return &m;
 }
 
-static struct key_choice find(unsigned long keysym)
+/* The key found for keysym: its keycode, its level, and whether Shift and AltGr matter. */
+static void expect_key(unsigned long keysym, unsigned keycode, unsigned level, bool shift, bool level3)
 {
 	struct key_choice c = { 0 };
 
 	cr_assert_eq(keymap_find(map(), keysym, &c), 0, "keysym %#lx not found", keysym);
-	return c;
+	cr_expect_eq(c.keycode, keycode, "keysym %#lx: keycode %u, not %u", keysym, c.keycode, keycode);
+	cr_expect_eq(c.level, level, "keysym %#lx: level %u, not %u", keysym, c.level, level);
+	cr_expect_eq(c.shift_matters, shift, "keysym %#lx: Shift %s", keysym, shift ? "must matter" : "must not matter");
+	cr_expect_eq(c.level3_matters, level3, "keysym %#lx: AltGr %s", keysym, level3 ? "must matter" : "must not matter");
 }
 
 Test(keymap, a_plain_symbol_is_level_one_and_shift_matters)
 {
-	struct key_choice c = find(XK_q);
-
-	cr_expect_eq(c.keycode, 10);
-	cr_expect_eq(c.level, 0);
-	cr_expect(c.shift_matters);
-	cr_expect(c.level3_matters, "AltGr+q types @: it must be off");
+	expect_key(XK_q, 10, 0, true, true);	/* AltGr+q types @: AltGr must be off */
 }
 
 Test(keymap, a_shifted_symbol_is_level_two)
 {
-	struct key_choice c = find(XK_exclam);
-
-	cr_expect_eq(c.keycode, 9);
-	cr_expect_eq(c.level, 1);
-	cr_expect(c.shift_matters);
-	cr_expect_not(c.level3_matters, "no third level: AltGr changes nothing");
+	expect_key(XK_exclam, 9, 1, true, false);	/* no third level: AltGr changes nothing */
 }
 
 Test(keymap, an_altgr_symbol_is_level_three_and_its_shifted_one_four)
 {
-	struct key_choice c = find(XK_at);
-
-	cr_expect_eq(c.keycode, 10);
-	cr_expect_eq(c.level, 2);
-	cr_expect(c.level3_matters);
-	cr_expect(c.shift_matters, "Shift+AltGr+q types Ω");
-	c = find(XK_Greek_OMEGA);
-	cr_expect_eq(c.level, 3);
+	expect_key(XK_at, 10, 2, true, true);	/* Shift+AltGr+q types Ω */
+	expect_key(XK_Greek_OMEGA, 10, 3, true, true);
 }
 
 Test(keymap, an_empty_fourth_level_types_the_third_so_shift_does_not_matter)
 {
-	struct key_choice c = find(XK_EuroSign);
-
-	cr_expect_eq(c.keycode, 14);
-	cr_expect_eq(c.level, 2);
-	cr_expect_not(c.shift_matters);
+	expect_key(XK_EuroSign, 14, 2, false, true);
 }
 
 Test(keymap, a_key_with_one_symbol_leaves_shift_alone)
 {
-	struct key_choice c = find(XK_Return);
-
-	cr_expect_eq(c.keycode, 11);
-	cr_expect_eq(c.level, 0);
-	cr_expect_not(c.shift_matters, "Shift+Return must reach X as Shift+Return");
-	cr_expect_not(c.level3_matters);
+	expect_key(XK_Return, 11, 0, false, false);	/* Shift+Return must reach X as Shift+Return */
 }
 
 Test(keymap, group_two_columns_are_not_levels)
