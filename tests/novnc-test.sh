@@ -105,6 +105,13 @@ wait "$xvfb" 2>/dev/null || true
 xvfb_start 800x600x24 xvfb2
 xsetroot -solid '#c03010'
 check "Xvfb restarted at 800x600, the same session" --pixel 799,599,c03010
+# cohmem-vnc's X session (input, clipboard, cursor) follows the X server to its new display.
+wait_for "$tmp/cohmem-vnc.log" "went away; looking for it again" $server
+reconnected() {	# connected again, after the line that said it went away
+	sed -n '/went away/,$p' "$tmp/cohmem-vnc.log" | grep -q "X display $DISPLAY: keyboard and pointer"
+}
+patiently reconnected || fail "cohmem-vnc did not connect to the new X server ($DISPLAY) in $patience s"
+echo "cohmem-vnc's X session: on the new X server, $DISPLAY"
 
 exec {CDP[1]}>&-
 kill -TERM "$server"
