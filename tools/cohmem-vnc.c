@@ -52,7 +52,7 @@ struct options {
 	size_t stride, offset;
 	int port;
 	bool jpeg;
-	const char *display, *rfbauth, *ssl_cert, *ssl_key;
+	const char *display, *rfbauth;
 	bool view_only, no_clipboard, no_primary;
 };
 
@@ -102,8 +102,6 @@ static void usage(FILE *f)
 		"                      the --xwd file, found through /proc; none for --raw)\n"
 		"  --view-only         clients only look: no keys, pointer or cut text reach X\n"
 		"  --rfbauth FILE      ask for the password in FILE (vncpasswd FILE, x11vnc -storepasswd)\n"
-		"  --ssl-cert FILE     serve only TLS WebSocket clients (noVNC over wss://), with this\n"
-		"                      PEM certificate; --ssl-key FILE: its key, if not in FILE\n"
 		"  --no-clipboard      share no clipboard; --no-primary: CLIPBOARD only, not PRIMARY\n"
 		"  -h, --help          this text\n"
 		"SIGUSR1 prints what it did so far; SIGINT or SIGTERM stops it.\n",
@@ -133,8 +131,7 @@ static int parse_options(struct options *o, int argc, char *argv[])
 		{ "interval", required_argument, NULL, 'i' }, { "jpeg", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "display", required_argument, NULL, 'D' },  { "view-only", no_argument, NULL, 'V' },
-		{ "rfbauth", required_argument, NULL, 'A' },  { "ssl-cert", required_argument, NULL, 'C' },
-		{ "ssl-key", required_argument, NULL, 'K' },  { "no-clipboard", no_argument, NULL, 'N' },
+		{ "rfbauth", required_argument, NULL, 'A' },  { "no-clipboard", no_argument, NULL, 'N' },
 		{ "no-primary", no_argument, NULL, 'P' },
 		{ 0 },
 	};
@@ -151,8 +148,6 @@ static int parse_options(struct options *o, int argc, char *argv[])
 		case 'D': o->display = optarg; break;
 		case 'V': o->view_only = true; break;
 		case 'A': o->rfbauth = optarg; break;
-		case 'C': o->ssl_cert = optarg; break;
-		case 'K': o->ssl_key = optarg; break;
 		case 'N': o->no_clipboard = true; break;
 		case 'P': o->no_primary = true; break;
 		case 'g':
@@ -187,10 +182,6 @@ static int parse_options(struct options *o, int argc, char *argv[])
 	}
 	if (o->display && (o->display[0] != ':' || !o->display[1] || o->display[1 + strspn(o->display + 1, "0123456789.")])) {
 		fprintf(stderr, "cohmem-vnc: --display %s: not :N (a local display)\n", o->display);
-		return 2;
-	}
-	if (o->ssl_key && !o->ssl_cert) {
-		fprintf(stderr, "cohmem-vnc: --ssl-key needs --ssl-cert\n");
 		return 2;
 	}
 	if (o->xwd && (o->width || o->format || o->stride || o->offset)) {
@@ -330,7 +321,7 @@ static void client_gone(rfbClientPtr cl)
  * always does) gets Tight without JPEG. Its SetEncodings precedes each of
  * its update requests, so the request is where to undo what it asked.
  */
-static bool allow_jpeg, tls_only, view_only;
+static bool allow_jpeg, view_only;
 static struct xsession *x11;	/* the X session, if any (xsession.c) */
 
 /*
@@ -414,16 +405,18 @@ static rfbBool set_translate(rfbClientPtr cl)
 }
 
 /*
- * A new connection (libvncserver has already seen whether it is a TLS
- * WebSocket: cl->sslctx). Refused: plain clients when --ssl-cert asks for
- * TLS, and an address that must wait after wrong passwords (vncauth.c).
+ * A new connection: refused if its address must wait after wrong passwords
+ * (vncauth.c).
+ *
+ * No TLS here, though Debian's libvncserver 0.9.14 has GnuTLS WebSockets
+ * (sslcertfile): a TLS client that leaves while an update is being sent to
+ * it is torn down by both its threads, and its GnuTLS session freed twice
+ * (gnutls_deinit() from rfbCloseClient() in the output thread after the
+ * input thread's; AddressSanitizer caught it in 1 novnc-input run in 3).
+ * TLS goes in front instead (websockify --cert, stunnel: the man page).
  */
 static enum rfbNewClientAction new_client(rfbClientPtr cl)
 {
-	if (tls_only && !cl->sslctx) {
-		fprintf(stderr, "cohmem-vnc: %s: refused: not TLS (--ssl-cert)\n", cl->host);
-		return RFB_CLIENT_REFUSE;
-	}
 	if (cl->screen->authPasswdData && vnc_auth_waiting(cl->host)) {
 		fprintf(stderr, "cohmem-vnc: %s: refused: too many wrong passwords, not yet\n", cl->host);
 		return RFB_CLIENT_REFUSE;
@@ -517,11 +510,6 @@ static int serve(struct server *sv, const struct source *s, const struct options
 	}
 	if (o->rfbauth && vnc_auth_setup(screen, o->rfbauth))
 		return -1;
-	if (o->ssl_cert) {
-		screen->sslcertfile = (char *)o->ssl_cert;
-		screen->sslkeyfile = (char *)o->ssl_key;
-		tls_only = true;
-	}
 	if (start_x11(screen, o))
 		return -1;
 	rfbLogEnable(0);
