@@ -181,8 +181,6 @@ static void *x_thread(void *data)
 	 * dead connection (Xlib: "request 38 length 8 would exceed buffer size",
 	 * at 47 % of a CPU, after a test's X server was stopped).
 	 */
-	int alive = 0;
-
 	while (!x->stop) {
 		if (!x->ev) {
 			int mark = __atomic_load_n(&dead_marks, __ATOMIC_SEQ_CST);
@@ -194,21 +192,21 @@ static void *x_thread(void *data)
 				wait_for_work(x, ++tries < 60 ? 1000 : 5000);
 				continue;
 			}
-			alive = mark;
+			x->alive_mark = mark;
 			tries = 0;
 		}
-		while (!died(alive) && XPending(x->ev)) {
+		while (!died(x->alive_mark) && XPending(x->ev)) {
 			XEvent e;
 
 			XNextEvent(x->ev, &e);
 			dispatch(x, &e);
 		}
-		if (!died(alive)) {
+		if (!died(x->alive_mark)) {
 			xclip_take_pending(x);
 			xcursor_decide(x);
 			XFlush(x->ev);
 		}
-		if (died(alive)) {
+		if (died(x->alive_mark)) {
 			fprintf(stderr, "cohmem-vnc: X display %s went away; looking for it again\n", x->display_name);
 			disconnect(x);
 			continue;
@@ -243,6 +241,7 @@ int vnc_x11_start(rfbScreenInfoPtr screen, const struct vnc_x11_options *o, stru
 		return -errno;
 	}
 	/* An explicit display must answer now; a found one may come later. */
+	x->alive_mark = __atomic_load_n(&dead_marks, __ATOMIC_SEQ_CST);
 	if (o->display && connect_display(x, true)) {
 		if (x->ev)
 			disconnect(x);

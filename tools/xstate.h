@@ -72,6 +72,7 @@ struct xsession {
 	Window win;			/* ours: selections are owned by it, converted into it */
 	int xfixes_event, xi_opcode;
 	bool connected_once;
+	int alive_mark;			/* X connections' deaths counted when ours were made (xsession.c) */
 	char display_name[64];
 
 	/* Clipboard (xclipboard.c). lock guards pending_*; the rest is the X thread's. */
