@@ -42,23 +42,7 @@ websockify=$!
 pids+=($websockify)
 wait_for "$tmp/websockify.log" "Listen on" $websockify
 
-# Chromium as root needs --no-sandbox; its DevTools port is its to pick.
-chromium --headless=new --no-sandbox --disable-gpu --no-first-run --user-data-dir="$tmp/chrome" \
-	--remote-debugging-address=127.0.0.1 --remote-debugging-port=0 about:blank >"$tmp/chromium.log" 2>&1 &
-chromium=$!
-pids+=($chromium)
-wait_for "$tmp/chromium.log" "DevTools listening on" $chromium
-devtools=$(sed -n 's|.*DevTools listening on ws://127\.0\.0\.1:\([0-9]*\)/.*|\1|p' "$tmp/chromium.log" | head -n 1)
-# cdp-capture.py gives Chromium 10 s to list its page, and the page 10 s to load noVNC:
-# on a loaded machine both are waited for here first, for as long as they take.
-page_listed() {
-	/usr/bin/python3 - "$devtools" <<-'PY' 2>/dev/null
-		import json, sys, urllib.request
-		with urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/json/list") as r:
-		    sys.exit(not any(t["type"] == "page" for t in json.load(r)))
-	PY
-}
-patiently page_listed || fail "Chromium listed no page in $patience s"
+chromium_start
 
 coproc CDP { /usr/bin/python3 "$here/novnc/cdp-capture.py" "$devtools" \
 	"http://127.0.0.1:$web_port/capture.html" "$tmp/browser.png" 2>"$tmp/cdp.log"; }

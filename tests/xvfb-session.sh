@@ -1,7 +1,8 @@
 # Sourced by tests/xvfb-vnc-test.sh, tests/novnc-test.sh and bench/vnc-compare.sh: cohmemd on a
 # temporary mount, Xvfb keeping its screen there (-fbdir), and cohmem-vnc; by
 # tests/vnc-resize-test.sh and tests/raw-vnc-test.sh for its helpers only (tmp, pids, fail,
-# patience, patiently, left, wait_for, server_counts).
+# patience, patiently, left, wait_for, server_counts). tests/novnc-test.sh and
+# tests/novnc-input-test.sh start their browser with chromium_start.
 #
 #   session_start BUILD_DIR MODE DEPTH [SERVER ARGS...]
 #
@@ -107,6 +108,26 @@ xvfb_start() {
 		return 1
 	}
 	patiently answers || fail "Xvfb did not answer in $patience s"
+}
+
+# chromium_start [FLAGS...]: headless Chromium (as root it needs --no-sandbox), its DevTools
+# port its own to pick; sets chromium (its pid) and devtools (the port), and waits until it
+# lists a page (tests/novnc's drivers give it only 10 s for that: a loaded machine takes longer).
+chromium_start() {
+	chromium --headless=new --no-sandbox --disable-gpu --no-first-run --user-data-dir="$tmp/chrome" "$@" \
+		--remote-debugging-address=127.0.0.1 --remote-debugging-port=0 about:blank >"$tmp/chromium.log" 2>&1 &
+	chromium=$!
+	pids+=($chromium)
+	wait_for "$tmp/chromium.log" "DevTools listening on" $chromium
+	devtools=$(sed -n 's|.*DevTools listening on ws://127\.0\.0\.1:\([0-9]*\)/.*|\1|p' "$tmp/chromium.log" | head -n 1)
+	page_listed() {
+		/usr/bin/python3 - "$devtools" <<-'PY' 2>/dev/null
+			import json, sys, urllib.request
+			with urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/json/list") as r:
+			    sys.exit(not any(t["type"] == "page" for t in json.load(r)))
+		PY
+	}
+	patiently page_listed || fail "Chromium listed no page in $patience s"
 }
 
 session_start() {

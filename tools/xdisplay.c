@@ -98,30 +98,35 @@ static int display_of_sockets(const char *pid, char *display, size_t len)
 	return 0;
 }
 
-/* An X server's display: the first argument ":N" on its command line, else its listening socket's. */
-static int display_of(const char *pid, char *display, size_t len)
+/* /proc/PID/NAME's first len - 1 bytes, NUL-terminated: how many (0 if none could be read). */
+static ssize_t read_proc(const char *pid, const char *name, char *buf, size_t len)
 {
-	char path[sizeof("/proc//cmdline") + NAME_MAX], comm[64] = "", args[4096];
+	char path[sizeof("/proc//cmdline") + NAME_MAX];
 	ssize_t n;
 	int fd;
 
-	snprintf(path, sizeof(path), "/proc/%s/comm", pid);
+	snprintf(path, sizeof(path), "/proc/%s/%s", pid, name);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return -ENOENT;
-	n = read(fd, comm, sizeof(comm) - 1);
+		return 0;
+	n = read(fd, buf, len - 1);
 	close(fd);
-	if (n <= 0 || comm[0] != 'X')	/* Xvfb, Xorg, Xephyr...: not us, not a viewer */
+	n = n < 0 ? 0 : n;
+	buf[n] = 0;
+	return n;
+}
+
+/* An X server's display: the first argument ":N" on its command line, else its listening socket's. */
+static int display_of(const char *pid, char *display, size_t len)
+{
+	char comm[64], args[4096];
+	ssize_t n;
+
+	if (!read_proc(pid, "comm", comm, sizeof(comm)) || comm[0] != 'X')	/* Xvfb, Xorg...: not us, not a viewer */
 		return -ENOENT;
-	snprintf(path, sizeof(path), "/proc/%s/cmdline", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	n = read_proc(pid, "cmdline", args, sizeof(args));
+	if (!n)
 		return -ENOENT;
-	n = read(fd, args, sizeof(args) - 1);
-	close(fd);
-	if (n <= 0)
-		return -ENOENT;
-	args[n] = 0;
 	for (char *a = args; a < args + n; a += strlen(a) + 1) {
 		size_t digits = strspn(a + 1, "0123456789");
 
