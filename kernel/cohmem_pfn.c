@@ -24,11 +24,14 @@
  *    (exit, exec) harvest the range into pending before the zap; or
  *  - unwatched: a forked child's copy (registering a notifier needs
  *    mm_take_all_locks(), which must not run in the middle of dup_mmap()), or
- *    a mapping whose mm could not take one. Its PTEs are only ever writable
- *    after pfn_mkwrite recorded them: fork write-protects the range before
- *    copy_page_range() copies it, faults insert read-only, and while any
- *    unwatched VMA exists a clean write-protects before it harvests, as in
- *    the mkwrite method. Nothing of it is lost when it closes.
+ *    a mapping whose mm could not take one. Its PTEs become writable only in
+ *    pfn_mkwrite, which records the page after it makes the PTE writable:
+ *    its open write-protects the range in every mapping (after
+ *    copy_page_range() on Linux 6.1, before it on 6.12 and later, with the
+ *    parent's faults held off by the fork either way), faults insert
+ *    read-only, and while any unwatched VMA exists a clean write-protects
+ *    before it harvests, as in the mkwrite method. Nothing of it is lost
+ *    when it closes.
  *
  * Two kinds of buffer: memory the module allocates (/dev/cohmem-pfn creates
  * them), and device memory: the BAR of a PCI device given to the driver
@@ -37,8 +40,8 @@
  * buffer's address_space (as DRM shares its anon inode's), so the walk finds
  * the mappings of every process that opened the node.
  *
- * Locking: pending is a bitmap of atomic bits (pfn_mkwrite and the notifier
- * set them without any lock of ours). harvest_lock orders a clean's use of
+ * Locking: faulted and pending are bitmaps of atomic bits (pfn_mkwrite and
+ * the notifier set them under a PTE lock, and no lock of ours). harvest_lock orders a clean's use of
  * the helpers against a VMA becoming unwatched, and guards the unwatched
  * count. clean_lock serializes cleans and protects scratch (which
  * clean_record_shared_mapping_range() writes non-atomically) while its bits
@@ -94,6 +97,14 @@ static inline void vm_flags_set(struct vm_area_struct *vma, unsigned long flags)
 }
 #endif
 
+/*
+ * 6.6 gave pte_mkwrite() a VMA (for x86's shadow stacks; x86 no longer
+ * inlines it, nor exports it) and named the old one pte_mkwrite_novma().
+ */
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 6, 0)
+#define pte_mkwrite_novma(pte) pte_mkwrite(pte)
+#endif
+
 /* 5.14 added vma_lookup(): find_vma() that only returns a VMA containing addr. */
 #if LINUX_VERSION_CODE < KERNEL_VERSION(5, 14, 0)
 static inline struct vm_area_struct *vma_lookup(struct mm_struct *mm, unsigned long addr)
@@ -119,7 +130,8 @@ struct pfn_buf {
 	unsigned long base_pfn;		/* device memory: the BAR's first page frame */
 	struct rw_semaphore gone_lock;	/* device memory: faults read gone, removal sets it */
 	bool gone;
-	unsigned long *pending;		/* atomic bits: recorded by pfn_mkwrite or an unmap */
+	unsigned long *faulted;		/* atomic bits: recorded by pfn_mkwrite */
+	unsigned long *pending;		/* atomic bits: recorded by an unmap, or given back */
 	unsigned long *scratch;		/* clean_lock */
 	struct mutex clean_lock;
 	struct mutex harvest_lock;
@@ -152,6 +164,7 @@ static void buf_free(struct kref *ref)
 		if (buf->pages[i])
 			__free_page(buf->pages[i]);
 	kvfree(buf->pages);
+	bitmap_free(buf->faulted);
 	bitmap_free(buf->pending);
 	bitmap_free(buf->scratch);
 	if (buf->inode)
@@ -166,12 +179,30 @@ static void buf_put(struct pfn_buf *buf)
 
 /* ---- harvesting ---------------------------------------------------------------------- */
 
+/* Move the bits of [first, first + nr) that are set in from to scratch. */
+static void take_bits(struct pfn_buf *buf, unsigned long *from, pgoff_t first, pgoff_t nr)
+{
+	unsigned long bit = first;
+
+	for_each_set_bit_from(bit, from, first + nr)
+		if (test_and_clear_bit(bit, from))
+			__set_bit(bit, buf->scratch);
+}
+
 /*
- * Harvest [first, first + nr) into scratch: protect (mkwrite, or while a VMA
- * no notifier watches exists), take the dirty PTEs of every mapping, then the
- * pages pfn_mkwrite and unmaps recorded. A write that races is found now or
- * by the next harvest: its PTE is dirty, or its pfn_mkwrite set a bit after
- * we looked. Caller holds clean_lock (scratch). Returns the pages found.
+ * Harvest [first, first + nr) into scratch: the pages pfn_mkwrite recorded,
+ * then protect (mkwrite, or while a VMA no notifier watches exists) and take
+ * the dirty PTEs of every mapping, then the pages unmaps recorded. Caller
+ * holds clean_lock (scratch). Returns the pages found.
+ *
+ * A write that races is found now or by the next harvest. pfn_mkwrite's bits
+ * are taken before the walk: a bit set after they were taken stays for the
+ * next harvest, and a PTE made writable before it is write-protected by this
+ * walk, so the store that follows faults and records again. Taken after the
+ * walk, a bit could be set (and its PTE made writable) just after the walk
+ * passed, be reported before the store lands, and leave the store in a dirty
+ * PTE that a forked child's exit zaps with no notifier to see it. An unmap's
+ * bits can be taken last: they come from PTEs a zap is about to remove.
  */
 static unsigned long harvest(struct pfn_buf *buf, pgoff_t first, pgoff_t nr)
 {
@@ -180,15 +211,13 @@ static unsigned long harvest(struct pfn_buf *buf, pgoff_t first, pgoff_t nr)
 	unsigned long bit, count = 0;
 
 	bitmap_clear(buf->scratch, first, nr);
+	take_bits(buf, buf->faulted, first, nr);
 	mutex_lock(&buf->harvest_lock);
 	if (READ_ONCE(buf->method) == COHMEM_PFN_METHOD_MKWRITE || buf->unwatched)
 		wp_shared_mapping_range(mapping, first, nr);
 	clean_record_shared_mapping_range(mapping, first, nr, 0, buf->scratch, &start, &end);
 	mutex_unlock(&buf->harvest_lock);
-	bit = first;
-	for_each_set_bit_from(bit, buf->pending, first + nr)
-		if (test_and_clear_bit(bit, buf->pending))
-			__set_bit(bit, buf->scratch);
+	take_bits(buf, buf->pending, first, nr);
 	bit = first;
 	for_each_set_bit_from(bit, buf->scratch, first + nr)
 		count++;
@@ -484,15 +513,42 @@ static vm_fault_t buf_fault(struct vm_fault *vmf)
 	return vmf_insert_pfn_prot(vma, vmf->address, page_to_pfn(page), prot);
 }
 
-/* The PTE becomes writable (and dirty) after this returns: record first. */
+/*
+ * A write to a read-only PTE. The PTE is made writable and dirty here, under
+ * its lock, as finish_mkwrite_fault() would, and only then is the page
+ * recorded, in faulted (which a clean takes before it walks). Returning 0
+ * would have the core make the PTE writable after the bit is set: a clean
+ * could then walk past the read-only PTE, take the bit, and return before the
+ * store lands, and a forked child's exit would zap the dirty PTE that holds
+ * it with no notifier to see it. A PTE that changed since the fault (a clean
+ * protected or cleaned it, a device removal zapped it) is left as it is: the
+ * write faults again.
+ */
 static vm_fault_t buf_pfn_mkwrite(struct vm_fault *vmf)
 {
-	struct pfn_vma *rec = vmf->vma->vm_private_data;
+	struct vm_area_struct *vma = vmf->vma;
+	struct pfn_vma *rec = vma->vm_private_data;
+	spinlock_t *ptl = pte_lockptr(vma->vm_mm, vmf->pmd);
+	pte_t *pte = pte_offset_kernel(vmf->pmd, vmf->address);
+	pte_t old, entry;
 
 	if (vmf->pgoff >= rec->buf->npages)
 		return VM_FAULT_SIGBUS;
-	set_bit(vmf->pgoff, rec->buf->pending);
-	return 0;
+	spin_lock(ptl);
+	if (pte_same(ptep_get(pte), vmf->orig_pte)) {
+		flush_cache_page(vma, vmf->address, pte_pfn(vmf->orig_pte));
+		old = ptep_modify_prot_start(vma, vmf->address, pte);
+		entry = pte_mkdirty(pte_mkyoung(pte_mkwrite_novma(old)));
+#ifdef _PAGE_BIT_SAVED_DIRTY
+		/* x86 6.6+: a read-only PTE keeps its dirty bit as SavedDirty (pte_mkwrite() moves it back). */
+		entry = pte_clear_saveddirty(entry);
+#endif
+		ptep_modify_prot_commit(vma, vmf->address, pte, old, entry);
+		update_mmu_cache(vma, vmf->address, pte);
+		set_bit(vmf->pgoff, rec->buf->faulted);
+	}
+	spin_unlock(ptl);
+	return VM_FAULT_NOPAGE;
 }
 
 /*
@@ -780,9 +836,10 @@ static struct pfn_buf *buf_new(u64 size, bool with_pages)
 	buf->npages = size >> PAGE_SHIFT;
 	if (with_pages)
 		buf->pages = kvcalloc(buf->npages, sizeof(*buf->pages), GFP_KERNEL_ACCOUNT);
+	buf->faulted = bitmap_zalloc(buf->npages, GFP_KERNEL);
 	buf->pending = bitmap_zalloc(buf->npages, GFP_KERNEL);
 	buf->scratch = bitmap_zalloc(buf->npages, GFP_KERNEL);
-	if ((with_pages && !buf->pages) || !buf->pending || !buf->scratch) {
+	if ((with_pages && !buf->pages) || !buf->faulted || !buf->pending || !buf->scratch) {
 		buf_put(buf);
 		return ERR_PTR(-ENOMEM);
 	}

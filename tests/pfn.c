@@ -544,6 +544,104 @@ Test(pfn, no_write_is_lost_while_the_policy_switches)
 }
 
 /*
+ * A forked child's copy of a mapping has no notifier: only pfn_mkwrite
+ * records what it writes, and its PTEs die with it. A clean that takes the
+ * page's bit while the fault is still making the PTE writable must not lose
+ * the store that follows when the child exits before the next clean. Each
+ * child writes every page once and exits; a thread cleans and copies all the
+ * while; after each child the copy must equal the memory.
+ */
+#define CHILD_PAGES 64
+#define CHILDREN 300
+
+struct child_race {
+	int fd;
+	char *mem, *shadow;
+	unsigned long *bm;
+	pthread_mutex_t lock;
+	atomic_bool stop;
+};
+
+/* A clean and the copy of what it reported, as a device would make it. Under lock. */
+static void clean_and_copy(struct child_race *c)
+{
+	cr_assert_geq(module_clean(c->fd, 0, CHILD_PAGES, c->bm), 0);
+	for (size_t pg = 0; pg < CHILD_PAGES; pg++)
+		if (bit_is_set(c->bm, pg))
+			memcpy(c->shadow + pg * PS, c->mem + pg * PS, PS);
+	memset(c->bm, 0, CHILD_PAGES / 8 + 8);
+}
+
+static void *child_race_cleaner(void *arg)
+{
+	struct child_race *c = arg;
+
+	while (!atomic_load(&c->stop)) {
+		pthread_mutex_lock(&c->lock);
+		clean_and_copy(c);
+		pthread_mutex_unlock(&c->lock);
+	}
+	return NULL;
+}
+
+/*
+ * Each store straddles two pages that are both read-only: it faults on the
+ * first, then on the second, and lands only after both faults, so that a
+ * clean has the whole second fault to report the first page and copy it
+ * before the store.
+ */
+typedef uint64_t __attribute__((aligned(1), may_alias)) unaligned_u64;
+
+static _Noreturn void child_writes(char *mem, unsigned gen)
+{
+	for (size_t pg = 0; pg + 1 < CHILD_PAGES; pg += 2)
+		*(volatile unaligned_u64 *)(mem + (pg + 1) * PS - 4) = 0x0101010101010101ULL * (gen & 0xff);
+	_exit(0);
+}
+
+static void children_race_cleans(unsigned policy)
+{
+	struct child_race c = { .fd = buffer(CHILD_PAGES), .lock = PTHREAD_MUTEX_INITIALIZER };
+	pthread_t cleaner;
+
+	c.mem = map(c.fd, CHILD_PAGES, 0);
+	c.shadow = calloc(CHILD_PAGES, PS);
+	c.bm = bitmap_new(CHILD_PAGES);
+	set_policy(c.fd, policy);
+	clean_and_copy(&c);
+	memcpy(c.shadow, c.mem, CHILD_PAGES * PS);
+	pthread_create(&cleaner, NULL, child_race_cleaner, &c);
+	for (unsigned gen = 1; gen <= CHILDREN; gen++) {
+		pid_t child = fork();
+		int status;
+
+		cr_assert_geq(child, 0);
+		if (child == 0)
+			child_writes(c.mem, gen);
+		cr_assert_eq(waitpid(child, &status, 0), child);
+		cr_assert_eq(status, 0);
+		pthread_mutex_lock(&c.lock);
+		clean_and_copy(&c);
+		for (size_t pg = 0; pg < CHILD_PAGES; pg++)
+			cr_assert(!memcmp(c.shadow + pg * PS, c.mem + pg * PS, PS),
+				  "policy %u, child %u: page %zu was written but never reported", policy, gen, pg);
+		pthread_mutex_unlock(&c.lock);
+	}
+	atomic_store(&c.stop, true);
+	pthread_join(cleaner, NULL);
+	free(c.bm);
+	free(c.shadow);
+	munmap(c.mem, CHILD_PAGES * PS);
+	close(c.fd);
+}
+
+Test(pfn, a_forked_childs_writes_survive_its_exit_while_cleans_race)
+{
+	children_race_cleans(COHMEM_PFN_POLICY_PAGETABLE);
+	children_race_cleans(COHMEM_PFN_POLICY_MKWRITE);
+}
+
+/*
  * Device memory: the BAR of a PCI device bound to the driver. The kernel
  * matrix boots QEMU with an ivshmem-plain device (its BAR 2 is a file of the
  * host), binds it, and names its node in COHMEM_TEST_PFN_BAR; after the guest
