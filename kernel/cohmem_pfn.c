@@ -40,10 +40,12 @@
  * buffer's address_space (as DRM shares its anon inode's), so the walk finds
  * the mappings of every process that opened the node.
  *
- * Locking: faulted and pending are bitmaps of atomic bits (pfn_mkwrite and
- * the notifier set them under a PTE lock, and no lock of ours). harvest_lock orders a clean's use of
- * the helpers against a VMA becoming unwatched, and guards the unwatched
- * count. clean_lock serializes cleans and protects scratch (which
+ * Locking: faulted and pending are bitmaps of atomic bits. pfn_mkwrite sets
+ * faulted's under the PTE lock; the notifier and mprotect set pending's under
+ * PTE locks too, and a clean that could not report gives bits back to it;
+ * cleans take them with test_and_clear_bit(). harvest_lock orders a clean's
+ * use of the helpers against a VMA becoming unwatched, and guards the
+ * unwatched count. clean_lock serializes cleans and protects scratch (which
  * clean_record_shared_mapping_range() writes non-atomically) while its bits
  * are copied to user space. pfn_mm.lock guards a notifier's list of VMAs.
  * Order: mmap_lock -> pfn_mm.lock, mmap_lock -> harvest_lock -> i_mmap_rwsem
@@ -197,8 +199,11 @@ static void take_bits(struct pfn_buf *buf, unsigned long *from, pgoff_t first, p
  *
  * A write that races is found now or by the next harvest. pfn_mkwrite's bits
  * are taken before the walk: a bit set after they were taken stays for the
- * next harvest, and a PTE made writable before it is write-protected by this
- * walk, so the store that follows faults and records again. Taken after the
+ * next harvest, and a PTE made writable before it is seen by this walk: the
+ * recording walk reports it if a store has dirtied it, and where the walk
+ * protects (mkwrite method, or an unwatched VMA exists) a later store faults
+ * and records again; where it does not, the PTE stays dirty for the next
+ * walk or the notifier. Taken after the
  * walk, a bit could be set (and its PTE made writable) just after the walk
  * passed, be reported before the store lands, and leave the store in a dirty
  * PTE that a forked child's exit zaps with no notifier to see it. An unmap's
@@ -255,7 +260,13 @@ struct pfn_vma {
 struct unmap_walk {
 	struct vm_area_struct *vma;
 	struct pfn_buf *buf;
+	void (*pte_fn)(pte_t *pte, unsigned long addr, struct unmap_walk *w);
 };
+
+static pgoff_t walk_pgoff(const struct unmap_walk *w, unsigned long addr)
+{
+	return w->vma->vm_pgoff + ((addr - w->vma->vm_start) >> PAGE_SHIFT);
+}
 
 /*
  * With the PTE lock held (walk_ptes): make the PTE
@@ -267,7 +278,7 @@ struct unmap_walk {
  */
 static void unmap_pte(pte_t *pte, unsigned long addr, struct unmap_walk *w)
 {
-	pgoff_t pgoff = w->vma->vm_pgoff + ((addr - w->vma->vm_start) >> PAGE_SHIFT);
+	pgoff_t pgoff = walk_pgoff(w, addr);
 
 	if (!pte_present(ptep_get(pte)))
 		return;
@@ -300,12 +311,13 @@ static pmd_t *find_pmd(struct mm_struct *mm, unsigned long addr)
 }
 
 /*
- * unmap_pte() on every PTE of [addr, end) that exists, under its page-table
+ * w->pte_fn on every PTE of [addr, end) that exists, under its page-table
  * lock, allocating nothing: what apply_to_existing_page_range() did, which
  * Linux 7.x no longer exports to modules. Page tables are looked up without
  * the RCU dance of pte_offset_map_lock() (not exported either): the callers
- * keep them from being freed (munmap and mremap hold mmap_lock; at exit, no
- * one else uses the mm), and a 64-bit kernel has no highmem page tables.
+ * keep them from being freed (munmap, mremap and mprotect hold mmap_lock; at
+ * exit, no one else uses the mm), and a 64-bit kernel has no highmem page
+ * tables.
  */
 static void walk_ptes(struct unmap_walk *w, unsigned long addr, unsigned long end)
 {
@@ -321,7 +333,7 @@ static void walk_ptes(struct unmap_walk *w, unsigned long addr, unsigned long en
 
 			spin_lock(ptl);
 			for (; addr < next; addr += PAGE_SIZE, pte++)
-				unmap_pte(pte, addr, w);
+				w->pte_fn(pte, addr, w);
 			spin_unlock(ptl);
 		}
 		addr = next;
@@ -337,7 +349,7 @@ static void walk_ptes(struct unmap_walk *w, unsigned long addr, unsigned long en
 static void unmap_harvest(struct pfn_vma *rec, unsigned long start, unsigned long end)
 {
 	struct vm_area_struct *vma = rec->vma;
-	struct unmap_walk w = { .vma = vma, .buf = rec->buf };
+	struct unmap_walk w = { .vma = vma, .buf = rec->buf, .pte_fn = unmap_pte };
 	unsigned long lo = max(start, vma->vm_start), hi = min(end, vma->vm_end);
 
 	if (lo < hi)
@@ -426,10 +438,12 @@ static bool vma_watch(struct pfn_vma *rec)
 
 /*
  * rec's VMA has no notifier: write-protect its pages in every mapping before
- * they can be written through it (a fork's copy_page_range() copies the
- * parent's PTEs after open), and have cleans protect as long as it lives.
- * Under harvest_lock, so that a clean that ran without protecting is over
- * before this VMA has a PTE.
+ * they can be written through it, and have cleans protect as long as it
+ * lives. A fork's open runs after copy_page_range() on 5.10 and 6.1 (the
+ * child's copied PTEs are protected here, before the child runs) and before
+ * it from 6.12 on (the parent's are, and the copy takes them read-only; the
+ * fork holds the parent's faults off). Under harvest_lock, so that a clean
+ * that ran without protecting is over before this VMA's PTEs can be used.
  */
 static void vma_unwatch(struct pfn_vma *rec)
 {
@@ -521,8 +535,8 @@ static vm_fault_t buf_fault(struct vm_fault *vmf)
  * could then walk past the read-only PTE, take the bit, and return before the
  * store lands, and a forked child's exit would zap the dirty PTE that holds
  * it with no notifier to see it. A PTE that changed since the fault (a clean
- * protected or cleaned it, a device removal zapped it) is left as it is: the
- * write faults again.
+ * cleaned it, another thread's fault made it writable, a device removal
+ * zapped it) is left as it is: the write retries.
  */
 static vm_fault_t buf_pfn_mkwrite(struct vm_fault *vmf)
 {
@@ -569,8 +583,9 @@ static void buf_vm_open(struct vm_area_struct *vma)
 
 /*
  * The mapping is gone. A watched one was harvested by the notifier before
- * its PTEs went; an unwatched one never had a writable PTE that pfn_mkwrite
- * had not recorded. Nothing to record.
+ * its PTEs went; an unwatched one's PTEs were writable only after a
+ * pfn_mkwrite that recorded the page (under the PTE lock, before any store
+ * through it could land). Nothing to record.
  */
 static void buf_vm_close(struct vm_area_struct *vma)
 {
@@ -590,9 +605,50 @@ static void buf_vm_close(struct vm_area_struct *vma)
 	kfree(rec);
 }
 
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(5, 11, 0)
+/* A read-only dirty PTE: its dirty bit to pending, and clean. */
+static void clean_ro_pte(pte_t *pte, unsigned long addr, struct unmap_walk *w)
+{
+	pgoff_t pgoff = walk_pgoff(w, addr);
+	pte_t old;
+
+	if (!pte_present(ptep_get(pte)) || pte_write(ptep_get(pte)) || !pte_dirty(ptep_get(pte)))
+		return;
+	if (pgoff < w->buf->npages)
+		set_bit(pgoff, w->buf->pending);
+	old = ptep_modify_prot_start(w->vma, addr, pte);
+	ptep_modify_prot_commit(w->vma, addr, pte, old, pte_mkclean(old));
+}
+
+/*
+ * mprotect() makes a read-only PTE of a shared mapping writable without a
+ * fault when it is dirty (can_change_pte_writable(): the filesystem has been
+ * told). An unwatched VMA has such PTEs between a clean's two walks (the
+ * write-protecting one keeps dirty bits for the recording one): made
+ * writable, they would take stores no pfn_mkwrite records, which the child's
+ * exit would zap unseen. So their dirty bits go to pending first, and they
+ * stay read-only. mprotect holds mmap_lock for writing (and the VMA's write
+ * lock): no fault makes a PTE of this VMA writable until it is done. A
+ * watched VMA's dirty PTEs are the notifier's at unmap.
+ */
+static int buf_vm_mprotect(struct vm_area_struct *vma, unsigned long start, unsigned long end,
+			   unsigned long newflags)
+{
+	struct pfn_vma *rec = vma->vm_private_data;
+	struct unmap_walk w = { .vma = vma, .buf = rec->buf, .pte_fn = clean_ro_pte };
+
+	if (!rec->watch && (newflags & VM_WRITE))
+		walk_ptes(&w, max(start, vma->vm_start), min(end, vma->vm_end));
+	return 0;
+}
+#endif
+
 static const struct vm_operations_struct buf_vm_ops = {
 	.fault = buf_fault,
 	.pfn_mkwrite = buf_pfn_mkwrite,
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(5, 11, 0)
+	.mprotect = buf_vm_mprotect,
+#endif
 	.open = buf_vm_open,
 	.close = buf_vm_close,
 };
