@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
-# The packages on a fresh minimal Debian 12: installed with apt into a
-# debootstrap root (cached as a tarball under ~/.cache/cohmem/chroot), then,
-# inside it: a program built with pkg-config and one with find_package(cohmem),
-# cohmemctl probe, cohmemd started as its unit's ExecStart starts it with two
-# processes sharing a buffer through it, DKMS building cohmem_pfn against
-# Debian's 6.1 headers and bookworm-backports' 6.12 ones; the modules DKMS
-# built, loaded and tested in the QEMU matrix (when BUILD_DIR is given); and
-# purging leaves no file behind.
-#   tests/debian-install-test.sh DEB_DIR [BUILD_DIR]
+# The packages on a fresh minimal Debian 12 (or, with SUITE trixie, 13):
+# installed with apt into a debootstrap root (cached as a tarball under
+# ~/.cache/cohmem/chroot), then, inside it: a program built with pkg-config
+# and one with find_package(cohmem), cohmemctl probe, cohmemd started as its
+# unit's ExecStart starts it with two processes sharing a buffer through it,
+# DKMS building cohmem_pfn against two kernels' headers (Debian 12: its 6.1
+# and bookworm-backports' 6.12; Debian 13: its 6.12 and trixie-backports'
+# newest); the modules DKMS built, loaded and tested in the QEMU matrix (when
+# BUILD_DIR is given; on Debian 13, the newest's: the matrix has no row for
+# trixie's own 6.12); and purging leaves no file behind.
+#   tests/debian-install-test.sh DEB_DIR [BUILD_DIR [SUITE]]
+# The packages must have been built on SUITE's release (tests/debian13-test.sh
+# builds Debian 13's in a trixie root); for bookworm, DEB_DIR is built here
+# when it does not hold this tree's.
 # (about 13 minutes here: most of it apt installing a toolchain and two
 # kernels' headers into the root, and the two QEMU runs)
 # Needs root (chroot, mounts) and the Debian archive; exits 77 without them.
@@ -15,12 +20,22 @@ set -euo pipefail
 # DEB_DIR without this tree's packages (one missing, or built from another commit or
 # another state of the work tree): build them there first (tests/debian-package.sh).
 tree=$(cd "$(dirname "$0")/.." && pwd)
+suite=${3:-bookworm}
+case $suite in
+bookworm) backports=bookworm-backports ;;
+trixie) backports=trixie-backports ;;
+*) echo "debian-install: FAIL: SUITE is bookworm or trixie, not $suite"; exit 1 ;;
+esac
 tree_id=$(git -C "$tree" rev-parse HEAD 2>/dev/null || echo no-git)$(git -C "$tree" diff HEAD 2>/dev/null | md5sum | cut -c1-8)
 built=true
 for pkg in libcohmem0 libcohmem-dev cohmemd cohmem-pfn-dkms cohmem-vnc; do
 	ls "$1"/${pkg}_*.deb >/dev/null 2>&1 || built=false
 done
 [ "$(cat "$1/.tree-id" 2>/dev/null)" = "$tree_id" ] || built=false
+if ! $built && [ "$suite" != bookworm ]; then
+	echo "debian-install: FAIL: $1 does not hold this tree's packages built on $suite"
+	exit 1
+fi
 if ! $built; then
 	command -v dpkg-buildpackage >/dev/null && command -v dh_dkms >/dev/null ||
 		{ echo "SKIP: no packages in $1, and dpkg-dev or dh-dkms is missing"; exit 77; }
@@ -38,15 +53,15 @@ command -v debootstrap >/dev/null || { echo "SKIP: debootstrap missing"; exit 77
 # The debootstrap root, made once under the cache's lock for it (another run of this test, from
 # another build tree, may be making it) and written under a temporary name renamed into place: a
 # run killed half way leaves no tarball that looks whole.
-base=$archive_cache/chroot/bookworm-minbase.tar
+base=$archive_cache/chroot/$suite-minbase.tar
 mkdir -p "$(dirname "$base")" || { echo "debian-install: FAIL: cannot create $(dirname "$base")"; exit 1; }
 exec 8>>"$base.lock"
 flock 8 || { echo "debian-install: FAIL: cannot lock $base.lock"; exit 1; }
 if [ ! -s "$base" ]; then
 	rm -f "$base".partial-*	# a killed run's: only the lock holder writes them
 	staging=$(mktemp -d)
-	echo "debian-install: debootstrap --variant=minbase bookworm (cached as $base)"
-	debootstrap --variant=minbase bookworm "$staging" "$archive_mirror" >"$staging.log" 2>&1 ||
+	echo "debian-install: debootstrap --variant=minbase $suite (cached as $base)"
+	debootstrap --variant=minbase "$suite" "$staging" "$archive_mirror" >"$staging.log" 2>&1 ||
 		{ tail -20 "$staging.log"; echo "SKIP: debootstrap failed (no archive?)"; rm -rf "$staging" "$staging.log"; exit 77; }
 	partial=$(mktemp "$base.partial-XXXXXX")
 	tar -C "$staging" -cf "$partial" . && mv "$partial" "$base" ||
@@ -71,13 +86,16 @@ mount --bind /dev/pts "$root/dev/pts"
 mount -t tmpfs tmpfs "$root/run"
 in_root() { chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
 	DEBIAN_FRONTEND=noninteractive "$@"; }
-# The machine's own suites (bookworm, -updates, -security: the matrix's 6.1 kernel comes from
-# them), and bookworm-backports for 6.12.
-if [ -e /etc/apt/sources.list.d/debian.sources ]; then
+# Debian 12: the machine's own suites (bookworm, -updates, -security: the matrix's 6.1 kernel
+# comes from them). Debian 13: trixie and trixie-updates of the machine's mirror. And the
+# release's backports, for the second kernel.
+if [ "$suite" = bookworm ] && [ -e /etc/apt/sources.list.d/debian.sources ]; then
 	rm -f "$root/etc/apt/sources.list"
 	cp /etc/apt/sources.list.d/debian.sources "$root/etc/apt/sources.list.d/"
+elif [ "$suite" != bookworm ]; then
+	echo "deb $archive_mirror $suite $suite-updates main" >"$root/etc/apt/sources.list"
 fi
-echo "deb $archive_mirror bookworm-backports main" >"$root/etc/apt/sources.list.d/backports.list"
+echo "deb $archive_mirror $backports main" >"$root/etc/apt/sources.list.d/backports.list"
 in_root apt-get update -qq
 
 # What the test itself needs, before the snapshot that purging must restore.
@@ -85,13 +103,13 @@ in_root apt-get update -qq
 # bookworm's private lists are of the machine's bookworm suites, which the root's apt uses too).
 # debian-archive.sh says what it could not resolve: 1 is the archive out of reach.
 rc=0
-h61=$(archive_depends bookworm linux-headers-amd64 '^linux-headers-[0-9]') &&
-	h612=$(archive_depends bookworm-backports linux-headers-amd64 '^linux-headers-[0-9]') || rc=$?
+hrel=$(archive_depends "$suite" linux-headers-amd64 '^linux-headers-[0-9]') &&
+	hbpo=$(archive_depends "$backports" linux-headers-amd64 '^linux-headers-[0-9]') || rc=$?
 [ "$rc" != 1 ] || { echo "SKIP: the kernels' headers cannot be resolved (the archive cannot be reached)"; exit 77; }
 [ "$rc" = 0 ] || { echo "debian-install: FAIL: the kernels' headers cannot be resolved"; exit 1; }
 t0=$(date +%s)
 in_root apt-get install -y -qq --no-install-recommends gcc libc6-dev pkg-config cmake make dkms \
-	"$h61" "$h612" >/dev/null
+	"$hrel" "$hbpo" >/dev/null
 snapshot() {
 	(cd "$root" && find . -xdev \( -path ./proc -o -path ./sys -o -path ./dev -o -path ./run -o -path ./tmp \
 		-o -path ./var/cache -o -path ./var/lib/apt -o -path ./var/lib/dpkg -o -path ./var/log \
@@ -140,23 +158,25 @@ grep -q " $root$mnt fuse" /proc/mounts && umount -l "$root$mnt"
 # DKMS, for both kernels' headers.
 pfn_version=$(in_root dpkg-query -W -f='${Version}' cohmem-pfn-dkms)
 pfn_version=${pfn_version%-*}
-for h in "$h61" "$h612"; do
+for h in "$hrel" "$hbpo"; do
 	kver=${h#linux-headers-}
 	in_root dkms install "cohmem-pfn/$pfn_version" -k "$kver" >"$root/tmp/dkms.log" 2>&1 ||
 		{ cat "$root/tmp/dkms.log"; echo "dkms failed for $kver"; exit 1; }
 	ko=$(find "$root/lib/modules/$kver" -name 'cohmem_pfn.ko*' | head -n 1)
 	[ -n "$ko" ] || { echo "dkms built no module for $kver"; exit 1; }
 	echo "debian-install: dkms built $(basename "$ko") for $kver"
-	case $kver in 6.1.*) suite=bookworm ;; *) suite=bookworm-backports ;; esac
-	if [ -n "$build" ]; then
+	row=$backports
+	[ "$h" = "$hbpo" ] || row=$suite
+	# The matrix's rows: bookworm (6.1), bookworm-backports (6.12), trixie-backports (newest).
+	if [ -n "$build" ] && [ "$row" != trixie ]; then
 		case $ko in *.xz) xz -dc "$ko" >"$root/tmp/cohmem_pfn-$kver.ko" ;; *) cp "$ko" "$root/tmp/cohmem_pfn-$kver.ko" ;; esac
 		COHMEM_MATRIX_MODULE=$root/tmp/cohmem_pfn-$kver.ko COHMEM_MATRIX_ONLY=' pfn$' \
-			"$src/tests/qemu/kernel-matrix.sh" "$build" "$suite"
+			"$src/tests/qemu/kernel-matrix.sh" "$build" "$row"
 	fi
 done
 
 # Removing and purging leave nothing behind: the packages, then what apt installed for them
-# (fuse3, libfuse3-3). depmod's indexes (modules.*) are state dkms's removal regenerates, not files
+# (fuse3, libfuse3-3 or -4). depmod's indexes (modules.*) are state dkms's removal regenerates, not files
 # of a package: the snapshots leave them out.
 in_root sh -c 'apt-get purge -y -qq libcohmem0 libcohmem-dev cohmemd cohmem-pfn-dkms cohmem-vnc &&
 	apt-get autoremove --purge -y -qq' >"$root/tmp/purge.log" 2>&1 || { cat "$root/tmp/purge.log"; exit 1; }

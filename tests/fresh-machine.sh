@@ -4,7 +4,7 @@
 #
 #   tests/fresh-machine.sh [--as-root] [--rev REV] [--worktree] [--log FILE] [--keep]
 #                          [--variant VARIANT] [--tmp disk|tmpfs] [--net isolated|host]
-#                          [--command CMD] [SUITE [REPO]]
+#                          [--command CMD] [--export-debs DIR] [--apt-cache] [SUITE [REPO]]
 #
 # SUITE: the Debian suite to debootstrap (default bookworm). REPO: a git
 # repository (default: the one holding this script); REV (default HEAD) is
@@ -45,6 +45,14 @@
 #
 # --command CMD runs CMD instead of `./run test` in that directory (to chase one
 # failure, e.g. --command './run test || (cd build && ctest -R cohmemd --output-on-failure)').
+# --export-debs DIR: after CMD succeeded, copies the packages it built there
+# (build-package/*.deb, as `./run package` makes them) into DIR, which it
+# empties first (tests/debian13-test.sh installs them into another root).
+# --apt-cache: the root's /var/cache/apt/archives is a directory kept under
+# the cache (chroot/SUITE-apt-archives), so that the packages `run` installs
+# are downloaded once, not at every run (apt still resolves and installs them
+# all; the user's own cache stays empty). One run at a time per suite uses
+# it: another gets none.
 #
 # Needs root (debootstrap, chroot, mounts), debootstrap and the Debian
 # archive named in /etc/apt/sources.list.d/debian.sources (or
@@ -58,7 +66,7 @@ usage() {
 
 # ---- the command line -------------------------------------------------------------
 as_root=false keep=false worktree=false rev=HEAD log='' variant=minbase tmp_kind='' cmd='./run test'
-net=isolated
+net=isolated export_debs='' apt_cache=false
 positional=()
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -71,6 +79,8 @@ while [ $# -gt 0 ]; do
 	--tmp) tmp_kind=${2:?--tmp needs disk or tmpfs}; shift ;;
 	--command) cmd=${2:?--command needs a command}; shift ;;
 	--net) net=${2:?--net needs isolated or host}; shift ;;
+	--export-debs) export_debs=${2:?--export-debs needs a directory}; shift ;;
+	--apt-cache) apt_cache=true ;;
 	-h | --help) usage ;;
 	-*) echo "fresh-machine: unknown option $1" >&2; usage ;;
 	*) positional+=("$1") ;;
@@ -269,6 +279,20 @@ else
 	Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 	EOF
 fi
+# The downloaded packages, kept: apt downloads as the root's _apt (into partial/) and moves
+# them as root. The lock (fd 7, held until exit) keeps a second run of the suite out of it.
+if $apt_cache; then
+	archives=$cache/$suite-apt-archives
+	mkdir -p "$archives/partial"
+	if exec 7>>"$archives.lock" && flock -n 7; then
+		chown "$(chroot "$root" id -u _apt)" "$archives/partial"
+		chmod 700 "$archives/partial"
+		mount --bind "$archives" "$root/var/cache/apt/archives"
+		echo "fresh-machine: apt's downloads kept in $archives ($(du -sh "$archives" | cut -f1))"
+	else
+		echo "fresh-machine: $archives is in use by another run: downloading afresh"
+	fi
+fi
 # No service a package installs is started in here (there is no init to stop it again).
 printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
 chmod 755 "$root/usr/sbin/policy-rc.d"
@@ -419,4 +443,11 @@ echo "fresh-machine: $cmd as $who on a fresh $suite (${commit:0:12}) exited $sta
 	"($(($(date +%s) - t0)) s with the root's setup)"
 echo "fresh-machine: the log is $log; it ends:"
 tail -n 25 "$log" | sed 's/^/    /'
+if [ "$status" = 0 ] && [ -n "$export_debs" ]; then
+	rm -rf "$export_debs"
+	mkdir -p "$export_debs"
+	cp "$root$home"/cohmem/build-package/*.deb "$export_debs/" ||
+		{ echo "fresh-machine: no packages in $home/cohmem/build-package to export"; exit 1; }
+	echo "fresh-machine: exported $(cd "$export_debs" && echo *.deb) to $export_debs"
+fi
 exit "$status"

@@ -10,14 +10,14 @@ set -euo pipefail
 
 src=$(cd "${1:?usage: tsan-daemon.sh SOURCE_DIR BUILD_DIR}" && pwd)
 build=$(cd "${2:?usage: tsan-daemon.sh SOURCE_DIR BUILD_DIR}" && pwd)
-cc=$(command -v clang-14 || command -v clang || true)
-[ -n "$cc" ] || { echo "SKIP: no clang (Debian: clang-14 libclang-rt-14-dev)"; exit 77; }
+cc=$(command -v clang || command -v clang-14 || true)
+[ -n "$cc" ] || { echo "SKIP: no clang (Debian: clang libclang-rt-dev)"; exit 77; }
 out=$build/tsan
 mkdir -p "$out"
 # Whether the compiler can do it at all is a skip; whether our code builds is the test.
 echo 'int main(void) { return 0; }' >"$out/probe.c"
 "$cc" -fsanitize=thread "$out/probe.c" -o "$out/probe" 2>/dev/null ||
-	{ echo "SKIP: $cc cannot build with -fsanitize=thread (Debian: libclang-rt-14-dev)"; exit 77; }
+	{ echo "SKIP: $cc cannot build with -fsanitize=thread (Debian: libclang-rt-dev)"; exit 77; }
 # The daemon's sources as daemon/CMakeLists.txt lists them, and main.c; the lock rules checked.
 sources=$build/daemon/cohmemd-sources.txt
 [ -s "$sources" ] || { echo "tsan: no $sources: configure the build first"; exit 1; }

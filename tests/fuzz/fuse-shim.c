@@ -333,12 +333,22 @@ int fuse_opt_add_arg(struct fuse_args *args, const char *arg)
 	not_in_the_fuzzer(__func__);
 }
 
+#ifdef fuse_session_new
+/* libfuse 3.17 (Debian 13): fuse_session_new() is a macro over an inline that calls this. */
+struct fuse_session *fuse_session_new_versioned(struct fuse_args *args, const struct fuse_lowlevel_ops *op,
+						size_t op_size, struct libfuse_version *version, void *userdata)
+{
+	(void)args, (void)op, (void)op_size, (void)version, (void)userdata;
+	not_in_the_fuzzer(__func__);
+}
+#else
 struct fuse_session *fuse_session_new(struct fuse_args *args, const struct fuse_lowlevel_ops *op, size_t op_size,
 				      void *userdata)
 {
 	(void)args, (void)op, (void)op_size, (void)userdata;
 	not_in_the_fuzzer(__func__);
 }
+#endif
 
 int fuse_session_mount(struct fuse_session *se, const char *mountpoint)
 {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fuzz cohmemd's request handlers for a bounded time (libFuzzer, clang-14).
+# Fuzz cohmemd's request handlers for a bounded time (libFuzzer, the release's clang).
 #
 #   tests/fuzz/fuzz-test.sh SOURCE_DIR BUILD_DIR [SECONDS]
 #
@@ -12,7 +12,7 @@
 # and add it to the corpus once fixed. New inputs are not written into the
 # tree; to refresh the corpus:
 #   BUILD_DIR/fuzz/fuzz-cohmemd -merge=1 -use_counters=0 tests/fuzz/corpus DIR
-# Exit 77 (skipped), saying why, without clang-14 and its fuzzer runtime.
+# Exit 77 (skipped), saying why, without clang and its fuzzer runtime.
 set -euo pipefail
 
 src=$(cd "${1:?usage: fuzz-test.sh SOURCE_DIR BUILD_DIR [SECONDS]}" && pwd)
@@ -21,11 +21,11 @@ seconds=${3:-${COHMEM_FUZZ_SECONDS:-60}}
 out=$build/fuzz
 mkdir -p "$out"
 
-cc=$(command -v clang-14 || command -v clang || true)
-[ -n "$cc" ] || { echo "SKIP: no clang (Debian: clang-14 libclang-rt-14-dev)"; exit 77; }
+cc=$(command -v clang || command -v clang-14 || true)
+[ -n "$cc" ] || { echo "SKIP: no clang (Debian: clang libclang-rt-dev)"; exit 77; }
 echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return 0; }' >"$out/probe.c"
 "$cc" -fsanitize=fuzzer "$out/probe.c" -o "$out/probe" 2>/dev/null ||
-	{ echo "SKIP: $cc cannot link -fsanitize=fuzzer (Debian: libclang-rt-14-dev)"; exit 77; }
+	{ echo "SKIP: $cc cannot link -fsanitize=fuzzer (Debian: libclang-rt-dev)"; exit 77; }
 
 # cohmemd's sources but main.c, as daemon/CMakeLists.txt lists them (with the lock rules checked).
 sources=$build/daemon/cohmemd-sources.txt
