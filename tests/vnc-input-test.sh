@@ -154,10 +154,11 @@ echo "buttons: xinput saw $(presses)"
 kill "$xinput"
 
 # The desktop: openbox, then xterm A and xterm B, B last (so focused), each a shell in its own directory.
-unpiped openbox --sm-disable >"$tmp/openbox.log" 2>&1 &
+# Windows only once openbox runs its --startup command (see novnc-input-test.sh).
+unpiped openbox --sm-disable --startup "touch $tmp/openbox-up" >"$tmp/openbox.log" 2>&1 &
 pids+=($!)
 managed() {
-	xprop -root _NET_SUPPORTING_WM_CHECK 2>/dev/null | grep -q "window id"
+	[ -e "$tmp/openbox-up" ] && xprop -root _NET_SUPPORTING_WM_CHECK 2>/dev/null | grep -q "window id"
 }
 patiently managed || fail "openbox did not manage the display in $patience s"
 declare -A win
