@@ -93,7 +93,7 @@ if [ "$suite" = bookworm ] && [ -e /etc/apt/sources.list.d/debian.sources ]; the
 	rm -f "$root/etc/apt/sources.list"
 	cp /etc/apt/sources.list.d/debian.sources "$root/etc/apt/sources.list.d/"
 elif [ "$suite" != bookworm ]; then
-	echo "deb $archive_mirror $suite $suite-updates main" >"$root/etc/apt/sources.list"
+	printf 'deb %s %s main\n' "$archive_mirror" "$suite" "$archive_mirror" "$suite-updates" >"$root/etc/apt/sources.list"
 fi
 echo "deb $archive_mirror $backports main" >"$root/etc/apt/sources.list.d/backports.list"
 in_root apt-get update -qq
@@ -177,9 +177,13 @@ done
 
 # Removing and purging leave nothing behind: the packages, then what apt installed for them
 # (fuse3, libfuse3-3 or -4). depmod's indexes (modules.*) are state dkms's removal regenerates, not files
-# of a package: the snapshots leave them out.
+# of a package: the snapshots leave them out. What was there before was installed without its
+# recommendations, so autoremove must not keep a package because one of those recommends it
+# (on Debian 13 it kept adduser and libgcrypt20, which libvncserver1's dependencies brought).
 in_root sh -c 'apt-get purge -y -qq libcohmem0 libcohmem-dev cohmemd cohmem-pfn-dkms cohmem-vnc &&
-	apt-get autoremove --purge -y -qq' >"$root/tmp/purge.log" 2>&1 || { cat "$root/tmp/purge.log"; exit 1; }
+	apt-get autoremove --purge -y -qq -o APT::AutoRemove::RecommendsImportant=false \
+		-o APT::AutoRemove::SuggestsImportant=false' >"$root/tmp/purge.log" 2>&1 ||
+	{ cat "$root/tmp/purge.log"; exit 1; }
 snapshot >"$root/tmp/after"
 if ! diff -u "$root/tmp/before" "$root/tmp/after"; then
 	echo "debian-install: purging left the files above (+) behind"
