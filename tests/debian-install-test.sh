@@ -108,7 +108,9 @@ hrel=$(archive_depends "$suite" linux-headers-amd64 '^linux-headers-[0-9]') &&
 [ "$rc" != 1 ] || { echo "SKIP: the kernels' headers cannot be resolved (the archive cannot be reached)"; exit 77; }
 [ "$rc" = 0 ] || { echo "debian-install: FAIL: the kernels' headers cannot be resolved"; exit 1; }
 t0=$(date +%s)
-in_root apt-get install -y -qq --no-install-recommends gcc libc6-dev pkg-config cmake make dkms \
+# adduser: every installed Debian has it (priority important; fuse3 depends on it), Debian 13's
+# minbase root does not, and autoremove would not take it away again.
+in_root apt-get install -y -qq --no-install-recommends gcc libc6-dev pkg-config cmake make dkms adduser \
 	"$hrel" "$hbpo" >/dev/null
 snapshot() {
 	(cd "$root" && find . -xdev \( -path ./proc -o -path ./sys -o -path ./dev -o -path ./run -o -path ./tmp \
@@ -179,7 +181,7 @@ done
 # (fuse3, libfuse3-3 or -4). depmod's indexes (modules.*) are state dkms's removal regenerates, not files
 # of a package: the snapshots leave them out. What was there before was installed without its
 # recommendations, so autoremove must not keep a package because one of those recommends it
-# (on Debian 13 it kept adduser and libgcrypt20, which libvncserver1's dependencies brought).
+# (on Debian 13 it kept libgcrypt20, which libvncserver1's dependencies brought).
 in_root sh -c 'apt-get purge -y -qq libcohmem0 libcohmem-dev cohmemd cohmem-pfn-dkms cohmem-vnc &&
 	apt-get autoremove --purge -y -qq -o APT::AutoRemove::RecommendsImportant=false \
 		-o APT::AutoRemove::SuggestsImportant=false' >"$root/tmp/purge.log" 2>&1 ||
