@@ -32,8 +32,10 @@ debs=$build/debian13-debs
 t0=$(date +%s)
 
 # The tests the trixie root leaves to this machine: the QEMU matrix (and this test: label release),
-# and those that rebuild what ./run package just built and checked (the packages, the module
-# against kernel headers, the patch against kernel sources).
+# and those that rebuild what ./run package just built and checked (the packages, the patch
+# against kernel sources). kernel-build too, for now: on Debian 13 it cannot build against
+# bookworm-backports' headers yet (debian-archive.sh looks for bookworm's loader in /usr/lib64,
+# where bookworm's libc6 does not put it), and the matrix's bookworm rows would need the same.
 ctest_args='-LE kernel-matrix|release -E ^(debian-package|debian-install|kernel-build|kernel-patch)$'
 "$tree/tests/fresh-machine.sh" --worktree --apt-cache --export-debs "$debs" --log "$build/debian13-root.log" \
 	--command "./run demo && ./run package && COHMEM_TEST_BUILDS=build COHMEM_CTEST_ARGS='$ctest_args' ./run test" \
