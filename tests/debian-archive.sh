@@ -304,10 +304,14 @@ _archive_toolchain() {
 	rm -rf "$2/.debs" "$2/usr/share/doc" "$2/usr/share/man" "$2/usr/share/info" "$2/usr/share/locale" \
 		"$2"/usr/bin/*-lto-dump-* "$2"/usr/libexec/gcc/*/*/lto1 "$2"/usr/lib/x86_64-linux-gnu/lib*san.so* \
 		"$2"/usr/lib/gcc/*/*/lib*san*
-	ld=$(ls "$2"/usr/lib64/ld-linux-x86-64.so.2) || _archive_why 2 "$1's libc6 has no ld-linux-x86-64.so.2" ||
-		return
+	# The loader itself, not the lib64 link to it (Debian 12's is an absolute link, which would
+	# name this machine's): in usr/lib from Debian 13's libc6 on, in lib in Debian 12's (which a
+	# machine newer than the suite gets: Debian 13 with bookworm-backports' headers).
+	ld=$(ls "$2"/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 "$2"/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 \
+		2>/dev/null | head -n 1)
+	[ -n "$ld" ] || _archive_why 2 "$1's libc6 has no ld-linux-x86-64.so.2" || return
 	ld=$3${ld#"$2"}
-	libs=$3/usr/lib/x86_64-linux-gnu
+	libs=$3/usr/lib/x86_64-linux-gnu:$3/lib/x86_64-linux-gnu
 	# The programs: executable ELF files that are no shared libraries (libc.so.6 is executable).
 	find "$2" -type f -perm -u+x ! -name '*.so' ! -name '*.so.*' | while read -r prog; do
 		[ "$(head -c 4 "$prog" | tr -d '\177')" = ELF ] || continue
@@ -318,12 +322,15 @@ _archive_toolchain() {
 			chmod 755 "$prog" || exit 1
 	done || _archive_why 2 "cannot wrap the programs of $2" || return
 	# gcc looks for as and ld beside cc1 before $PATH (bookworm's binutils 2.40): the suite's.
-	for gcc_dir in "$2"/usr/libexec/gcc/*/*/; do
+	# cc1 is in usr/libexec/gcc from Debian 13's gcc-14 on, in usr/lib/gcc in Debian 12's gcc-12.
+	for gcc_dir in "$2"/usr/libexec/gcc/*/*/ "$2"/usr/lib/gcc/*/*/; do
+		[ -e "${gcc_dir}cc1" ] || continue
 		for tool in as ld; do
 			ln -sf "../../../../bin/$cross$tool" "$gcc_dir$tool" || _archive_why 2 "cannot write $gcc_dir" || return
 		done
 	done
-	"$2${ld#"$3"}" --library-path "$2${libs#"$3"}" "$2/usr/bin/$cross$cc.elf" --version >/dev/null 2>&1 ||
+	"$2${ld#"$3"}" --library-path "$2/usr/lib/x86_64-linux-gnu:$2/lib/x86_64-linux-gnu" \
+		"$2/usr/bin/$cross$cc.elf" --version >/dev/null 2>&1 ||
 		_archive_why 2 "$1's $cc does not run here through its own C library" || return
 	sed -i "s|^override CROSS_COMPILE = .*|override CROSS_COMPILE = $3/usr/bin/$cross|" "$vars" ||
 		_archive_why 2 "cannot write $vars"
