@@ -118,7 +118,7 @@ elif [ -e "$headers/Makefile" ]; then
 	cp -r "$(dirname "$0")/../../kernel" "$work/kmod"
 	# Headers whose compiler this machine lacks (bookworm's gcc-12 on Debian 13): the machine's
 	# gcc, as kernel-build does.
-	kcc=$(sed -n 's/^CONFIG_CC_VERSION_TEXT="\(gcc-[0-9]*\) .*/\1/p' "$headers/.config")
+	kcc=$(sed -n 's/^CONFIG_CC_VERSION_TEXT="\(gcc-[0-9]*\) .*/\1/p' "$headers/.config" 2>/dev/null) || kcc=
 	if [ -n "$kcc" ] && ! command -v "$kcc" >/dev/null && ! grep -q '^override CROSS_COMPILE = /' "$headers/.kernelvariables" 2>/dev/null; then
 		kcc=gcc
 	else
