@@ -270,6 +270,15 @@ _archive_headers_locked() {
 	echo "$hdr"
 }
 
+# archive_missing_cc HEADERS: the compiler the headers name (gcc-N, from their .config) when this
+# machine lacks it, or nothing. Headers built by an older release's gcc (bullseye's gcc-10 on
+# Debian 12, bookworm's gcc-12 for 6.1 on Debian 13) build modules with the machine's gcc
+# (CC=gcc); those that name a cross-prefixed compiler get theirs from _archive_toolchain.
+archive_missing_cc() {
+	archive_cc=$(sed -n 's/^CONFIG_CC_VERSION_TEXT="\(gcc-[0-9]*\) .*/\1/p' "$1/.config" 2>/dev/null) || archive_cc=
+	[ -z "$archive_cc" ] || command -v "$archive_cc" >/dev/null || echo "$archive_cc"
+}
+
 # _archive_toolchain SUITE TREE ROOT FLAVOUR: when the compiler that FLAVOUR's headers (extracted
 # in TREE, which becomes ROOT) name is not on this machine, the suite's: that compiler, its
 # binutils and the C library they and the headers' kbuild programs were built for (trixie's gcc-14

@@ -35,10 +35,10 @@ for suite in bookworm bookworm-backports trixie-backports bullseye; do
 		echo "kernel-build: no headers of $suite's kernel (the archive cannot be reached, none cached)"
 		continue
 	fi
-	cc=$(sed -n 's/^CONFIG_CC_VERSION_TEXT="\(gcc-[0-9]*\) .*/\1/p' "$hdr/.config")
-	note=
-	if [ -n "$cc" ] && ! command -v "$cc" >/dev/null; then
-		note=" with $(gcc -dumpfullversion), not its $cc"
+	cc='' note=''
+	missing=$(archive_missing_cc "$hdr")
+	if [ -n "$missing" ]; then
+		note=" with $(gcc -dumpfullversion), not its $missing"
 		cc=gcc
 	fi
 	rm -rf "$tmp/kmod"

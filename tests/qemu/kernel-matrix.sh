@@ -116,14 +116,9 @@ if [ -n "${COHMEM_MATRIX_MODULE:-}" ]; then	# a module built elsewhere (DKMS: de
 	echo "kernel-matrix: cohmem_pfn from $module"
 elif [ -e "$headers/Makefile" ]; then
 	cp -r "$(dirname "$0")/../../kernel" "$work/kmod"
-	# Headers whose compiler this machine lacks (bookworm's gcc-12 on Debian 13): the machine's
-	# gcc, as kernel-build does.
-	kcc=$(sed -n 's/^CONFIG_CC_VERSION_TEXT="\(gcc-[0-9]*\) .*/\1/p' "$headers/.config" 2>/dev/null) || kcc=
-	if [ -n "$kcc" ] && ! command -v "$kcc" >/dev/null && ! grep -q '^override CROSS_COMPILE = /' "$headers/.kernelvariables" 2>/dev/null; then
-		kcc=gcc
-	else
-		kcc=
-	fi
+	# Headers whose compiler this machine lacks (6.1's gcc-12 on Debian 13): the machine's gcc.
+	kcc=
+	[ -z "$(archive_missing_cc "$headers")" ] || kcc=gcc
 	make -s -C "$headers" M="$work/kmod" ${kcc:+CC=$kcc} CONFIG_DEBUG_INFO_BTF_MODULES= modules >"$work/kmod.log" 2>&1 || {
 		echo "kernel-matrix: cohmem_pfn does not build against $headers:"
 		cat "$work/kmod.log"
