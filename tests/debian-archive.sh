@@ -316,9 +316,9 @@ _archive_toolchain() {
 	# The loader itself, not the lib64 link to it (Debian 12's is an absolute link, which would
 	# name this machine's): in usr/lib from Debian 13's libc6 on, in lib in Debian 12's (which a
 	# machine newer than the suite gets: Debian 13 with bookworm-backports' headers).
-	ld=$(ls "$2"/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 "$2"/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 \
-		2>/dev/null | head -n 1)
-	[ -n "$ld" ] || _archive_why 2 "$1's libc6 has no ld-linux-x86-64.so.2" || return
+	ld=$(_archive_first "$2"/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 \
+		"$2"/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2) ||
+		_archive_why 2 "$1's libc6 has no ld-linux-x86-64.so.2" || return
 	ld=$3${ld#"$2"}
 	libs=$3/usr/lib/x86_64-linux-gnu:$3/lib/x86_64-linux-gnu
 	# The programs: executable ELF files that are no shared libraries (libc.so.6 is executable).
@@ -353,6 +353,16 @@ archive_kernel() {
 	_archive_locked "$1" _archive_kernel_locked "$1"
 }
 
+# _archive_first PATH...: the first PATH that exists (globs expanded by the caller; one that
+# matched nothing stays as written and does not exist), or return 1. Not `ls A B`: it fails
+# when any one of them is missing.
+_archive_first() {
+	for archive_path in "$@"; do
+		[ -e "$archive_path" ] && { echo "$archive_path"; return 0; }
+	done
+	return 1
+}
+
 # _archive_kernel_extract DIR DEB: what archive_kernel keeps of DEB (the kernel, its
 # configuration, modules.builtin, fuse.ko: whichever it holds), extracted into DIR. Not the
 # 100 MB of other modules: named from the listing.
@@ -379,7 +389,7 @@ _archive_kernel_locked() {
 		# Since 7.x the image is split: linux-image-VERSION only depends on linux-binary-VERSION (the
 		# kernel), linux-base-VERSION (its configuration, modules.builtin) and
 		# linux-modules-VERSION (every module), fetched only when FUSE is one of them.
-		if ! ls "$archive_part"/x/boot/vmlinuz-* "$archive_part"/x/usr/lib/modules/*/vmlinuz >/dev/null 2>&1; then
+		if ! _archive_first "$archive_part"/x/boot/vmlinuz-* "$archive_part"/x/usr/lib/modules/*/vmlinuz >/dev/null; then
 			_archive_depends "$1" "$pkg" '^linux-binary-' || return
 			split=$archive_dep
 			_archive_depends "$1" "$pkg" '^linux-base-' || return
