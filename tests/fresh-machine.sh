@@ -443,6 +443,14 @@ echo "fresh-machine: $cmd as $who on a fresh $suite (${commit:0:12}) exited $sta
 	"($(($(date +%s) - t0)) s with the root's setup)"
 echo "fresh-machine: the log is $log; it ends:"
 tail -n 25 "$log" | sed 's/^/    /'
+# What failed, last, where a CI's shortened log still shows it: each failed test's output,
+# as ctest --output-on-failure printed it (up to its next test), 60 lines a test.
+if [ "$status" != 0 ] && grep -qE '\*\*\*(Failed|Timeout|Exception)' "$log"; then
+	echo "fresh-machine: the tests that failed in the root, with their output:"
+	awk '/\*\*\*(Failed|Timeout|Exception)/ { on = 1; n = 0 }
+	     on && /^ *Start +[0-9]+: |^ *[0-9]+\/[0-9]+ Test +#[0-9]+: .*(Passed|Skipped|Not Run)/ { on = 0 }
+	     on && n++ < 60' "$log" | sed 's/^/    /'
+fi
 if [ "$status" = 0 ] && [ -n "$export_debs" ]; then
 	rm -rf "$export_debs"
 	mkdir -p "$export_debs"
