@@ -65,6 +65,9 @@ int fb_parse_xwd(const unsigned char *p, size_t len, struct fb_file *out)
 
 	if (len < FB_XWD_HEADER)
 		return -EAGAIN;
+	/* Xvfb -fbdir makes its file whole (zeros) first, then writes the header into its mapping. */
+	if (!field(p, HEADER_SIZE) && !field(p, FILE_VERSION))
+		return -EAGAIN;
 	if (field(p, FILE_VERSION) != XWD_FILE_VERSION || field(p, HEADER_SIZE) < FB_XWD_HEADER)
 		return -EINVAL;
 	if (field(p, BYTE_ORDER) != LSB_FIRST && field(p, BYTE_ORDER) != MSB_FIRST)

@@ -37,8 +37,9 @@ struct fb_file {
  * fb_parse_xwd() - the layout of the XWD file whose first @len bytes are at
  * @p (the header, the window name and the colour map: the pixels follow).
  * Return: 0; -EAGAIN if @len is too short to hold what the header says
- * precedes the pixels, or if the header has no visual yet (Xvfb writes it
- * once it installs its colour map); -EINVAL for a header that is not XWD's or that
+ * precedes the pixels, if no header is written yet (zeros: Xvfb makes its file
+ * whole before it writes one), or if the header has no visual yet (Xvfb
+ * writes it once it installs its colour map); -EINVAL for a header that is not XWD's or that
  * contradicts itself (a stride too short for its width, sizes that
  * overflow); -ENOTSUP for what it is but is not served (not ZPixmap, not
  * TrueColor or DirectColor, not 16 or 32 bits per pixel, masks that
