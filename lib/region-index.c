@@ -76,4 +76,14 @@ void region_index_remove(struct region_index *idx, cohmem_region *r)
 	idx->n--;
 	for (; i < idx->n; i++)
 		idx->regions[i] = idx->regions[i + 1];
+	/*
+	 * Empty: the array goes too. The process's claims index lives as long as
+	 * the library; a library dlclose()d with its last region gone (a Vulkan
+	 * layer's, at vkDestroyInstance) must leave nothing allocated behind.
+	 */
+	if (!idx->n) {
+		free(idx->regions);
+		idx->regions = NULL;
+		idx->capacity = 0;
+	}
 }
