@@ -28,7 +28,7 @@ trixie) backports=trixie-backports ;;
 esac
 tree_id=$(git -C "$tree" rev-parse HEAD 2>/dev/null || echo no-git)$(git -C "$tree" diff HEAD 2>/dev/null | md5sum | cut -c1-8)
 built=true
-for pkg in libcohmem0 libcohmem-dev cohmemd cohmem-pfn-dkms cohmem-vnc; do
+for pkg in libcohmem0 libcohmem-dev cohmemd cohmem-pfn-dkms cohmem-vnc cohmem-vulkan-layer; do
 	ls "$1"/${pkg}_*.deb >/dev/null 2>&1 || built=false
 done
 [ "$(cat "$1/.tree-id" 2>/dev/null)" = "$tree_id" ] || built=false
@@ -122,7 +122,7 @@ snapshot >"$root/tmp/before"
 
 mkdir -p "$root/tmp/debs" "$root/tmp/consumer"
 cp "$debs"/libcohmem0_*.deb "$debs"/libcohmem-dev_*.deb "$debs"/cohmemd_*.deb "$debs"/cohmem-pfn-dkms_*.deb \
-	"$debs"/cohmem-vnc_*.deb \
+	"$debs"/cohmem-vnc_*.deb "$debs"/cohmem-vulkan-layer_*.deb \
 	"$root/tmp/debs/"
 cp "$src"/tests/consumer/* "$root/tmp/consumer/"
 in_root sh -c 'apt-get install -y -qq /tmp/debs/*.deb' >"$root/tmp/install.log" 2>&1 ||
@@ -135,6 +135,13 @@ in_root sh -c 'cmake -S /tmp/consumer -B /tmp/cm >/dev/null && cmake --build /tm
 in_root cohmemctl probe
 in_root cohmem-vnc --help >/dev/null
 in_root cohmem-desktop --help >/dev/null
+# The Vulkan layer: its manifest where the loader looks, naming the library by its path, whose own
+# libraries resolve (loading it for real needs a Vulkan driver, which this root has not got:
+# tests/gfxrecon-test.sh does that).
+in_root sh -c 'so=$(sed -n "s/.*\"library_path\": \"\(.*\)\".*/\1/p" \
+	/usr/share/vulkan/explicit_layer.d/VkLayer_cohmem_flush_coherent.json) &&
+	test -f "$so" && ldd "$so" >/tmp/layer.ldd &&
+	! grep -q "not found" /tmp/layer.ldd'
 
 # cohmemd as its unit starts it: Environment=, ExecStartPre= and ExecStart= of the installed unit.
 unit=$root/lib/systemd/system/cohmemd.service
@@ -182,7 +189,7 @@ done
 # of a package: the snapshots leave them out. What was there before was installed without its
 # recommendations, so autoremove must not keep a package because one of those recommends it
 # (on Debian 13 it kept libgcrypt20, which libvncserver1's dependencies brought).
-in_root sh -c 'apt-get purge -y -qq libcohmem0 libcohmem-dev cohmemd cohmem-pfn-dkms cohmem-vnc &&
+in_root sh -c 'apt-get purge -y -qq libcohmem0 libcohmem-dev cohmemd cohmem-pfn-dkms cohmem-vnc cohmem-vulkan-layer &&
 	apt-get autoremove --purge -y -qq -o APT::AutoRemove::RecommendsImportant=false \
 		-o APT::AutoRemove::SuggestsImportant=false' >"$root/tmp/purge.log" 2>&1 ||
 	{ cat "$root/tmp/purge.log"; exit 1; }
