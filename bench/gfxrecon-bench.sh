@@ -104,7 +104,8 @@ for share in "${shares[@]}"; do
 	for ((round = 0; round < rounds; round++)); do
 		for ((k = 0; k < ${#modes[@]}; k++)); do
 			mode=${modes[$(((k + round) % ${#modes[@]}))]}
-			read -r m size[$mode] < <(run "$mode" "$share")
+			got=$(run "$mode" "$share") || { echo "$got"; exit 1; }	# fail() ran in that subshell
+			read -r m size[$mode] <<<"$got"
 			all[$mode]+="$m "
 		done
 	done

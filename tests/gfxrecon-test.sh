@@ -12,6 +12,9 @@
 #    regions: gfxrecon-replay's screenshots of those frames equal the live
 #    ones; the layer tracked the mapping (not flushed whole) and the program
 #    never saw a SIGSEGV.
+#    With --extra-maps, two more allocations mapped from an offset (a pointer
+#    that is not page-aligned; freed while mapped) and in part (mapped and
+#    unmapped every frame) replay as they ran too.
 # 2. The same program without the kernel write and the handler, captured with
 #    gfxreconstruct's page guard: its replay equals the live run too (the
 #    pictures are right), and so does cohmem's capture of it.
@@ -85,6 +88,19 @@ for mode in exact adaptive; do
 	echo "gfxrecon: vk-share with a kernel write and its own SIGSEGV handler, cohmem $mode:" \
 		"$(grep -o '[0-9]* pages ([0-9]* bytes) flushed' "$tmp/share-$mode.log"), replays as it ran"
 done
+
+# ---- 1b. mappings that are not the simple case: from offset 100 (a pointer not page-aligned),
+# freed while mapped; 5000 bytes in the middle of three pages, mapped and unmapped every frame ---
+mkdir "$tmp/live-extra"
+"$share" "${workload[@]}" --extra-maps --dump-frames $frames --dump-dir "$tmp/live-extra" \
+	>"$tmp/live-extra.log" 2>&1 || fail "vk-share --extra-maps's live run failed"
+"$capture" --stats -o "$tmp/share-extra.gfxr" "$share" "${workload[@]}" --extra-maps >"$tmp/share-extra.log" 2>&1 ||
+	fail "vk-share --extra-maps under cohmem-gfxrecon-capture failed"
+grep -q "flush_coherent: .* 0 clean errors" "$tmp/share-extra.log" || fail "the layer's counts are missing (--extra-maps)"
+replay "$tmp/share-extra.gfxr" "$tmp/replay-extra"
+same "$tmp/live-extra" live "$tmp/replay-extra" screenshot || fail "cohmem's capture of offset and partial maps replays to other pictures"
+echo "gfxrecon: vk-share with offset, partial and per-frame maps, cohmem: replays as it ran" \
+	"($(grep -o '[0-9]* maps ([0-9]* untracked)' "$tmp/share-extra.log"))"
 
 # ---- 2. without them: page guard's capture replays as it ran, and so does cohmem's -----------
 mkdir "$tmp/live2"

@@ -18,6 +18,12 @@
  * picture, presents, and waits for the queue: the buffer holds still while
  * the device reads it. --own-sigsegv installs a SIGSEGV handler of its own
  * after mapping (one that does not chain), as some applications do.
+ * --extra-maps adds two smaller allocations whose mappings are not the
+ * buffer's simple case: one mapped from offset 100 to its end (a pointer
+ * that is not page-aligned, kept mapped and freed while mapped), one whose
+ * mapping covers 5000 bytes from offset 4132 of three pages (mapped, written
+ * and unmapped every frame); each frame writes both, and the first rows of
+ * the picture show them (copied from them after the buffer's rows).
  * --dump-frames writes the picture of those frames (1-based, as
  * gfxrecon-replay numbers them) as DIR/live_frame_N.bmp. At the end it
  * prints the median frame time. --compare: exit 0 if two 32-bit BMP files
@@ -40,13 +46,21 @@
 
 #define PAGE 4096u
 #define MAX_IMAGES 8
+/* --extra-maps: A, 66048 bytes mapped from offset 100; B, 3 pages, [4132, 9132) mapped each frame */
+#define EXTRA_A_SIZE (16 * PAGE + 512)
+#define EXTRA_A_MAP 100u
+#define EXTRA_B_SIZE (3 * PAGE)
+#define EXTRA_B_MAP (PAGE + 36)
+#define EXTRA_B_LEN 5000u
+#define EXTRA_WIDTH 1024u	/* the picture's rows these copy into are this wide */
+#define EXTRA_A_ROWS 14u	/* A's bytes [128, 128 + 14 rows) of memory: within what its mapping writes */
 
 static struct options {
 	size_t pages;
 	double share;
 	unsigned frames, width, height, threads;
 	const char *read_file, *dump_dir, *dump_frames;
-	int own_sigsegv;
+	int own_sigsegv, extra_maps;
 } opt = { .pages = 1024, .share = 10, .frames = 30, .width = 512, .height = 512, .threads = 1, .dump_dir = "." };
 
 static void die(const char *what, VkResult r)
@@ -275,6 +289,10 @@ struct vk {
 	VkBuffer buffer;
 	VkDeviceMemory memory;
 	char *mem;
+	/* --extra-maps */
+	VkBuffer extra_buf[2];
+	VkDeviceMemory extra_mem[2];
+	char *extra_a;
 	VkCommandPool pool;
 	VkCommandBuffer cmd;
 	VkSemaphore acquired, copied;
@@ -379,6 +397,43 @@ static void setup_buffer(struct vk *v)
 			     &v->copied));
 }
 
+/* A buffer over a whole new HOST_COHERENT allocation of @size bytes. */
+static void coherent_buffer(struct vk *v, VkDeviceSize size, VkBuffer *buf, VkDeviceMemory *mem)
+{
+	VkMemoryRequirements req;
+
+	VK(vkCreateBuffer(v->dev, &(VkBufferCreateInfo){ .sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO, .size = size,
+							 .usage = VK_BUFFER_USAGE_TRANSFER_SRC_BIT },
+			  NULL, buf));
+	vkGetBufferMemoryRequirements(v->dev, *buf, &req);
+	VK(vkAllocateMemory(v->dev, &(VkMemoryAllocateInfo){
+		.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO, .allocationSize = req.size,
+		.memoryTypeIndex = memory_type(v, req.memoryTypeBits,
+					       VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT) },
+		NULL, mem));
+	VK(vkBindBufferMemory(v->dev, *buf, *mem, 0));
+}
+
+static void setup_extra(struct vk *v)
+{
+	coherent_buffer(v, EXTRA_A_SIZE, &v->extra_buf[0], &v->extra_mem[0]);
+	coherent_buffer(v, EXTRA_B_SIZE, &v->extra_buf[1], &v->extra_mem[1]);
+	VK(vkMapMemory(v->dev, v->extra_mem[0], EXTRA_A_MAP, VK_WHOLE_SIZE, 0, (void **)&v->extra_a));
+}
+
+/* Frame f's bytes into both (B mapped for it and unmapped again): every byte the picture shows. */
+static void write_extra(struct vk *v, unsigned f)
+{
+	char *b;
+
+	for (size_t i = 0; i < EXTRA_A_SIZE - EXTRA_A_MAP; i++)
+		v->extra_a[i] = (char)mix(((uint64_t)f << 32) ^ i ^ 0xa);
+	VK(vkMapMemory(v->dev, v->extra_mem[1], EXTRA_B_MAP, EXTRA_B_LEN, 0, (void **)&b));
+	for (size_t i = 0; i < EXTRA_B_LEN; i++)
+		b[i] = (char)mix(((uint64_t)f << 32) ^ i ^ 0xb);
+	vkUnmapMemory(v->dev, v->extra_mem[1]);
+}
+
 static void barrier(VkCommandBuffer cmd, VkImage image, VkImageLayout from, VkImageLayout to, VkAccessFlags src,
 		    VkAccessFlags dst)
 {
@@ -405,6 +460,17 @@ static void show(struct vk *v)
 	vkCmdCopyBufferToImage(v->cmd, v->buffer, v->images[idx], VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL, 1,
 			       &(VkBufferImageCopy){ .imageSubresource = { VK_IMAGE_ASPECT_COLOR_BIT, 0, 0, 1 },
 						     .imageExtent = { opt.width, opt.height, 1 } });
+	if (opt.extra_maps) {	/* over the first rows: A's, then one of B's */
+		vkCmdCopyBufferToImage(v->cmd, v->extra_buf[0], v->images[idx], VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL, 1,
+				       &(VkBufferImageCopy){ .bufferOffset = 128,
+							     .imageSubresource = { VK_IMAGE_ASPECT_COLOR_BIT, 0, 0, 1 },
+							     .imageExtent = { EXTRA_WIDTH, EXTRA_A_ROWS, 1 } });
+		vkCmdCopyBufferToImage(v->cmd, v->extra_buf[1], v->images[idx], VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL, 1,
+				       &(VkBufferImageCopy){ .bufferOffset = EXTRA_B_MAP,
+							     .imageSubresource = { VK_IMAGE_ASPECT_COLOR_BIT, 0, 0, 1 },
+							     .imageOffset = { 0, EXTRA_A_ROWS, 0 },
+							     .imageExtent = { EXTRA_WIDTH, 1, 1 } });
+	}
 	barrier(v->cmd, v->images[idx], VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL, VK_IMAGE_LAYOUT_PRESENT_SRC_KHR,
 		VK_ACCESS_TRANSFER_WRITE_BIT, 0);
 	VK(vkEndCommandBuffer(v->cmd));
@@ -421,6 +487,24 @@ static void show(struct vk *v)
 	VK(vkQueueWaitIdle(v->queue));
 }
 
+/* What frame f showed: the buffer's bytes, and with --extra-maps A's and B's over the first rows. */
+static const unsigned char *picture(struct vk *v, unsigned f)
+{
+	static unsigned char *pic;
+	size_t len = (size_t)opt.width * opt.height * 4, row = (size_t)EXTRA_WIDTH * 4;
+
+	if (!opt.extra_maps)
+		return (const unsigned char *)v->mem;
+	if (!pic && !(pic = malloc(len)))
+		return NULL;
+	memcpy(pic, v->mem, len);
+	for (size_t y = 0; y < EXTRA_A_ROWS; y++)	/* A's memory from offset 128: its mapping's byte 28 on */
+		memcpy(pic + y * opt.width * 4, v->extra_a + 128 - EXTRA_A_MAP + y * row, row);
+	for (size_t i = 0; i < row; i++)		/* B's first row, as write_extra() wrote it */
+		pic[EXTRA_A_ROWS * opt.width * 4 + i] = (unsigned char)mix(((uint64_t)f << 32) ^ i ^ 0xb);
+	return pic;
+}
+
 static void teardown(struct vk *v)
 {
 	vkDeviceWaitIdle(v->dev);
@@ -430,6 +514,10 @@ static void teardown(struct vk *v)
 	vkDestroyCommandPool(v->dev, v->pool, NULL);
 	vkDestroyBuffer(v->dev, v->buffer, NULL);
 	vkFreeMemory(v->dev, v->memory, NULL);
+	for (int i = 0; opt.extra_maps && i < 2; i++) {
+		vkDestroyBuffer(v->dev, v->extra_buf[i], NULL);
+		vkFreeMemory(v->dev, v->extra_mem[i], NULL);	/* A still mapped: freeing unmaps it */
+	}
 	vkDestroySwapchainKHR(v->dev, v->swapchain, NULL);
 	vkDestroyDevice(v->dev, NULL);
 	vkDestroySurfaceKHR(v->inst, v->surface, NULL);
@@ -475,6 +563,10 @@ static void parse(int argc, char **argv)
 			opt.own_sigsegv = 1;
 			continue;
 		}
+		if (!strcmp(a, "--extra-maps")) {
+			opt.extra_maps = 1;
+			continue;
+		}
 		if (!val)
 			goto usage;
 		i++;
@@ -499,12 +591,12 @@ static void parse(int argc, char **argv)
 	}
 	if (opt.pages == 0 || opt.share <= 0 || opt.share > 100 || opt.frames == 0 || opt.width == 0 ||
 	    opt.height == 0 || (opt.threads != 1 && opt.threads != 2) ||
-	    (size_t)opt.width * opt.height * 4 > opt.pages * PAGE)
+	    (size_t)opt.width * opt.height * 4 > opt.pages * PAGE || (opt.extra_maps && opt.width < EXTRA_WIDTH))
 		goto usage;
 	return;
 usage:
 	fprintf(stderr, "usage: vk-share [--pages N] [--share PERCENT] [--frames N] [--size WxH] [--threads 1|2]\n"
-			"                [--read-file FILE] [--own-sigsegv] [--dump-frames A,B,..] [--dump-dir DIR]\n"
+			"                [--read-file FILE] [--own-sigsegv] [--extra-maps] [--dump-frames A,B,..] [--dump-dir DIR]\n"
 			"       vk-share --compare A.bmp B.bmp\n"
 			"(the picture, width x height x 4 bytes, must fit in the buffer's pages)\n");
 	exit(2);
@@ -535,6 +627,11 @@ int main(int argc, char **argv)
 	setup(&v);
 	setup_swapchain(&v);
 	setup_buffer(&v);
+	if (opt.extra_maps)
+		setup_extra(&v);
+	/* Every page written once first: what a frame does not write must not be the heap's leftovers. */
+	for (size_t pg = 0; pg < opt.pages; pg++)
+		fill_page(v.mem + pg * PAGE, UINT32_MAX, pg);
 	if (opt.own_sigsegv)
 		sigaction(SIGSEGV, &(struct sigaction){ .sa_handler = own_handler }, NULL);
 	w.mem = v.mem;
@@ -556,13 +653,15 @@ int main(int argc, char **argv)
 		}
 		if (fd >= 0)
 			read_into(v.mem, f, fd, file_size);
+		if (opt.extra_maps)
+			write_extra(&v, f);
 		show(&v);
 		ms[f] = now_ms() - t0;
 		if (wanted_dump(f + 1)) {
 			char path[4096];
 
 			snprintf(path, sizeof(path), "%s/live_frame_%u.bmp", opt.dump_dir, f + 1);
-			if (write_bmp(path, (const unsigned char *)v.mem, opt.width, opt.height)) {
+			if (write_bmp(path, picture(&v, f), opt.width, opt.height)) {
 				fprintf(stderr, "vk-share: cannot write %s\n", path);
 				return 1;
 			}

@@ -9,10 +9,11 @@
  *   VK_INSTANCE_LAYERS=VK_LAYER_COHMEM_flush_coherent:VK_LAYER_LUNARG_gfxreconstruct
  *   GFXRECON_MEMORY_TRACKING_MODE=assisted
  *
- * (cohmem-gfxrecon-capture(1) sets both). Before every queue submit, at
- * every flush the application makes and before every unmap, the layer
- * cleans the mappings' regions and flushes the pages written since the last
- * time. See cohmem-gfxrecon-capture(1).
+ * (cohmem-gfxrecon-capture(1) sets both). Before every queue submit and
+ * host signal (vkSetEvent, vkSignalSemaphore), at every flush the
+ * application makes and before every unmap, the layer cleans the mappings'
+ * regions and flushes the pages written since the last time. See
+ * cohmem-gfxrecon-capture(1).
  *
  * This file is the Vulkan plumbing: the loader interface, the dispatch
  * chain of each instance and device, and the calls the layer wraps. What is
@@ -59,6 +60,13 @@ struct device {
 	PFN_vkQueueSubmit submit;
 	PFN_vkQueueSubmit2 submit2;
 	PFN_vkQueueSubmit2KHR submit2_khr;
+	PFN_vkSetEvent set_event;
+	PFN_vkSignalSemaphore signal_semaphore;
+	PFN_vkSignalSemaphoreKHR signal_semaphore_khr;
+#ifdef VK_KHR_map_memory2
+	PFN_vkMapMemory2KHR map2_khr;
+	PFN_vkUnmapMemory2KHR unmap2_khr;
+#endif
 	struct mapped_set *mapped;
 };
 
@@ -169,6 +177,19 @@ static void device_free(struct device *d)
 	free(d);
 }
 
+/* The device's nonCoherentAtomSize, through the instance's chain; 256, the spec's largest, if unknown. */
+static VkDeviceSize atom_size(const struct instance *inst, VkPhysicalDevice phys)
+{
+	PFN_vkGetPhysicalDeviceProperties props =
+		inst ? (PFN_vkGetPhysicalDeviceProperties)inst->gipa(inst->handle, "vkGetPhysicalDeviceProperties") : NULL;
+	VkPhysicalDeviceProperties p;
+
+	if (!props)
+		return 256;
+	props(phys, &p);
+	return p.limits.nonCoherentAtomSize ? p.limits.nonCoherentAtomSize : 1;
+}
+
 static VKAPI_ATTR VkResult VKAPI_CALL layer_CreateDevice(VkPhysicalDevice phys, const VkDeviceCreateInfo *info,
 							 const VkAllocationCallbacks *alloc, VkDevice *ret)
 {
@@ -214,7 +235,15 @@ static VKAPI_ATTR VkResult VKAPI_CALL layer_CreateDevice(VkPhysicalDevice phys, 
 	NEXT(submit, "vkQueueSubmit");
 	NEXT(submit2, "vkQueueSubmit2");
 	NEXT(submit2_khr, "vkQueueSubmit2KHR");
+	NEXT(set_event, "vkSetEvent");
+	NEXT(signal_semaphore, "vkSignalSemaphore");
+	NEXT(signal_semaphore_khr, "vkSignalSemaphoreKHR");
+#ifdef VK_KHR_map_memory2
+	NEXT(map2_khr, "vkMapMemory2KHR");
+	NEXT(unmap2_khr, "vkUnmapMemory2KHR");
+#endif
 #undef NEXT
+	cfg.atom = atom_size(inst, phys);
 	next = (struct mapped_next){ .device = *ret, .flush = d->flush };
 	if (mapped_set_new(&cfg, &next, &d->mapped) < 0) {
 		d->destroy(*ret, alloc);
@@ -239,7 +268,7 @@ static void print_stats(struct device *d)
 	mapped_set_stats(d->mapped, &st);
 	fprintf(stderr,
 		"%s: %llu syncs, %llu pages (%llu bytes) flushed, %llu maps (%llu untracked), %llu clean errors; "
-		"%llu write faults, %llu mode switches\n",
+		"adaptive regions: %llu write faults, %llu mode switches\n",
 		LAYER_NAME, st.syncs, st.pages_flushed, st.bytes_flushed, st.maps, st.maps_untracked,
 		st.clean_errors, st.faults, st.mode_switches);
 }
@@ -312,27 +341,21 @@ static VKAPI_ATTR void VKAPI_CALL layer_UnmapMemory(VkDevice device, VkDeviceMem
 }
 
 /*
- * The application's own flush: every mapping's written pages go down
- * instead of its ranges, which may name pages nobody wrote since the last
- * sync (and so were flushed already). Ranges of memory this layer does not
- * see mapped go down as they are, for the layers below to judge.
+ * The application's own flush: every mapping's written pages go down with
+ * its ranges, in one call (its ranges may name bytes written where this
+ * layer does not look: through another mapping of the same memory).
  */
 static VKAPI_ATTR VkResult VKAPI_CALL layer_FlushMappedMemoryRanges(VkDevice device, uint32_t count,
 								    const VkMappedMemoryRange *ranges)
 {
-	struct device *d = device_of(device);
-
-	for (uint32_t k = 0; k < count; k++)
-		if (!mapped_set_is_mapped(d->mapped, ranges[k].memory))
-			return d->flush(device, count, ranges);
-	return mapped_set_sync(d->mapped);
+	return mapped_set_sync(device_of(device)->mapped, count, ranges);
 }
 
 static VKAPI_ATTR VkResult VKAPI_CALL layer_QueueSubmit(VkQueue queue, uint32_t count, const VkSubmitInfo *submits,
 							VkFence fence)
 {
 	struct device *d = device_of(queue);
-	VkResult r = mapped_set_sync(d->mapped);
+	VkResult r = mapped_set_sync(d->mapped, 0, NULL);
 
 	return r == VK_SUCCESS ? d->submit(queue, count, submits, fence) : r;
 }
@@ -341,7 +364,7 @@ static VKAPI_ATTR VkResult VKAPI_CALL layer_QueueSubmit2(VkQueue queue, uint32_t
 							 const VkSubmitInfo2 *submits, VkFence fence)
 {
 	struct device *d = device_of(queue);
-	VkResult r = mapped_set_sync(d->mapped);
+	VkResult r = mapped_set_sync(d->mapped, 0, NULL);
 
 	return r == VK_SUCCESS ? d->submit2(queue, count, submits, fence) : r;
 }
@@ -350,10 +373,58 @@ static VKAPI_ATTR VkResult VKAPI_CALL layer_QueueSubmit2KHR(VkQueue queue, uint3
 							    const VkSubmitInfo2 *submits, VkFence fence)
 {
 	struct device *d = device_of(queue);
-	VkResult r = mapped_set_sync(d->mapped);
+	VkResult r = mapped_set_sync(d->mapped, 0, NULL);
 
 	return r == VK_SUCCESS ? d->submit2_khr(queue, count, submits, fence) : r;
 }
+
+/* The host's signals release work already submitted, which may read what was written since. */
+static VKAPI_ATTR VkResult VKAPI_CALL layer_SetEvent(VkDevice device, VkEvent event)
+{
+	struct device *d = device_of(device);
+	VkResult r = mapped_set_sync(d->mapped, 0, NULL);
+
+	return r == VK_SUCCESS ? d->set_event(device, event) : r;
+}
+
+static VKAPI_ATTR VkResult VKAPI_CALL layer_SignalSemaphore(VkDevice device, const VkSemaphoreSignalInfo *info)
+{
+	struct device *d = device_of(device);
+	VkResult r = mapped_set_sync(d->mapped, 0, NULL);
+
+	return r == VK_SUCCESS ? d->signal_semaphore(device, info) : r;
+}
+
+static VKAPI_ATTR VkResult VKAPI_CALL layer_SignalSemaphoreKHR(VkDevice device, const VkSemaphoreSignalInfo *info)
+{
+	struct device *d = device_of(device);
+	VkResult r = mapped_set_sync(d->mapped, 0, NULL);
+
+	return r == VK_SUCCESS ? d->signal_semaphore_khr(device, info) : r;
+}
+
+#ifdef VK_KHR_map_memory2
+/* VK_KHR_map_memory2 (Vulkan headers from 1.3.252; core vkMapMemory2 in 1.4): the same as map and unmap. */
+static VKAPI_ATTR VkResult VKAPI_CALL layer_MapMemory2KHR(VkDevice device, const VkMemoryMapInfoKHR *info, void **ptr)
+{
+	struct device *d = device_of(device);
+	VkResult r = d->map2_khr(device, info, ptr);
+
+	if (r == VK_SUCCESS && mapped_set_mapped(d->mapped, info->memory, info->offset, info->size, *ptr) < 0) {
+		d->unmap(device, info->memory);
+		return VK_ERROR_MEMORY_MAP_FAILED;
+	}
+	return r;
+}
+
+static VKAPI_ATTR VkResult VKAPI_CALL layer_UnmapMemory2KHR(VkDevice device, const VkMemoryUnmapInfoKHR *info)
+{
+	struct device *d = device_of(device);
+
+	mapped_set_unmapping(d->mapped, info->memory, false);
+	return d->unmap2_khr(device, info);
+}
+#endif
 
 static PFN_vkVoidFunction device_function(const char *name)
 {
@@ -371,6 +442,13 @@ static PFN_vkVoidFunction device_function(const char *name)
 		ENTRY(QueueSubmit),
 		ENTRY(QueueSubmit2),
 		ENTRY(QueueSubmit2KHR),
+		ENTRY(SetEvent),
+		ENTRY(SignalSemaphore),
+		ENTRY(SignalSemaphoreKHR),
+#ifdef VK_KHR_map_memory2
+		ENTRY(MapMemory2KHR),
+		ENTRY(UnmapMemory2KHR),
+#endif
 #undef ENTRY
 	};
 

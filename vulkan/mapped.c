@@ -24,8 +24,6 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Flush ranges are aligned to the largest nonCoherentAtomSize the spec allows. */
-#define ATOM 256u
 #define LONG_BITS (8 * sizeof(unsigned long))
 
 struct mapping {
@@ -39,6 +37,13 @@ struct mapping {
 	uintptr_t first;		/* the region: page-aligned start */
 	size_t pages;
 	unsigned long *bitmap;
+	/*
+	 * A clean reported pages that never reached the layers below (the flush
+	 * below failed): the next sync flushes the whole mapping, since the
+	 * region will not report those pages again.
+	 */
+	bool whole_next;
+	bool in_batch;			/* collected by the sync under way */
 };
 
 struct mapped_set {
@@ -87,6 +92,7 @@ static void mapping_untrack(struct mapped_set *s, struct mapping *m)
 	free(m->bitmap);
 	m->bitmap = NULL;
 	m->mapped = false;
+	m->whole_next = false;
 }
 
 void mapped_set_free(struct mapped_set *s)
@@ -178,63 +184,88 @@ out:
 	return ret;
 }
 
-static int add_range(struct mapped_set *s, const struct mapping *m, uintptr_t lo, uintptr_t hi)
+/*
+ * Room for every range one sync can make, taken before any clean: a clean
+ * reports pages once, so nothing may fail between it and the flush.
+ */
+static int reserve_ranges(struct mapped_set *s, size_t extra)
 {
-	VkDeviceSize off, end;
+	size_t need = extra;
+	VkMappedMemoryRange *r;
 
-	if (s->nranges == s->ranges_cap) {
-		size_t cap = s->ranges_cap ? 2 * s->ranges_cap : 64;
-		VkMappedMemoryRange *r = realloc(s->ranges, cap * sizeof(*r));
+	for (size_t i = 0; i < s->n; i++)
+		if (s->v[i].mapped)
+			need += s->v[i].region ? s->v[i].pages / 2 + 1 : 1;	/* runs alternate */
+	if (need <= s->ranges_cap)
+		return 0;
+	r = realloc(s->ranges, need * sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	s->ranges = r;
+	s->ranges_cap = need;
+	return 0;
+}
 
-		if (!r)
-			return -ENOMEM;
-		s->ranges = r;
-		s->ranges_cap = cap;
-	}
-	/* clipped to the mapping, then widened to the atom within it */
+/*
+ * [lo, hi) of @m's pointer range, clipped to the mapping and widened to the
+ * device's nonCoherentAtomSize within it. The size is always explicit:
+ * gfxreconstruct 0.9.18 reads VK_WHOLE_SIZE as "to the end of the
+ * allocation", past a mapping that ends before it. A mapping whose offset
+ * (or end, short of the allocation's) is not atom-aligned, as a coherent
+ * mapping may be, gives a range that is not either: the bytes are flushed
+ * anyway, which is what a capture needs.
+ */
+static void add_range(struct mapped_set *s, const struct mapping *m, uintptr_t lo, uintptr_t hi)
+{
+	VkDeviceSize atom = s->cfg.atom ? s->cfg.atom : 1, map_end = m->offset + m->size, off, end;
+
 	if (lo < (uintptr_t)m->ptr)
 		lo = (uintptr_t)m->ptr;
 	if (hi > (uintptr_t)m->ptr + m->size)
 		hi = (uintptr_t)m->ptr + m->size;
 	off = m->offset + (lo - (uintptr_t)m->ptr);
 	end = m->offset + (hi - (uintptr_t)m->ptr);
-	off = off / ATOM * ATOM < m->offset ? m->offset : off / ATOM * ATOM;
-	end = (end + ATOM - 1) / ATOM * ATOM;
+	off = off / atom * atom < m->offset ? m->offset : off / atom * atom;
+	end = (end + atom - 1) / atom * atom > map_end ? map_end : (end + atom - 1) / atom * atom;
 	s->ranges[s->nranges++] = (VkMappedMemoryRange){
 		.sType = VK_STRUCTURE_TYPE_MAPPED_MEMORY_RANGE,
 		.memory = m->memory,
 		.offset = off,
-		/* the end of the mapping is reached as VK_WHOLE_SIZE, which needs no alignment */
-		.size = end >= m->offset + m->size ? VK_WHOLE_SIZE : end - off,
+		.size = end - off,
 	};
-	s->stats.bytes_flushed += (end >= m->offset + m->size ? m->offset + m->size : end) - off;
-	return 0;
+	s->stats.bytes_flushed += end - off;
 }
 
-/* The pages of @m written since the last clean, as ranges; the whole mapping if it has no region. */
-static int mapping_collect(struct mapped_set *s, struct mapping *m)
+/*
+ * The pages of @m written since the last clean, as ranges (room reserved);
+ * the whole mapping if it has no region or owes a whole flush.
+ */
+static void mapping_collect(struct mapped_set *s, struct mapping *m)
 {
 	size_t ps = s->page_size;
-	long n;
+	long n = 0;
 
-	if (!m->region) {
-		s->stats.pages_flushed += m->pages ? m->pages : (m->size + ps - 1) / ps;
-		return m->size ? add_range(s, m, (uintptr_t)m->ptr, (uintptr_t)m->ptr + m->size) : 0;
+	m->in_batch = true;
+	if (m->region) {
+		memset(m->bitmap, 0, (m->pages + LONG_BITS - 1) / LONG_BITS * sizeof(unsigned long));
+		n = cohmem_region_clean(m->region, 0, m->pages, 0, m->bitmap, NULL, NULL);
+		if (n < 0) {
+			/* what the clean could not report is flushed anyway, and again at every sync */
+			s->stats.clean_errors++;
+			count_region(&s->stats, m->region);
+			cohmem_region_remove(m->region);
+			m->region = NULL;
+		}
 	}
-	memset(m->bitmap, 0, (m->pages + LONG_BITS - 1) / LONG_BITS * sizeof(unsigned long));
-	n = cohmem_region_clean(m->region, 0, m->pages, 0, m->bitmap, NULL, NULL);
-	if (n < 0) {
-		/* what the clean could not report is flushed anyway, and again at every sync */
-		s->stats.clean_errors++;
-		count_region(&s->stats, m->region);
-		cohmem_region_remove(m->region);
-		m->region = NULL;
-		return mapping_collect(s, m);
+	if (!m->region || m->whole_next) {
+		s->stats.pages_flushed += (m->size + ps - 1) / ps;
+		if (m->size)
+			add_range(s, m, (uintptr_t)m->ptr, (uintptr_t)m->ptr + m->size);
+		return;
 	}
 	s->stats.pages_flushed += (unsigned long long)n;
 	for (size_t pg = 0; pg < m->pages && n > 0;) {
 		size_t run;
-		int err;
 
 		if (!(m->bitmap[pg / LONG_BITS] & (1ul << (pg % LONG_BITS)))) {
 			pg++;
@@ -243,37 +274,49 @@ static int mapping_collect(struct mapped_set *s, struct mapping *m)
 		for (run = 1; pg + run < m->pages && (m->bitmap[(pg + run) / LONG_BITS] & (1ul << ((pg + run) % LONG_BITS)));
 		     run++)
 			;
-		err = add_range(s, m, m->first + pg * ps, m->first + (pg + run) * ps);
-		if (err)
-			return err;
+		add_range(s, m, m->first + pg * ps, m->first + (pg + run) * ps);
 		n -= (long)run;
 		pg += run;
 	}
-	return 0;
 }
 
-static VkResult flush_collected(struct mapped_set *s)
+/*
+ * The collected ranges and @extra (the application's own) in one call below.
+ * If it fails, the mappings collected owe a whole flush: their pages were
+ * cleaned and will not be reported again.
+ */
+static VkResult flush_collected(struct mapped_set *s, uint32_t extra_count, const VkMappedMemoryRange *extra)
 {
 	VkResult r = VK_SUCCESS;
 
-	if (s->nranges)
-		r = s->next.flush(s->next.device, (uint32_t)s->nranges, s->ranges);
+	if (extra_count)
+		memcpy(s->ranges + s->nranges, extra, extra_count * sizeof(*extra));
+	if (s->nranges + extra_count)
+		r = s->next.flush(s->next.device, (uint32_t)(s->nranges + extra_count), s->ranges);
+	for (size_t i = 0; i < s->n; i++)
+		if (s->v[i].in_batch) {
+			s->v[i].whole_next = r != VK_SUCCESS;
+			s->v[i].in_batch = false;
+		}
 	s->nranges = 0;
 	return r;
 }
 
-VkResult mapped_set_sync(struct mapped_set *s)
+VkResult mapped_set_sync(struct mapped_set *s, uint32_t app_count, const VkMappedMemoryRange *app_ranges)
 {
-	VkResult r = VK_SUCCESS;
+	VkResult r;
 
 	pthread_mutex_lock(&s->lock);
+	if (reserve_ranges(s, app_count) < 0) {
+		r = VK_ERROR_OUT_OF_HOST_MEMORY;	/* nothing cleaned: nothing lost */
+		goto out;
+	}
 	s->stats.syncs++;
 	for (size_t i = 0; i < s->n; i++)
-		if (s->v[i].mapped && mapping_collect(s, &s->v[i]) < 0)
-			r = VK_ERROR_OUT_OF_HOST_MEMORY;
-	if (r == VK_SUCCESS)
-		r = flush_collected(s);
-	s->nranges = 0;
+		if (s->v[i].mapped)
+			mapping_collect(s, &s->v[i]);
+	r = flush_collected(s, app_count, app_ranges);
+out:
 	pthread_mutex_unlock(&s->lock);
 	return r;
 }
@@ -286,29 +329,19 @@ VkResult mapped_set_unmapping(struct mapped_set *s, VkDeviceMemory memory, bool 
 	pthread_mutex_lock(&s->lock);
 	m = find(s, memory);
 	if (m && m->mapped) {
-		if (mapping_collect(s, m) < 0)
+		/* a failure here loses what was written: the mapping goes whatever happens */
+		if (reserve_ranges(s, 0) == 0) {
+			mapping_collect(s, m);
+			r = flush_collected(s, 0, NULL);
+		} else {
 			r = VK_ERROR_OUT_OF_HOST_MEMORY;
-		else
-			r = flush_collected(s);
-		s->nranges = 0;
+		}
 		mapping_untrack(s, m);
 	}
 	if (m && freeing)
 		*m = s->v[--s->n];
 	pthread_mutex_unlock(&s->lock);
 	return r;
-}
-
-bool mapped_set_is_mapped(struct mapped_set *s, VkDeviceMemory memory)
-{
-	struct mapping *m;
-	bool mapped;
-
-	pthread_mutex_lock(&s->lock);
-	m = find(s, memory);
-	mapped = m && m->mapped;
-	pthread_mutex_unlock(&s->lock);
-	return mapped;
 }
 
 void mapped_set_stats(struct mapped_set *s, struct mapped_stats *st)

@@ -16,6 +16,7 @@ struct mapped_set;
 struct mapped_config {
 	int backend;		/* enum cohmem_backend */
 	bool adaptive;		/* COHMEM_REGION_ADAPTIVE */
+	VkDeviceSize atom;	/* the device's nonCoherentAtomSize (flush ranges are aligned to it) */
 };
 
 /* The calls below the layer that the set makes itself. */
@@ -51,14 +52,13 @@ int mapped_set_mapped(struct mapped_set *s, VkDeviceMemory memory, VkDeviceSize 
 /* Before vkUnmapMemory() or vkFreeMemory(): flush what was written, then stop tracking. */
 VkResult mapped_set_unmapping(struct mapped_set *s, VkDeviceMemory memory, bool freeing);
 /*
- * Clean every tracked mapping and flush the written pages below, in one
- * vkFlushMappedMemoryRanges() call: before a submit, or instead of the
- * application's own flush. Every write that completed before the call is in
- * what it flushes.
+ * Clean every tracked mapping and flush the written pages below, with
+ * @app_ranges (the application's own flush, or none), in one
+ * vkFlushMappedMemoryRanges() call: before a submit, a host signal, or at
+ * the application's flush. Every write that completed before the call is in
+ * what it flushes, or, if the call below fails, in the next sync's.
  */
-VkResult mapped_set_sync(struct mapped_set *s);
-/* true if @memory is mapped (and so handled by mapped_set_sync()). */
-bool mapped_set_is_mapped(struct mapped_set *s, VkDeviceMemory memory);
+VkResult mapped_set_sync(struct mapped_set *s, uint32_t app_count, const VkMappedMemoryRange *app_ranges);
 void mapped_set_stats(struct mapped_set *s, struct mapped_stats *st);
 
 #endif
