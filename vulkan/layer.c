@@ -170,13 +170,6 @@ static VKAPI_ATTR void VKAPI_CALL layer_DestroyInstance(VkInstance instance, con
 	}
 }
 
-static void device_free(struct device *d)
-{
-	if (d)
-		mapped_set_free(d->mapped);
-	free(d);
-}
-
 /* The device's nonCoherentAtomSize, through the instance's chain; 256, the spec's largest, if unknown. */
 static VkDeviceSize atom_size(const struct instance *inst, VkPhysicalDevice phys)
 {
@@ -291,9 +284,8 @@ static VKAPI_ATTR void VKAPI_CALL layer_DestroyDevice(VkDevice device, const VkA
 		return;
 	print_stats(d);
 	mapped_set_free(d->mapped);	/* the regions go before the memory under them */
-	d->mapped = NULL;
 	d->destroy(device, alloc);
-	device_free(d);
+	free(d);
 }
 
 static VKAPI_ATTR VkResult VKAPI_CALL layer_AllocateMemory(VkDevice device, const VkMemoryAllocateInfo *info,
